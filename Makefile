@@ -1,0 +1,28 @@
+# Set-up on a fresh machine with only Python 3 and git:
+#   make demo   -> .venv, torch 2.13.0 (CPU build where the machine has one), lstmkit, then `lstmkit quickstart`
+#   make test   -> the same set-up, then the test suite
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+TORCH_SPEC ?= torch==2.13.0
+STAMP := $(VENV)/.lstmkit-installed
+
+.PHONY: demo test setup bench clean
+
+setup: $(STAMP)
+
+# torch first, alone, so that resolving the project's own `torch>=2.4` installs nothing more.
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q "$(TORCH_SPEC)"
+	$(PY) -m pip install -q -e ".[audio,parquet,dev]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/lstmkit quickstart
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+clean:
+	rm -rf $(VENV) build src/*.egg-info .pytest_cache
