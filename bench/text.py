@@ -1,0 +1,278 @@
+"""Benchmark of the text room (issue 5), run by hand: ``python bench/text.py [--quick] [--only ...]``.
+
+Four parts, each compared in the same run with a baseline, written to ``bench/results/text.md``:
+
+* ``sst2``: SST-2 (GLUE ``train.tsv`` → ``dev.tsv``) accuracy of a BiLSTM without pretrained vectors.
+  Baseline in the same run: the majority class. Anchors: LSTM 84.9–86.3 % with GloVe (Tai et al. 2015);
+  required ≥ 84 % without pretrained vectors.
+* ``char``: tiny Shakespeare, split 0.9/0.1, validation nats/char after ``--char-minutes`` (10) of CPU
+  training. Baseline: the unigram character entropy of the validation text. Anchor: nanoGPT's CPU
+  configuration, 1.88 in ~3 minutes; required ≤ 1.75, goal ≤ 1.55.
+* ``word``: WikiText-2 test perplexity after ``--word-minutes`` (30) of CPU training, and tokens/s, for
+  lstmkit's configuration and for pytorch/examples' word_language_model configuration (2 layers × 200,
+  dropout 0.2, full softmax, SGD lr 20, clip 0.25, BPTT 35, batch 20) run in lstmkit at the same budget.
+  Anchor: AWD-LSTM 65.8 test (GPU, 750 epochs).
+* ``generate``: tokens/s of ``LMPredictor.generate`` (one ``step`` per token) with the char model, against
+  re-running the whole prefix for each token.
+
+``--quick`` runs every part on a small budget (≈1–2 minutes each) only to check the script works: its
+numbers are not the benchmark. Data: ``../shared/data/{sst2,tinyshakespeare,wikitext-2}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import math
+import platform
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data"
+RESULTS = ROOT / "bench" / "results" / "text.md"
+
+
+@dataclass
+class Section:
+    title: str
+    rows: list[tuple[str, ...]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def _tcfg(**kw):
+    from lstmkit.train import TrainConfig
+
+    return TrainConfig(device="cpu", quiet=True, **kw)
+
+
+class StepCounter:
+    """Trainer hook: counts optimisation steps (for tokens/s)."""
+
+    def __init__(self) -> None:
+        self.steps = 0
+
+    def __call__(self, trainer) -> None:
+        self.steps += 1
+
+
+# ============================================================================================ SST-2
+def bench_sst2(args, work: Path) -> Section:
+    from lstmkit.data.text import read_labelled
+    from lstmkit.tasks.classify import ClassifierShape, ClassifyConfig, train
+
+    train_path, dev_path = DATA / "sst2" / "train.tsv", DATA / "sst2" / "dev.tsv"
+    data: Path | list = train_path
+    if args.quick:  # a slice of the training file
+        data = [(r.text, r.label) for r in read_labelled(train_path)[:8000]]
+    minutes = 1.5 if args.quick else args.sst2_minutes
+    cfg = ClassifyConfig(tokenizer="whitespace", lowercase=True, min_freq=1)
+    shape = ClassifierShape(embed_size=300, hidden_size=256, bidirectional=True, pooling="max", dropout=0.5)
+    tcfg = _tcfg(epochs=2 if args.quick else 8, batch_size=64, lr=1e-3, patience=3, monitor="accuracy",
+                 mode="max", max_time=minutes * 60, seed=args.seed)
+    t0 = time.monotonic()
+    res = train(data, dev_path, work / "sst2", cfg, shape, tcfg)
+    seconds = time.monotonic() - t0
+    dev = read_labelled(dev_path)
+    majority = max(collections.Counter(r.label for r in dev).values()) / len(dev)
+    acc = res.metrics["accuracy"]
+    s = Section("SST-2 sentiment (GLUE train.tsv → dev.tsv accuracy)")
+    s.rows = [("model", "dev accuracy", "vs majority class", "wall time", "required / anchor")]
+    s.rows.append((f"BiLSTM {shape.hidden_size}×2, max pool, no pretrained vectors", f"{acc:.2%}",
+                   f"×{acc / majority:.3f}", f"{seconds:.0f} s", "≥ 84% required; 84.9–86.3% anchor (GloVe)"))
+    s.rows.append(("majority class (same dev set)", f"{majority:.2%}", "×1.000", "—", ""))
+    s.notes.append(f"config: whitespace tokens, lowercase, embed 300, hidden 256, dropout 0.5, AdamW lr 1e-3, "
+                   f"batch 64, budget {minutes:g} min, epochs ≤ {tcfg.epochs}, seed {args.seed}"
+                   + (", **quick: first 8000 training rows**" if args.quick else ""))
+    return s
+
+
+# ============================================================================================ char LM
+def bench_char(args, work: Path):
+    from lstmkit.tasks.lm import LMConfig, LMShape, read_stream, split_stream, train
+
+    path = DATA / "tinyshakespeare" / "input.txt"
+    minutes = 1.5 if args.quick else args.char_minutes
+    cfg = LMConfig(level="char", bptt=128, split=[0.9, 0.1], eval_batch_size=16)
+    hidden = 256 if args.quick else args.char_hidden
+    shape = LMShape(embed_size=64, hidden_size=hidden, num_layers=2, dropout=0.1, softmax="full")
+    tcfg = _tcfg(epochs=1000, batch_size=32, lr=3e-3, clip_grad=1.0, patience=0, max_time=minutes * 60,
+                 seed=args.seed)
+    steps = StepCounter()
+    t0 = time.monotonic()
+    res = train(path, out=work / "char", config=cfg, model=shape, train_config=tcfg,
+                callbacks=[("on_batch_end", steps)])
+    seconds = time.monotonic() - t0
+    valid = split_stream(read_stream(path, cfg), cfg.split, str(path))[1]
+    counts = collections.Counter(valid)
+    unigram = -sum(c / len(valid) * math.log(c / len(valid)) for c in counts.values())
+    nats = res.metrics["valid"]["nats_per_char"]
+    tok_s = steps.steps * tcfg.batch_size * cfg.bptt / seconds
+    s = Section(f"Character LM, tiny Shakespeare (0.9/0.1 split), {minutes:g} min of CPU training")
+    s.rows = [("model", "valid nats/char", "bits/char", "vs unigram", "train tokens/s", "required / anchor")]
+    s.rows.append((f"LSTM 2×{shape.hidden_size}", f"{nats:.3f}", f"{nats / math.log(2):.3f}",
+                   f"×{nats / unigram:.3f}", f"{tok_s:,.0f}", "≤ 1.75 required, ≤ 1.55 goal; nanoGPT CPU 1.88"))
+    s.rows.append(("unigram character distribution (same split)", f"{unigram:.3f}",
+                   f"{unigram / math.log(2):.3f}", "×1.000", "—", ""))
+    s.notes.append(f"config: embed 64, 2 layers × {shape.hidden_size}, dropout 0.1, BPTT 128, batch 32, AdamW "
+                   f"lr 3e-3, clip 1.0; {steps.steps} steps in {seconds:.0f} s (incl. validation); seed {args.seed}")
+    return s, res.predictor
+
+
+# ============================================================================================ word LM
+def _wikitext(args, work: Path) -> Path:
+    """The WikiText-2 folder; with --quick, copies of its first lines (train 4000, valid/test 300)."""
+    d = DATA / "wikitext-2"
+    if not args.quick:
+        return d
+    q = work / "wikitext-2-quick"
+    q.mkdir(exist_ok=True)
+    for name, n in (("train.txt", 4000), ("valid.txt", 300), ("test.txt", 300)):
+        lines = (d / name).read_text(encoding="utf-8").splitlines(keepends=True)[:n]
+        (q / name).write_text("".join(lines), encoding="utf-8")
+    return q
+
+
+def _word_run(args, work: Path, name: str, shape, tcfg_kw: dict, minutes: float):
+    from lstmkit.tasks.lm import LMConfig, train
+
+    d = _wikitext(args, work)
+    cfg = LMConfig(level="word", bptt=35, eval_batch_size=10)
+    tcfg = _tcfg(epochs=1000, batch_size=20, patience=0, max_time=minutes * 60, seed=args.seed, **tcfg_kw)
+    steps = StepCounter()
+    t0 = time.monotonic()
+    res = train(d / "train.txt", d / "valid.txt", work / name, cfg, shape, tcfg, test=d / "test.txt",
+                callbacks=[("on_batch_end", steps)])
+    seconds = time.monotonic() - t0
+    return res.metrics, steps.steps * tcfg.batch_size * cfg.bptt / seconds, seconds
+
+
+def bench_word(args, work: Path) -> Section:
+    from lstmkit.tasks.lm import LMShape
+
+    minutes = 1.5 if args.quick else args.word_minutes
+    ours = LMShape(embed_size=400, hidden_size=256 if args.quick else args.word_hidden, num_layers=2, softmax="adaptive",
+                   dropout=0.3, dropout_in=0.2, dropout_hidden=0.2, dropout_emb=0.05)
+    examples = LMShape(embed_size=200, hidden_size=200, num_layers=2, softmax="full", dropout=0.2)
+    runs = [
+        ("lstmkit: 2×%d, adaptive softmax, AWD dropouts, AdamW" % ours.hidden_size, ours,
+         dict(lr=2e-3, clip_grad=0.25, schedule="plateau")),
+        ("pytorch/examples config: 2×200, full softmax, SGD lr 20", examples,
+         dict(lr=20.0, optimizer="sgd", clip_grad=0.25, schedule="plateau")),
+    ]
+    results = []
+    for i, (label, shape, kw) in enumerate(runs):
+        results.append((label, *_word_run(args, work, f"word{i}", shape, kw, minutes)))
+    base_ppl = results[1][1]["test"]["perplexity"]
+    s = Section(f"Word LM, WikiText-2, {minutes:g} min of CPU training each")
+    s.rows = [("model", "valid ppl", "test ppl", "test ppl vs pytorch/examples config", "train tokens/s")]
+    for label, m, tok_s, _ in results:
+        s.rows.append((label, f"{m['valid']['perplexity']:.1f}", f"{m['test']['perplexity']:.1f}",
+                       f"×{m['test']['perplexity'] / base_ppl:.3f}", f"{tok_s:,.0f}"))
+    if args.quick:
+        s.notes.append("**quick: first 4000/300/300 lines of train/valid/test, hidden 256**")
+    s.notes.append("anchor: AWD-LSTM 65.8 test perplexity (GPU, 750 epochs). Both runs: BPTT 35, batch 20, "
+                   f"'plateau' LR halving, same budget, seed {args.seed}; tokens/s counts training tokens over "
+                   "the whole run (validation included).")
+    return s
+
+
+# ============================================================================================ generation
+@torch.no_grad()
+def naive_generate(pred, prompt: str, length: int, seed: int) -> list[str]:
+    """The slow way: re-run the whole prefix through the model for every new token (greedy-free sampling)."""
+    from lstmkit.tasks.lm import sample_next
+
+    gen = torch.Generator().manual_seed(seed)
+    ids = pred.start_ids(prompt)
+    out = []
+    for _ in range(length):
+        h = pred.model(torch.tensor([ids]), None).hidden[:, -1]      # (1, H): whole prefix again
+        nxt = sample_next(pred.model.log_probs(h)[0], 1.0, 0, 1.0, gen)
+        ids.append(nxt)
+        out.append(pred.vocab.tokens[nxt])
+    return out
+
+
+def bench_generate(args, pred) -> Section:
+    prompt = "ROMEO:\nBut soft, what light through yonder window breaks?\n" * 2
+    n = 100 if args.quick else args.gen_tokens
+    t0 = time.perf_counter()
+    fast = list(pred.generate(prompt, n, seed=1))
+    t_fast = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    slow = naive_generate(pred, prompt, n, seed=1)
+    t_slow = time.perf_counter() - t0
+    s = Section(f"Generation with the char model ({n} tokens after a {len(prompt)}-character prompt)")
+    s.rows = [("method", "tokens/s", "speed-up")]
+    s.rows.append(("lstmkit lm generate: one LSTM step per token", f"{n / t_fast:,.0f}", f"×{t_slow / t_fast:.1f}"))
+    s.rows.append(("re-run the whole prefix per token", f"{n / t_slow:,.0f}", "×1.0"))
+    s.notes.append(f"same sampler, same seed: the two produce the same text: {fast == slow}")
+    return s
+
+
+# ============================================================================================ report
+def render(sections: list[Section], args, started: str, total: float) -> str:
+    head = ["# Text benchmark (bench/text.py)", ""]
+    if args.quick:
+        head += ["**Quick check only (`--quick`, ~1.5 min per part on a shared machine): these numbers show the "
+                 "script runs and the models learn; they are NOT the benchmark. The full runs (SST-2 8 epochs, "
+                 "char LM 10 min, WikiText-2 2×30 min) are PENDING.**", ""]
+    head += [f"Run {started} UTC, {total / 60:.1f} min in all; command: `python bench/text.py "
+             f"{' '.join(sys.argv[1:])}`", f"Machine: {platform.processor() or platform.machine()}, "
+             f"torch {torch.__version__}, {torch.get_num_threads()} threads.", ""]
+    body = []
+    for s in sections:
+        body += [f"## {s.title}", "", "| " + " | ".join(s.rows[0]) + " |", "|" + "---|" * len(s.rows[0])]
+        body += ["| " + " | ".join(r) + " |" for r in s.rows[1:]]
+        body += [""] + [f"- {n}" for n in s.notes] + [""]
+    return "\n".join(head + body)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--quick", action="store_true", help="small budgets, to check the script (not the benchmark)")
+    p.add_argument("--only", default="sst2,char,word,generate", help="comma-separated parts to run")
+    p.add_argument("--threads", type=int, default=torch.get_num_threads(), help="torch CPU threads")
+    p.add_argument("--seed", type=int, default=0, help="random seed")
+    p.add_argument("--sst2-minutes", type=float, default=30.0, help="SST-2 time budget")
+    p.add_argument("--char-minutes", type=float, default=10.0, help="char LM time budget")
+    p.add_argument("--char-hidden", type=int, default=512, help="char LM hidden size")
+    p.add_argument("--word-minutes", type=float, default=30.0, help="time budget of each word LM run")
+    p.add_argument("--word-hidden", type=int, default=650, help="lstmkit word LM hidden size")
+    p.add_argument("--gen-tokens", type=int, default=500, help="tokens generated in the generation part")
+    p.add_argument("--out", default=str(RESULTS), help="markdown file written")
+    args = p.parse_args()
+    if not DATA.is_dir():
+        sys.exit(f"data folder {DATA} not found")
+    torch.set_num_threads(args.threads)
+    parts = args.only.split(",")
+    started, t0 = time.strftime("%Y-%m-%d %H:%M", time.gmtime()), time.monotonic()
+    sections: list[Section] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        if "sst2" in parts:
+            sections.append(bench_sst2(args, work))
+        if "char" in parts or "generate" in parts:
+            char, pred = bench_char(args, work)
+            if "char" in parts:
+                sections.append(char)
+            if "generate" in parts:
+                sections.append(bench_generate(args, pred))
+        if "word" in parts:
+            sections.append(bench_word(args, work))
+    text = render(sections, args, started, time.monotonic() - t0)
+    from lstmkit.io import atomic_write_text
+
+    atomic_write_text(args.out, text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,420 @@
+"""Audio input for speech tasks: WAV reading, manifests, features, normalisation, SpecAugment.
+
+Data flow::
+
+    manifest.csv (path,text) ──► read_manifest ──► [ManifestEntry]
+    WAV ──► read_wav (mono mix, resample to ``sample_rate``) ──► wave (N,) float32
+    wave ──► FeatureExtractor (librosa STFT + mel filterbank [+ DCT] [+ deltas]) ──► (T, F) float32
+    (T, F) ──► FeatureNorm (global or per-utterance mean/std, JSON) ──► normalised (T, F)
+    batch (B, T, F) ──► spec_augment (training only: time and frequency masks)
+
+Frames are ``win_ms`` long every ``hop_ms`` (25 ms / 10 ms by default), so T ≈ duration / hop.
+Bad input raises :class:`lstmkit.errors.DataError` with a one-line message naming the file (and
+line for manifests).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Literal, NamedTuple, Sequence
+
+import numpy as np
+import torch
+
+from lstmkit.errors import DataError
+
+FeatureKind = Literal["mfcc", "fbank"]
+NormMode = Literal["global", "utterance", "none"]
+OnError = Literal["skip", "fail"]
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
+
+
+# --------------------------------------------------------------------------------------------
+# WAV reading
+# --------------------------------------------------------------------------------------------
+def read_wav(path: str | Path, sample_rate: int = 16000) -> np.ndarray:
+    """Read an audio file as mono float32 samples in [-1, 1] at ``sample_rate`` Hz.
+
+    Channels are averaged (mono mix); other sample rates are resampled with librosa (soxr).
+    Returns shape (N,). Raises DataError for a missing, unreadable or empty file.
+    """
+    import soundfile as sf
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: audio file not found")
+    try:
+        data, sr = sf.read(str(path), dtype="float32", always_2d=True)  # (N, channels)
+    except Exception as exc:  # soundfile raises LibsndfileError / RuntimeError / TypeError
+        raise DataError(f"{path}: unreadable audio file ({_first_line(exc)})") from None
+    if data.shape[0] == 0:
+        raise DataError(f"{path}: empty audio file (0 samples)")
+    wave = data.mean(axis=1)  # (N,) mono mix
+    if not np.all(np.isfinite(wave)):
+        raise DataError(f"{path}: audio contains NaN or infinite samples")
+    if sr != sample_rate:
+        import librosa
+
+        wave = librosa.resample(wave, orig_sr=sr, target_sr=sample_rate)
+    return np.ascontiguousarray(wave, dtype=np.float32)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def warn(message: str) -> None:
+    """Print a one-line warning on stderr (progress and warnings never go to stdout)."""
+    print(f"warning: {message}", file=sys.stderr)
+
+
+# --------------------------------------------------------------------------------------------
+# Manifests
+# --------------------------------------------------------------------------------------------
+class ManifestEntry(NamedTuple):
+    """One manifest row: absolute audio ``path``, its ``text`` and the manifest ``line`` (1-based)."""
+
+    path: Path
+    text: str
+    line: int
+    source: str  # "manifest.csv line 7" for messages
+
+
+def read_manifest(path: str | Path, *, require_text: bool = True) -> list[ManifestEntry]:
+    """Read a ``path,text`` CSV; relative paths are taken from the manifest's folder.
+
+    Extra columns are ignored. Raises DataError for a missing/empty file, a missing column or an
+    empty field (naming the line). Whether each audio file exists is checked when it is read.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: manifest not found")
+    text = path.read_text(encoding="utf-8-sig")
+    rows = list(csv.reader(io.StringIO(text)))
+    if not rows or not any(rows):
+        raise DataError(f"{path}: empty manifest")
+    header = [h.strip() for h in rows[0]]
+    needed = ["path", "text"] if require_text else ["path"]
+    for col in needed:
+        if col not in header:
+            raise DataError(f"{path}: column '{col}' not found (columns: {', '.join(header)})")
+    i_path = header.index("path")
+    i_text = header.index("text") if "text" in header else None
+    entries = []
+    for n, row in enumerate(rows[1:], start=2):
+        if not row:
+            continue  # blank line
+        if len(row) != len(header):
+            raise DataError(f"{path} line {n}: {len(row)} fields, header has {len(header)}")
+        audio = row[i_path].strip()
+        label = row[i_text].strip() if i_text is not None else ""
+        if not audio:
+            raise DataError(f"{path} line {n}: empty field 'path'")
+        if require_text and not label:
+            raise DataError(f"{path} line {n}: empty field 'text'")
+        full = Path(audio) if Path(audio).is_absolute() else path.parent / audio
+        entries.append(ManifestEntry(full, label, n, f"{path.name} line {n}"))
+    if not entries:
+        raise DataError(f"{path}: manifest has a header but no rows")
+    return entries
+
+
+def parse_index_spec(spec: str) -> set[int]:
+    """Parse ``"0-4"`` or ``"0,2,5-7"`` into a set of ints. Raises DataError when malformed."""
+    out: set[int] = set()
+    for part in spec.split(","):
+        part = part.strip()
+        m = re.fullmatch(r"(\d+)(?:-(\d+))?", part)
+        if not m:
+            raise DataError(f"--test-index: cannot parse '{part}' (expected e.g. 0-4 or 0,2,5-7)")
+        lo, hi = int(m.group(1)), int(m.group(2) or m.group(1))
+        if hi < lo:
+            raise DataError(f"--test-index: empty range '{part}'")
+        out.update(range(lo, hi + 1))
+    return out
+
+
+def pattern_regex(pattern: str) -> re.Pattern[str]:
+    """Turn ``'{text}_{speaker}_{index}.wav'`` into a regex with one named group per field.
+
+    ``{index}`` matches digits; other fields match non-empty text without ``/``.
+    """
+    fields = re.findall(r"\{(\w+)\}", pattern)
+    if "text" not in fields:
+        raise DataError(f"--pattern '{pattern}': must contain {{text}}")
+    regex = ""
+    for literal, name in re.findall(r"([^{}]*)(?:\{(\w+)\})?", pattern):
+        regex += re.escape(literal)
+        if name:
+            regex += rf"(?P<{name}>\d+)" if name == "index" else rf"(?P<{name}>[^/]+?)"
+    return re.compile(regex)
+
+
+def build_manifest(
+    folder: str | Path,
+    out: str | Path,
+    pattern: str = "{text}_{speaker}_{index}.wav",
+    test_index: str | None = "0-4",
+) -> dict[str, int]:
+    """Write ``out/train.csv`` and ``out/test.csv`` from audio files whose names carry the label.
+
+    Files whose ``{index}`` is in ``test_index`` go to test.csv, the others to train.csv (with
+    ``test_index=None`` everything goes to train.csv and no test.csv is written). Paths are
+    written relative to ``out``; rows are sorted by file name. Returns row counts per file.
+    """
+    from lstmkit.io import atomic_write_text
+
+    folder, out = Path(folder), Path(out)
+    if not folder.is_dir():
+        raise DataError(f"{folder}: folder not found")
+    regex = pattern_regex(pattern)
+    if test_index is not None and "index" not in regex.groupindex:
+        raise DataError(f"--pattern '{pattern}': needs {{index}} to use --test-index")
+    test_ids = parse_index_spec(test_index) if test_index is not None else set()
+    extra = [g for g in regex.groupindex if g not in ("text",)]
+    splits: dict[str, list[list[str]]] = {"train": [], "test": []}
+    skipped = 0
+    for f in sorted(folder.rglob("*")):
+        rel = f.relative_to(folder).as_posix()
+        m = regex.fullmatch(rel) or regex.fullmatch(f.name)
+        if not f.is_file() or m is None:
+            skipped += int(f.is_file())
+            continue
+        split = "test" if "index" in m.groupdict() and int(m["index"]) in test_ids else "train"
+        rel_out = _relpath(f, out)
+        splits[split].append([rel_out, m["text"], *(m[g] for g in extra)])
+    if not splits["train"] and not splits["test"]:
+        raise DataError(f"{folder}: no file matches --pattern '{pattern}'")
+    if skipped:
+        warn(f"{folder}: {skipped} files do not match --pattern '{pattern}' (skipped)")
+    out.mkdir(parents=True, exist_ok=True)
+    counts = {}
+    for split, rows in splits.items():
+        if split == "test" and test_index is None:
+            continue
+        buf = io.StringIO()
+        csv.writer(buf, lineterminator="\n").writerows([["path", "text", *extra], *rows])
+        atomic_write_text(out / f"{split}.csv", buf.getvalue())
+        counts[split] = len(rows)
+    return counts
+
+
+def _relpath(target: Path, start: Path) -> str:
+    import os
+
+    return Path(os.path.relpath(target.resolve(), start.resolve())).as_posix()
+
+
+def list_audio(folder: str | Path) -> list[Path]:
+    """All audio files (wav/flac/ogg) under ``folder``, sorted. Raises DataError if none."""
+    folder = Path(folder)
+    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES)
+    if not files:
+        raise DataError(f"{folder}: no audio files (.wav/.flac/.ogg) found")
+    return files
+
+
+# --------------------------------------------------------------------------------------------
+# Features
+# --------------------------------------------------------------------------------------------
+@dataclass
+class FeatureConfig:
+    """How a wave becomes a (T, F) feature matrix.
+
+    ``mfcc``: F = n_mfcc * (1 + deltas); ``fbank`` (log-mel): F = n_mels * (1 + deltas),
+    where deltas ∈ {0, 1, 2} adds first / second order time derivatives.
+    """
+
+    kind: FeatureKind = "mfcc"
+    sample_rate: int = 16000
+    n_mfcc: int = 13
+    n_mels: int = 40
+    win_ms: float = 25.0
+    hop_ms: float = 10.0
+    deltas: int = 2
+    fmin: float = 0.0
+    fmax: float | None = None  # None = sample_rate / 2
+
+    @property
+    def dim(self) -> int:
+        base = self.n_mfcc if self.kind == "mfcc" else self.n_mels
+        return base * (1 + self.deltas)
+
+    @property
+    def hop_length(self) -> int:
+        return int(round(self.sample_rate * self.hop_ms / 1000))
+
+
+class FeatureExtractor:
+    """Log-mel / MFCC features with librosa; the mel filterbank is built once.
+
+    log-mel[m, t] = 10 log10(max(Σ_k mel[m, k] |STFT[k, t]|², 1e-10))                (n_mels, T)
+    mfcc = DCT-II(log-mel, ortho)[:n_mfcc]  (the same as ``librosa.feature.mfcc``)     (n_mfcc, T)
+    deltas: ``librosa.feature.delta`` of order 1 and 2 (width 9, edge mode 'nearest').
+    """
+
+    def __init__(self, cfg: FeatureConfig):
+        import librosa
+
+        if cfg.kind not in ("mfcc", "fbank"):
+            raise DataError(f"--features: unknown kind '{cfg.kind}' (mfcc or fbank)")
+        self.cfg = cfg
+        self.win_length = int(round(cfg.sample_rate * cfg.win_ms / 1000))
+        self.n_fft = 1 << (self.win_length - 1).bit_length()  # next power of two >= window
+        self.mel_basis = librosa.filters.mel(
+            sr=cfg.sample_rate, n_fft=self.n_fft, n_mels=cfg.n_mels, fmin=cfg.fmin, fmax=cfg.fmax
+        )  # (n_mels, n_fft // 2 + 1)
+
+    def __call__(self, wave: np.ndarray) -> np.ndarray:
+        """wave (N,) float32 at cfg.sample_rate -> features (T, F) float32, T = 1 + N // hop."""
+        import librosa
+        import scipy.fft
+
+        spec = librosa.stft(
+            wave, n_fft=self.n_fft, hop_length=self.cfg.hop_length, win_length=self.win_length
+        )  # (n_fft/2+1, T) complex
+        power = np.abs(spec) ** 2
+        logmel = librosa.power_to_db(self.mel_basis @ power, top_db=None)  # (n_mels, T)
+        if self.cfg.kind == "mfcc":
+            base = scipy.fft.dct(logmel, axis=0, type=2, norm="ortho")[: self.cfg.n_mfcc]
+        else:
+            base = logmel
+        parts = [base]
+        for order in range(1, self.cfg.deltas + 1):
+            parts.append(librosa.feature.delta(base, width=9, order=order, mode="nearest"))
+        return np.ascontiguousarray(np.concatenate(parts, axis=0).T, dtype=np.float32)  # (T, F)
+
+
+# --------------------------------------------------------------------------------------------
+# Normalisation
+# --------------------------------------------------------------------------------------------
+@dataclass
+class FeatureNorm:
+    """Mean/variance normalisation of (T, F) features: x̂ = (x - mean) / max(std, 1e-5).
+
+    ``global``: mean/std (F,) fitted over every frame of the training set and stored as JSON.
+    ``utterance``: each utterance uses its own frame mean/std. ``none``: identity.
+    """
+
+    mode: NormMode = "global"
+    mean: list[float] = field(default_factory=list)
+    std: list[float] = field(default_factory=list)
+
+    def fit(self, feats: Sequence[np.ndarray]) -> "FeatureNorm":
+        if self.mode == "global":
+            frames = np.concatenate(list(feats), axis=0).astype(np.float64)  # (ΣT, F)
+            self.mean = frames.mean(axis=0).tolist()
+            self.std = frames.std(axis=0).tolist()
+        return self
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        if self.mode == "none":
+            return x
+        if self.mode == "utterance":
+            mean, std = x.mean(axis=0), x.std(axis=0)  # (F,)
+        else:
+            if len(self.mean) != x.shape[1]:
+                raise DataError(f"feature norm: fitted for {len(self.mean)} dims, got {x.shape[1]}")
+            mean, std = np.asarray(self.mean), np.asarray(self.std)
+        return ((x - mean) / np.maximum(std, 1e-5)).astype(np.float32)
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, d: dict) -> "FeatureNorm":
+        return cls(mode=d["mode"], mean=list(d.get("mean", [])), std=list(d.get("std", [])))
+
+
+# --------------------------------------------------------------------------------------------
+# Loading many files
+# --------------------------------------------------------------------------------------------
+def featurize_files(
+    paths: Sequence[Path],
+    extractor: FeatureExtractor,
+    on_error: OnError = "fail",
+    sources: Sequence[str] | None = None,
+) -> tuple[list[np.ndarray], list[int], list[float]]:
+    """Read and featurise each file; returns (features (T, F) list, kept indices, durations s).
+
+    With ``on_error='skip'`` unreadable/missing/empty files are skipped with a one-line warning;
+    with ``'fail'`` the first one raises DataError (prefixed by its manifest line if given).
+    """
+    feats, kept, durations = [], [], []
+    sr = extractor.cfg.sample_rate
+    for i, p in enumerate(paths):
+        try:
+            wave = read_wav(p, sr)
+        except DataError as exc:
+            msg = f"{sources[i]}: {exc}" if sources else str(exc)
+            if on_error == "fail":
+                raise DataError(msg) from None
+            warn(f"{msg} (skipped)")
+            continue
+        feats.append(extractor(wave))
+        kept.append(i)
+        durations.append(len(wave) / sr)
+    if not feats:
+        raise DataError("no readable audio files (all were skipped)")
+    return feats, kept, durations
+
+
+# --------------------------------------------------------------------------------------------
+# SpecAugment
+# --------------------------------------------------------------------------------------------
+@dataclass
+class SpecAugmentConfig:
+    """SpecAugment-style masking (Park et al. 2019), without time warping.
+
+    ``time_masks`` masks of width ~ U[0, min(time_width, time_ratio * T_b)] frames and
+    ``freq_masks`` masks of width ~ U[0, freq_width] feature dims are set to ``value``
+    (0 = the mean after normalisation).
+    """
+
+    time_masks: int = 2
+    time_width: int = 10
+    time_ratio: float = 0.2
+    freq_masks: int = 2
+    freq_width: int = 8
+    value: float = 0.0
+
+
+def spec_augment(
+    x: torch.Tensor,
+    lengths: torch.Tensor,
+    cfg: SpecAugmentConfig,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Mask random time spans and feature bands of a padded batch; returns a new tensor.
+
+    x (B, T, F), lengths (B,) real frames per utterance; masks stay inside each utterance.
+    """
+    B, T, F = x.shape
+    out = x.clone()
+    t_idx = torch.arange(T).view(1, T)  # (1, T)
+    f_idx = torch.arange(F).view(1, F)  # (1, F)
+
+    def rand(n: int) -> torch.Tensor:
+        return torch.rand(B, n, generator=generator)  # (B, n) in [0, 1)
+
+    lens = lengths.to("cpu", torch.float32).view(B, 1)  # (B, 1)
+    keep = torch.ones(B, T, F, dtype=torch.bool)
+    if cfg.time_masks > 0 and cfg.time_width > 0:
+        max_w = torch.clamp(torch.minimum(lens * cfg.time_ratio, torch.tensor(float(cfg.time_width))), min=0)
+        width = (rand(cfg.time_masks) * (max_w + 1)).floor()  # (B, n)
+        start = (rand(cfg.time_masks) * (lens - width + 1).clamp(min=1)).floor()  # (B, n)
+        hit = (t_idx.unsqueeze(1) >= start.unsqueeze(2)) & (t_idx.unsqueeze(1) < (start + width).unsqueeze(2))
+        keep &= ~hit.any(dim=1).unsqueeze(2)  # (B, T, 1)
+    if cfg.freq_masks > 0 and cfg.freq_width > 0:
+        width = (rand(cfg.freq_masks) * (min(cfg.freq_width, F) + 1)).floor()  # (B, n)
+        start = (rand(cfg.freq_masks) * (F - width + 1)).floor()  # (B, n)
+        hit = (f_idx.unsqueeze(1) >= start.unsqueeze(2)) & (f_idx.unsqueeze(1) < (start + width).unsqueeze(2))
+        keep &= ~hit.any(dim=1).unsqueeze(1)  # (B, 1, F)
+    out[~keep.to(x.device)] = cfg.value
+    return out

@@ -1,0 +1,303 @@
+"""CoNLL column files, CoNLL-U files and raw text for sequence labelling; tagging schemes.
+
+Readers return :class:`Sentence` objects (tokens, tags, the line number and columns of each token):
+
+- :func:`read_conll`: one token per line, whitespace- or tab-separated columns (token in
+  ``token_column``, tag in ``tag_column``, default the last), blank lines between sentences,
+  ``-DOCSTART-`` lines skipped. Every token line must have the same number of columns.
+- :func:`read_conllu`: CoNLL-U (10 tab-separated columns), tag = UPOS or XPOS; comment lines,
+  multi-word token ranges (``3-4``) and empty nodes (``8.1``) skipped.
+- :func:`read_text`: one sentence per line, whitespace-tokenised, no tags.
+
+Schemes: IOB1 (``I-X`` starts a chunk; ``B-X`` only right after an ``X`` chunk), IOB2/BIO
+(every chunk starts with ``B-X``), IOBES (``S-X`` single-token chunk, ``E-X`` chunk end) and
+``none`` (plain labels such as POS tags). :func:`detect_scheme` infers the scheme of a data set and
+rejects a mix; :func:`convert` maps tags between schemes through their chunks (spans), which are
+read with seqeval's conlleval-compatible rules (:func:`tags_to_spans`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, NamedTuple, Sequence
+
+from seqeval.metrics.sequence_labeling import get_entities
+
+from lstmkit.errors import DataError
+
+Scheme = Literal["IOB1", "IOB2", "IOBES", "none"]
+SCHEMES: tuple[str, ...] = ("IOB1", "IOB2", "IOBES", "none")
+DOCSTART = "-DOCSTART-"
+CONLLU_TAG_COLUMNS = {"upos": 3, "xpos": 4}
+
+
+@dataclass
+class Sentence:
+    """One sentence: ``tokens``, ``tags`` (None when the file has none), the 1-based ``lines`` of its
+    tokens and, for column files, every column of each token line (``columns``)."""
+
+    tokens: list[str]
+    tags: list[str] | None
+    lines: list[int]
+    columns: list[list[str]] | None = None
+
+
+class Span(NamedTuple):
+    """A chunk: entity ``type``, first token ``start`` and last token ``end`` (inclusive)."""
+
+    type: str
+    start: int
+    end: int
+
+
+# --------------------------------------------------------------------------------------- readers
+def _read_lines(path: str | Path) -> list[str]:
+    p = Path(path)
+    if not p.is_file():
+        raise DataError(f"{p}: file not found")
+    try:
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise DataError(f"{p}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+    lines = text.splitlines()
+    if not any(line.strip() for line in lines):
+        raise DataError(f"{p}: empty file")
+    return lines
+
+
+def _split_columns(line: str) -> list[str]:
+    """Tab-separated if the line has a tab (tokens may then hold spaces), else whitespace-separated."""
+    line = line.rstrip("\r\n")
+    if "\t" in line:
+        return [c.strip() for c in line.strip().split("\t")]
+    return line.split()
+
+
+def read_conll(
+    path: str | Path, tag_column: int | None = -1, token_column: int = 0, require_tags: bool = True
+) -> list[Sentence]:
+    """Read a CoNLL column file. ``tag_column=None`` (or a one-column file without
+    ``require_tags``) gives sentences without tags. Bad lines raise :class:`DataError`."""
+    lines = _read_lines(path)
+    sentences: list[Sentence] = []
+    cur: list[tuple[int, list[str]]] = []
+    n_cols: int | None = None
+
+    def flush() -> None:
+        if cur:
+            sentences.append(_make_sentence(path, cur, token_column, tag_column, n_cols or 1, require_tags))
+            cur.clear()
+
+    for no, line in enumerate(lines, start=1):
+        cols = _split_columns(line)
+        if not cols:
+            flush()
+            continue
+        if cols[0] == DOCSTART:
+            flush()
+            continue
+        if n_cols is None:
+            n_cols = len(cols)
+        elif len(cols) != n_cols:
+            raise DataError(f"{path}:{no}: expected {n_cols} columns (as on the first token line), found {len(cols)}")
+        cur.append((no, cols))
+    flush()
+    if not sentences:
+        raise DataError(f"{path}: no sentences found")
+    return sentences
+
+
+def _make_sentence(path, rows, token_column, tag_column, n_cols, require_tags) -> Sentence:
+    """One sentence from its (line number, columns) rows; checks the column indices."""
+    for name, col in (("token column", token_column), ("tag column", tag_column)):
+        if col is not None and not -n_cols <= col < n_cols:
+            raise DataError(f"{path}: {name} {col} is out of range (the file has {n_cols} columns)")
+    tags = None
+    if tag_column is not None and (n_cols > 1 or require_tags):
+        if n_cols == 1:
+            raise DataError(f"{path}:{rows[0][0]}: only one column (tokens); tags are missing")
+        tags = [c[tag_column] for _, c in rows]
+    return Sentence(
+        tokens=[c[token_column] for _, c in rows], tags=tags, lines=[n for n, _ in rows], columns=[c for _, c in rows]
+    )
+
+
+def read_conllu(path: str | Path, tag: Literal["upos", "xpos"] = "upos") -> list[Sentence]:
+    """Read a CoNLL-U file; tags from the UPOS or XPOS column."""
+    if tag not in CONLLU_TAG_COLUMNS:
+        raise DataError(f"--tag must be upos or xpos, not {tag!r}")
+    col = CONLLU_TAG_COLUMNS[tag]
+    sentences: list[Sentence] = []
+    cur: list[tuple[int, list[str]]] = []
+    for no, line in enumerate(_read_lines(path) + [""], start=1):
+        if not line.strip():
+            if cur:
+                sentences.append(_make_sentence(path, cur, 1, col, 10, True))
+                cur = []
+            continue
+        if line.startswith("#"):
+            continue
+        cols = line.rstrip("\r\n").split("\t")
+        if len(cols) != 10:
+            raise DataError(f"{path}:{no}: expected 10 tab-separated CoNLL-U columns, found {len(cols)}")
+        if "-" in cols[0] or "." in cols[0]:  # multi-word token range or empty node
+            continue
+        if cols[col] == "_":
+            raise DataError(f"{path}:{no}: no {tag.upper()} tag ('_') for token {cols[1]!r}")
+        cur.append((no, cols))
+    if not sentences:
+        raise DataError(f"{path}: no sentences found")
+    return sentences
+
+
+def read_text(path: str | Path) -> list[Sentence]:
+    """Raw text: one sentence per line, whitespace-tokenised; blank lines skipped; no tags."""
+    sentences = []
+    for no, line in enumerate(_read_lines(path), start=1):
+        toks = line.split()
+        if toks:
+            sentences.append(Sentence(tokens=toks, tags=None, lines=[no] * len(toks), columns=[[t] for t in toks]))
+    return sentences
+
+
+def read_sentences(
+    path: str | Path,
+    fmt: Literal["conll", "conllu", "text"],
+    tag_column: int | None = -1,
+    conllu_tag: Literal["upos", "xpos"] = "upos",
+    require_tags: bool = True,
+) -> list[Sentence]:
+    """Dispatch on ``fmt``: ``conll`` (:func:`read_conll`), ``conllu``, ``text``."""
+    if fmt == "conll":
+        return read_conll(path, tag_column=tag_column, require_tags=require_tags)
+    if fmt == "conllu":
+        return read_conllu(path, conllu_tag)
+    if fmt == "text":
+        if require_tags:
+            raise DataError(f"{path}: raw text has no tags; training and evaluation need --format conll or conllu")
+        return read_text(path)
+    raise DataError(f"unknown format {fmt!r} (choose conll, conllu or text)")
+
+
+# --------------------------------------------------------------------------------------- schemes
+def split_tag(tag: str) -> tuple[str, str]:
+    """``"B-PER"`` -> ``("B", "PER")``; ``"O"`` -> ``("O", "")``; other labels -> ``("", label)``."""
+    if tag == "O":
+        return "O", ""
+    if len(tag) > 2 and tag[1] == "-" and tag[0] in "BIES":
+        return tag[0], tag[2:]
+    return "", tag
+
+
+_EVIDENCE = {  # kind -> (description, schemes it rules out)
+    "other": ("is not O/B-/I-/E-/S-", ("IOB1", "IOB2", "IOBES")),
+    "ES": ("uses E-/S- (IOBES)", ("IOB1", "IOB2")),
+    "I_start": ("starts an entity with I- (IOB1)", ("IOB2", "IOBES")),
+    "B_start": ("starts an entity with B- after a different tag (IOB2/IOBES)", ("IOB1",)),
+    "open_end": ("ends an entity without E- (IOB1/IOB2)", ("IOBES",)),
+}
+
+
+def _evidence(sentences: Sequence[Sentence]) -> dict[str, tuple[int, str]]:
+    """First (line, tag) of each kind of scheme evidence (see _EVIDENCE) in the data."""
+    found: dict[str, tuple[int, str]] = {}
+    for s in sentences:
+        if s.tags is None:
+            continue
+        parts = [split_tag(t) for t in s.tags] + [("O", "")]
+        prev = ("O", "")
+        for i, (tag, line) in enumerate(zip(s.tags, s.lines)):
+            pre, typ = parts[i]
+            kinds = []
+            if pre == "":
+                kinds.append("other")
+            elif pre in ("E", "S"):
+                kinds.append("ES")
+            inside = prev[0] in ("B", "I") and prev[1] == typ
+            if pre == "I" and not inside:
+                kinds.append("I_start")
+            if pre == "B" and not inside:
+                kinds.append("B_start")
+            nxt = parts[i + 1]
+            if pre in ("B", "I") and not (nxt[0] in ("I", "E") and nxt[1] == typ):
+                kinds.append("open_end")
+            for k in kinds:
+                found.setdefault(k, (line, tag))
+            prev = (pre, typ)
+    return found
+
+
+def _describe(kind: str, at: tuple[int, str]) -> str:
+    return f"line {at[0]} tag {at[1]!r} {_EVIDENCE[kind][0]}"
+
+
+def detect_scheme(sentences: Sequence[Sentence], path: str = "data") -> Scheme:
+    """The tagging scheme of ``sentences``: IOB2 when ambiguous, ``none`` for plain labels.
+    Raises :class:`DataError` for a mix of schemes (or of chunk tags and plain labels)."""
+    ev = _evidence(sentences)
+    chunk_kinds = {k: v for k, v in ev.items() if k != "other"}
+    has_chunks = chunk_kinds or any(t[:2] in ("B-", "I-") for s in sentences for t in (s.tags or []))
+    if "other" in ev:
+        if not has_chunks:
+            return "none"
+        kind, at = next(iter(chunk_kinds.items()))
+        raise DataError(
+            f"{path}: mixed tag schemes: {_describe('other', ev['other'])} but {_describe(kind, at)}"
+        )
+    for scheme in ("IOB2", "IOB1", "IOBES"):
+        if not any(scheme in _EVIDENCE[k][1] for k in ev):
+            return scheme  # type: ignore[return-value]
+    a, b = _conflict(ev)
+    raise DataError(f"{path}: mixed tag schemes: {_describe(a, ev[a])} but {_describe(b, ev[b])}")
+
+
+def _conflict(ev: dict[str, tuple[int, str]]) -> tuple[str, str]:
+    """Two kinds of evidence that no single scheme allows together (earliest line first)."""
+    kinds = sorted(ev, key=lambda k: ev[k][0])
+    for i, a in enumerate(kinds):
+        for b in kinds[i + 1 :]:
+            if not any(s not in _EVIDENCE[a][1] and s not in _EVIDENCE[b][1] for s in ("IOB1", "IOB2", "IOBES")):
+                return a, b
+    return kinds[0], kinds[-1]
+
+
+def check_scheme(sentences: Sequence[Sentence], scheme: Scheme, path: str = "data") -> None:
+    """Raise :class:`DataError` if the tags break ``scheme`` (``none`` accepts anything)."""
+    if scheme == "none":
+        return
+    for kind, at in _evidence(sentences).items():
+        if scheme in _EVIDENCE[kind][1]:
+            raise DataError(f"{path}: tags are not {scheme}: {_describe(kind, at)}")
+
+
+def tags_to_spans(tags: Sequence[str]) -> list[Span]:
+    """Chunks of a tag sequence in any scheme, with conlleval's rules (seqeval ``get_entities``):
+    an ``I-X`` after ``O`` or another type starts a chunk, so invalid sequences are read leniently."""
+    return [Span(t, s, e) for t, s, e in get_entities(list(tags))]
+
+
+def spans_to_tags(spans: Sequence[Span], n: int, scheme: Scheme) -> list[str]:
+    """Tags of ``n`` tokens holding the non-overlapping ``spans`` in ``scheme`` (IOB1/IOB2/IOBES)."""
+    tags = ["O"] * n
+    prev_end, prev_type = -2, None
+    for typ, start, end in sorted(spans, key=lambda s: s.start):
+        if scheme == "IOBES":
+            if start == end:
+                tags[start] = f"S-{typ}"
+            else:
+                tags[start], tags[end] = f"B-{typ}", f"E-{typ}"
+                tags[start + 1 : end] = [f"I-{typ}"] * (end - start - 1)
+        else:
+            tags[start : end + 1] = [f"I-{typ}"] * (end - start + 1)
+            if scheme == "IOB2" or (prev_end == start - 1 and prev_type == typ):
+                tags[start] = f"B-{typ}"
+        prev_end, prev_type = end, typ
+    return tags
+
+
+def convert(tags: Sequence[str], scheme: Scheme) -> list[str]:
+    """``tags`` (any chunk scheme) rewritten in ``scheme``; ``none`` returns them unchanged."""
+    if scheme == "none":
+        return list(tags)
+    return spans_to_tags(tags_to_spans(tags), len(tags), scheme)

@@ -1,0 +1,340 @@
+"""Time-series data: table readers with error reporting, splits, scalers, windows, calendar features.
+
+A table (CSV or Parquet) holds an optional time column, an optional series-id column and numeric
+columns. :func:`load_table` turns it into a :class:`SeriesSet`: one :class:`Series` per id, each with
+
+* ``past``   (N, P) float32: the observed channels, the targets first (``P = n_target + n_covariates``);
+* ``future`` (N, F) float32: known-future channels (``--future-covariates`` and calendar features).
+
+Windows follow the Informer protocol: a window with origin ``t`` reads rows ``[t - L, t)`` and
+forecasts rows ``[t, t + H)``; a window belongs to a split when its forecast rows lie in the split,
+its lookback may reach into the previous split.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, Sequence
+
+import numpy as np
+import pandas as pd
+
+from lstmkit.errors import DataError
+
+FeatureMode = Literal["S", "M", "MS"]
+FillMethod = Literal["none", "ffill", "interpolate", "drop"]
+SPLIT_NAMES = ("train", "valid", "test")
+
+
+@dataclass
+class ColumnSpec:
+    """Which columns of the table to use and how (the ``--target/--features/...`` options)."""
+
+    target: list[str]
+    features: FeatureMode = "S"
+    covariates: list[str] = field(default_factory=list)
+    future_covariates: list[str] = field(default_factory=list)
+    time_column: str | None = None
+    series_column: str | None = None
+    calendar: bool = False
+    fill: FillMethod = "none"
+
+
+@dataclass
+class Series:
+    """One series: ``past`` (N, P), ``future`` (N, F), ``time`` (N,) datetime64 or None."""
+
+    id: str
+    past: np.ndarray
+    future: np.ndarray
+    time: np.ndarray | None
+
+
+@dataclass
+class SeriesSet:
+    """All series of one table plus the resolved channel names."""
+
+    series: list[Series]
+    past_columns: list[str]  # targets first
+    future_columns: list[str]  # user future covariates, then calendar features
+    n_target: int
+    notes: list[str] = field(default_factory=list)  # reported, not fatal (unsorted rows, gaps)
+
+    @property
+    def target_columns(self) -> list[str]:
+        return self.past_columns[: self.n_target]
+
+
+# ----------------------------------------------------------------------------------------- reading
+def read_table(path: str | Path) -> pd.DataFrame:
+    """Read a CSV or Parquet file; missing, empty or unparsable files raise :class:`DataError`."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: file not found")
+    try:
+        if path.suffix.lower() in (".parquet", ".pq"):
+            df = pd.read_parquet(path)
+        else:
+            df = pd.read_csv(path)
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{path.name}: file is empty") from None
+    except pd.errors.ParserError as exc:  # ragged line: "Expected 3 fields in line 5, saw 4"
+        raise DataError(f"{path.name}: {str(exc).strip().splitlines()[-1]}") from None
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{path.name}: cannot read ({exc})") from None
+    if len(df) == 0:
+        raise DataError(f"{path.name}: no data rows")
+    return df.reset_index(drop=True)  # row i is file line i + 2 (after the header)
+
+
+def _split_list(value: str | Sequence[str] | None) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [v.strip() for v in value.split(",") if v.strip()]
+    return list(value)
+
+
+def resolve_columns(df: pd.DataFrame, spec: ColumnSpec, name: str) -> tuple[list[str], list[str], int]:
+    """Return (past columns with targets first, future covariate columns, number of targets)."""
+    missing = [c for c in [*spec.target, *spec.covariates, *spec.future_covariates,
+                           spec.time_column, spec.series_column] if c is not None and c not in df.columns]
+    if missing:
+        raise DataError(f"{name}: column '{missing[0]}' not found (columns: {', '.join(map(str, df.columns))})")
+    if not spec.target:
+        raise DataError(f"{name}: no --target column given")
+    skip = {spec.time_column, spec.series_column, *spec.future_covariates}
+    numeric = [c for c in df.columns if c not in skip and pd.api.types.is_numeric_dtype(df[c])]
+    if spec.features == "S":
+        targets, others = list(spec.target), [c for c in spec.covariates if c not in spec.target]
+    elif spec.features == "M":
+        targets, others = list(spec.target) + [c for c in numeric if c not in spec.target], []
+    elif spec.features == "MS":
+        targets = list(spec.target)
+        others = [c for c in numeric if c not in targets] + [c for c in spec.covariates
+                                                             if c not in targets and c not in numeric]
+    else:
+        raise DataError(f"--features: expected S, M or MS, got {spec.features!r}")
+    return targets + others, list(spec.future_covariates), len(targets)
+
+
+def _check_numeric(df: pd.DataFrame, cols: list[str], name: str, allow_nan_tail: int = 0) -> pd.DataFrame:
+    """Coerce columns to float; a non-numeric cell raises DataError naming the column and line."""
+    out = df.copy()
+    for c in cols:
+        num = pd.to_numeric(out[c], errors="coerce")
+        bad = num.isna() & out[c].notna()
+        if isinstance(out[c].dtype, pd.StringDtype) or out[c].dtype == object:
+            bad = bad & (out[c].astype(str).str.strip() != "")
+        if bad.any():
+            i = int(np.flatnonzero(bad.to_numpy())[0])
+            raise DataError(f"{name}: column '{c}' line {i + 2}: non-numeric value {out[c].iloc[i]!r}")
+        out[c] = num.astype("float64")
+    return out
+
+
+def _fill_missing(df: pd.DataFrame, cols: list[str], fill: FillMethod, name: str, group: str | None) -> pd.DataFrame:
+    """Handle NaN in ``cols`` per ``--fill``; without a fill method NaN is an error (count + first line)."""
+    nan = df[cols].isna()
+    if not nan.to_numpy().any():
+        return df
+    if fill == "none":
+        col = next(c for c in cols if nan[c].any())
+        first = int(np.flatnonzero(nan[col].to_numpy())[0])
+        raise DataError(f"{name}: {int(nan.to_numpy().sum())} missing values (first: column '{col}' line "
+                        f"{int(df.index[first]) + 2}); use --fill ffill|interpolate|drop")
+    if fill == "drop":
+        return df[~nan.any(axis=1)]
+    parts = [g for _, g in df.groupby(group, sort=False)] if group else [df]
+    filled = []
+    for g in parts:
+        g = g.copy()
+        if fill == "ffill":
+            g[cols] = g[cols].ffill().bfill()
+        else:
+            g[cols] = g[cols].interpolate(limit_direction="both")
+        filled.append(g)
+    out = pd.concat(filled)
+    if out[cols].isna().to_numpy().any():
+        raise DataError(f"{name}: a column is entirely missing; cannot --fill {fill}")
+    return out
+
+
+def _check_times(t: pd.Series, name: str, sid: str, notes: list[str]) -> None:
+    """Duplicated timestamps raise; gaps (steps above the median step) are noted."""
+    dup = t.duplicated()
+    if dup.any():
+        i = int(np.flatnonzero(dup.to_numpy())[0])
+        raise DataError(f"{name}: duplicated timestamp {t.iloc[i]} (line {int(t.index[i]) + 2}"
+                        + (f", series {sid})" if sid else ")"))
+    if len(t) > 2:
+        step = t.diff().dropna()
+        gaps = int((step > step.median()).sum())
+        if gaps:
+            notes.append(f"{name}: {gaps} gaps in the time column{' of series ' + sid if sid else ''} "
+                         f"(median step {step.median()})")
+
+
+def load_table(path: str | Path, spec: ColumnSpec, *, min_length: int = 1, future_rows: int = 0) -> SeriesSet:
+    """Read ``path`` and return its series with resolved columns.
+
+    ``future_rows``: the last ``future_rows`` rows of each series may have empty past columns (they
+    carry known-future covariates for ``predict``) and are kept, with NaN past values.
+    """
+    name = Path(path).name
+    df = read_table(path)
+    past_cols, fut_cols, n_target = resolve_columns(df, spec, name)
+    df = _check_numeric(df, past_cols + fut_cols, name)
+    notes: list[str] = []
+    if spec.time_column:
+        try:
+            df[spec.time_column] = pd.to_datetime(df[spec.time_column])
+        except (ValueError, TypeError) as exc:
+            raise DataError(f"{name}: column '{spec.time_column}': cannot parse as time ({exc})") from None
+        order = df.sort_values([c for c in (spec.series_column, spec.time_column) if c], kind="stable").index
+        if not order.equals(df.index) and not (spec.series_column and _sorted_within(df, spec)):
+            notes.append(f"{name}: rows are not in time order; sorted by '{spec.time_column}'")
+        df = df.loc[order]
+    tail = None
+    if future_rows:
+        tail = _future_tail(df, spec, past_cols, future_rows)
+        df = df.drop(index=tail.index)
+    df = _fill_missing(df, past_cols + fut_cols, spec.fill, name, spec.series_column)
+    groups = df.groupby(spec.series_column, sort=False) if spec.series_column else [("", df)]
+    series = []
+    for sid, g in groups:
+        sid = str(sid)
+        if tail is not None:
+            g = pd.concat([g, tail[tail[spec.series_column] == g[spec.series_column].iloc[0]]
+                           if spec.series_column else tail])
+        if spec.time_column:
+            _check_times(g[spec.time_column], name, sid, notes)
+        if len(g) - future_rows < min_length:
+            raise DataError(f"{name}: series {sid + ' ' if sid else ''}has {len(g) - future_rows} rows, fewer than "
+                            f"lookback + horizon = {min_length}")
+        time = g[spec.time_column].to_numpy() if spec.time_column else None
+        future = g[fut_cols].to_numpy(np.float32).reshape(len(g), len(fut_cols))
+        if spec.calendar:
+            if time is None:
+                raise DataError("--calendar needs --time-column")
+            future = np.concatenate([future, calendar_features(time)], axis=1)
+        series.append(Series(sid, g[past_cols].to_numpy(np.float32), future, time))
+    fcols = fut_cols + (calendar_names() if spec.calendar else [])
+    return SeriesSet(series, past_cols, fcols, n_target, notes)
+
+
+def _sorted_within(df: pd.DataFrame, spec: ColumnSpec) -> bool:
+    return bool(df.groupby(spec.series_column, sort=False)[spec.time_column]
+                .apply(lambda s: s.is_monotonic_increasing).all())
+
+
+def _future_tail(df: pd.DataFrame, spec: ColumnSpec, past_cols: list[str], rows: int) -> pd.DataFrame:
+    """The trailing ``rows`` rows of each series, which must hold every future covariate."""
+    groups = df.groupby(spec.series_column, sort=False) if spec.series_column else [("", df)]
+    tails = [g.iloc[-rows:] for _, g in groups]
+    tail = pd.concat(tails)
+    if tail[spec.future_covariates].isna().to_numpy().any():
+        raise DataError(f"the last {rows} rows must give every --future-covariates value for the forecast")
+    return tail
+
+
+# ------------------------------------------------------------------------------------------ calendar
+def calendar_names() -> list[str]:
+    return [f"{k}_{f}" for k in ("minute", "hour", "weekday", "yearday") for f in ("sin", "cos")]
+
+
+def calendar_features(time: np.ndarray) -> np.ndarray:
+    """Cyclic calendar features (N, 8): sin/cos of minute-of-hour, hour-of-day, day-of-week, day-of-year."""
+    t = pd.DatetimeIndex(time)
+    phases = [t.minute / 60.0, (t.hour + t.minute / 60.0) / 24.0, t.day_of_week / 7.0, (t.day_of_year - 1) / 366.0]
+    cols = []
+    for p in phases:
+        p = 2 * np.pi * np.asarray(p, dtype=np.float64)
+        cols += [np.sin(p), np.cos(p)]
+    return np.stack(cols, axis=1).astype(np.float32)  # (N, 8)
+
+
+def future_times(time: np.ndarray, horizon: int) -> np.ndarray:
+    """The ``horizon`` timestamps after ``time[-1]``, stepping by the median step of ``time``."""
+    t = pd.DatetimeIndex(time)
+    step = pd.Series(t).diff().median() if len(t) > 1 else pd.Timedelta(1, "D")
+    return np.asarray([t[-1] + step * (k + 1) for k in range(horizon)], dtype="datetime64[ns]")
+
+
+# -------------------------------------------------------------------------------------------- splits
+def parse_split(text: str) -> tuple[float, float, float]:
+    """``"0.7,0.1,0.2"`` (fractions) or ``"8640,2880,2880"`` (row counts) -> three numbers."""
+    try:
+        parts = tuple(float(p) for p in str(text).split(","))
+    except ValueError:
+        raise DataError(f"--split: expected three numbers like 0.7,0.1,0.2 or 8640,2880,2880, got {text!r}") from None
+    if len(parts) != 3 or min(parts) < 0:
+        raise DataError(f"--split: expected three non-negative numbers, got {text!r}")
+    return parts  # type: ignore[return-value]
+
+
+def split_bounds(n: int, split: Sequence[float]) -> dict[str, tuple[int, int]]:
+    """Row ranges [lo, hi) of train/valid/test for a series of ``n`` rows (in time order)."""
+    if all(p <= 1.0 for p in split) and sum(split) <= 1.0 + 1e-9:
+        a, b, c = (int(round(p * n)) for p in split)
+    else:
+        a, b, c = (int(p) for p in split)
+    if a + b + c > n:
+        raise DataError(f"--split {','.join(str(int(p)) for p in split)}: needs {a + b + c} rows, series has {n}")
+    return {"train": (0, a), "valid": (a, a + b), "test": (a + b, a + b + c)}
+
+
+def window_origins(n: int, lo: int, hi: int, lookback: int, horizon: int) -> np.ndarray:
+    """Origins t (stride 1) with forecast rows [t, t+H) inside [lo, hi) and lookback rows [t-L, t) >= 0."""
+    first = max(lo, lookback)
+    last = min(hi, n) - horizon
+    return np.arange(first, last + 1, dtype=np.int64) if last >= first else np.zeros(0, np.int64)
+
+
+# ------------------------------------------------------------------------------------------- scaler
+@dataclass
+class Standardizer:
+    """Per-series, per-column standardisation ``z = (x - mean) / std`` with train-split statistics."""
+
+    columns: list[str]
+    mean: dict[str, list[float]]
+    std: dict[str, list[float]]
+
+    @classmethod
+    def fit(cls, columns: list[str], arrays: dict[str, np.ndarray]) -> "Standardizer":
+        """``arrays``: series id -> (N, C) training rows."""
+        mean, std = {}, {}
+        for sid, a in arrays.items():
+            a64 = a.astype(np.float64)
+            m, s = a64.mean(axis=0), a64.std(axis=0)
+            mean[sid], std[sid] = m.tolist(), np.where(s > 1e-8, s, 1.0).tolist()
+        return cls(list(columns), mean, std)
+
+    def _stats(self, sid: str, cols: slice) -> tuple[np.ndarray, np.ndarray]:
+        if sid not in self.mean:
+            raise DataError(f"series '{sid}' was not seen in training (the scaler has: "
+                            f"{', '.join(list(self.mean)[:5])})")
+        return (np.asarray(self.mean[sid], np.float32)[cols], np.asarray(self.std[sid], np.float32)[cols])
+
+    def transform(self, sid: str, x: np.ndarray, cols: slice = slice(None)) -> np.ndarray:
+        m, s = self._stats(sid, cols)
+        return ((x - m) / s).astype(np.float32)
+
+    def inverse(self, sid: str, z: np.ndarray, cols: slice = slice(None)) -> np.ndarray:
+        """Invert on the last axis (channels ``cols``)."""
+        m, s = self._stats(sid, cols)
+        return (z * s + m).astype(np.float32)
+
+    def to_json(self) -> dict:
+        return {"type": "standardizer", "columns": self.columns, "mean": self.mean, "std": self.std}
+
+    @classmethod
+    def from_json(cls, d: dict) -> "Standardizer":
+        return cls(list(d["columns"]), dict(d["mean"]), dict(d["std"]))
+
+
+def note(message: str) -> None:
+    """Report a non-fatal data finding on stderr."""
+    print(f"note: {message}", file=sys.stderr)

@@ -1,0 +1,122 @@
+"""The sequence classifier: embedding -> (Bi)LSTM (lstmkit.nn) -> pooling -> dropout -> linear.
+
+Shapes use B (batch), T (longest sequence in the batch), E (embedding size), H (hidden size),
+D (directions, 1 or 2) and C (classes). Padding never reaches a result: the LSTM runs with ``lengths``
+(padded outputs are zero, ``h_n`` is each sequence's state at its own last step) and every pooling
+masks padded steps.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, NamedTuple
+
+import torch
+from torch import nn
+
+from lstmkit.nn import LSTM
+
+Pooling = Literal["last", "max", "mean", "attention"]
+InputKind = Literal["text", "numeric"]
+
+
+@dataclass
+class ClassifierShape:
+    """What the network needs to know to be built (saved in config.json with the rest of the config)."""
+
+    input: InputKind = "text"
+    vocab_size: int = 0          # text input: embedding rows (ignored for numeric input)
+    pad_id: int = 0
+    num_classes: int = 2
+    embed_size: int = 128
+    hidden_size: int = 128
+    num_layers: int = 1
+    bidirectional: bool = True
+    dropout: float = 0.3
+    pooling: Pooling = "max"
+    variational_dropout: float = 0.0
+    weight_drop: float = 0.0
+    layer_norm: bool = False
+
+
+class ClassifyBatch(NamedTuple):
+    """A padded batch: ``x`` (B, T) token ids (long) or values (float), ``lengths`` (B,), ``y`` (B,)."""
+
+    x: torch.Tensor
+    lengths: torch.Tensor
+    y: torch.Tensor
+
+
+def length_mask(lengths: torch.Tensor, t: int) -> torch.Tensor:
+    """(B, T) bool, True at real (non-padded) steps."""
+    return torch.arange(t, device=lengths.device)[None, :] < lengths.to(torch.long)[:, None]
+
+
+class Pool(nn.Module):
+    """Sequence -> vector pooling that ignores padding.
+
+    * ``last``: each sequence's final state; for a BiLSTM the forward direction's last step and the
+      backward direction's state after reading back to step 0 (``h_n`` of the top layer).
+    * ``max`` / ``mean``: over real steps only (padded steps set to -inf / excluded from the count).
+    * ``attention``: ``a_t = softmax_t(v^T tanh(W o_t))`` over real steps, result ``sum_t a_t o_t``.
+    """
+
+    def __init__(self, kind: Pooling, size: int) -> None:
+        super().__init__()
+        self.kind = kind
+        if kind == "attention":
+            self.proj = nn.Linear(size, size)
+            self.score = nn.Linear(size, 1, bias=False)
+
+    def forward(self, out: torch.Tensor, h_top: torch.Tensor, lengths: torch.Tensor,
+                return_weights: bool = False):
+        """``out`` (B, T, DH), ``h_top`` (B, DH) -> (B, DH) (and attention weights (B, T) if asked)."""
+        mask = length_mask(lengths, out.size(1))            # (B, T)
+        weights = None
+        if self.kind == "last":
+            pooled = h_top
+        elif self.kind == "max":
+            pooled = out.masked_fill(~mask[..., None], float("-inf")).amax(dim=1)  # (B, DH)
+        elif self.kind == "mean":
+            pooled = (out * mask[..., None]).sum(dim=1) / lengths.clamp(min=1).to(out)[:, None]
+        else:
+            scores = self.score(torch.tanh(self.proj(out))).squeeze(-1)           # (B, T)
+            weights = scores.masked_fill(~mask, float("-inf")).softmax(dim=1)     # (B, T)
+            pooled = torch.einsum("bt,btd->bd", weights, out)                    # (B, DH)
+        return (pooled, weights) if return_weights else pooled
+
+
+class SequenceClassifier(nn.Module):
+    """``logits = W · dropout(pool(LSTM(embed(x))))``; x (B, T) -> logits (B, C)."""
+
+    def __init__(self, shape: ClassifierShape) -> None:
+        super().__init__()
+        s = shape
+        self.shape = s
+        if s.input == "text":
+            self.embed: nn.Module = nn.Embedding(s.vocab_size, s.embed_size, padding_idx=s.pad_id)
+        else:
+            self.embed = nn.Linear(1, s.embed_size)  # one value per step -> E
+        self.drop = nn.Dropout(s.dropout)
+        self.lstm = LSTM(
+            s.embed_size, s.hidden_size, num_layers=s.num_layers, batch_first=True,
+            dropout=s.dropout if s.num_layers > 1 else 0.0, bidirectional=s.bidirectional,
+            variational_dropout=s.variational_dropout, weight_drop=s.weight_drop, layer_norm=s.layer_norm,
+        )
+        d = 2 if s.bidirectional else 1
+        self.pool = Pool(s.pooling, d * s.hidden_size)
+        self.out = nn.Linear(d * s.hidden_size, s.num_classes)
+
+    def embed_inputs(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, T) ids or values -> (B, T, E)."""
+        if self.shape.input == "numeric":
+            return self.embed(x.unsqueeze(-1).to(self.out.weight.dtype))   # (B, T, 1) -> (B, T, E)
+        return self.embed(x)
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """x (B, T), lengths (B,) -> logits (B, C)."""
+        emb = self.drop(self.embed_inputs(x))                  # (B, T, E)
+        out, (h_n, _) = self.lstm(emb, lengths=lengths.cpu())  # out (B, T, DH); h_n (L*D, B, H)
+        d = 2 if self.shape.bidirectional else 1
+        h_top = h_n[-d:].transpose(0, 1).reshape(x.size(0), -1)  # (D, B, H) -> (B, D*H)
+        return self.out(self.drop(self.pool(out, h_top, lengths)))

@@ -1,0 +1,110 @@
+"""Forecast baselines and metrics, on the same windows as the model.
+
+Every function works on *standardised* arrays: ``series`` (N, C) target channels of one series and
+``origins`` (W,) window origins; a forecast is (W, H, C).
+
+* last value:      ``ŷ[t+h] = x[t-1]``
+* seasonal naive:  ``ŷ[t+h] = x[t - s + (h mod s)]`` (season ``s`` <= lookback)
+* linear (ridge):  ``ŷ[t:t+H] = W x[t-L:t] + b``, one map shared by all channels (fitted on the train
+  windows of every channel and series), ``W`` (H, L) from ``(XᵀX + λI)⁻¹Xᵀy``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from lstmkit.errors import DataError
+
+
+def windows(series: np.ndarray, origins: np.ndarray, start: int, stop: int) -> np.ndarray:
+    """Rows ``[t+start, t+stop)`` of ``series`` (N, C) for every origin -> (W, stop-start, C)."""
+    idx = origins[:, None] + np.arange(start, stop)[None, :]  # (W, stop-start)
+    return series[idx]
+
+
+def last_value(series: np.ndarray, origins: np.ndarray, horizon: int) -> np.ndarray:
+    """(W, H, C): the last lookback value repeated."""
+    return np.repeat(series[origins - 1][:, None, :], horizon, axis=1)
+
+
+def seasonal_naive(series: np.ndarray, origins: np.ndarray, horizon: int, season: int) -> np.ndarray:
+    """(W, H, C): the value one season before (same phase in the last observed season)."""
+    if season < 1:
+        raise DataError(f"--season must be >= 1, got {season}")
+    if origins.size and origins.min() < season:
+        raise DataError(f"--season {season} reaches before the first row for the first windows")
+    lag = origins[:, None] - season + (np.arange(horizon) % season)[None, :]  # (W, H)
+    return series[lag]
+
+
+@dataclass
+class RidgeLinear:
+    """The linear baseline: one ridge map (L -> H) shared by all channels."""
+
+    weight: np.ndarray  # (L + 1, H), the last row is the bias
+    lookback: int
+
+    @classmethod
+    def fit(cls, pairs: list[tuple[np.ndarray, np.ndarray]], lookback: int, horizon: int,
+            alpha: float = 1e-3) -> "RidgeLinear":
+        """``pairs``: (series (N, C), train origins) per series; ``alpha`` relative to the mean of diag(XᵀX)."""
+        xtx = np.zeros((lookback + 1, lookback + 1))
+        xty = np.zeros((lookback + 1, horizon))
+        for series, origins in pairs:
+            if origins.size == 0:
+                continue
+            X = _design(windows(series, origins, -lookback, 0))  # (W*C, L+1)
+            Y = _channels_last(windows(series, origins, 0, horizon))  # (W*C, H)
+            xtx += X.T @ X
+            xty += X.T @ Y
+        if not xtx.any():
+            raise DataError("no training windows to fit the linear baseline")
+        lam = alpha * np.trace(xtx) / len(xtx)
+        weight = np.linalg.solve(xtx + lam * np.eye(len(xtx)), xty)
+        return cls(weight, lookback)
+
+    def predict(self, series: np.ndarray, origins: np.ndarray) -> np.ndarray:
+        """(W, H, C) forecasts."""
+        W, C = origins.size, series.shape[1]
+        X = _design(windows(series, origins, -self.lookback, 0))  # (W*C, L+1)
+        return (X @ self.weight).reshape(W, C, -1).transpose(0, 2, 1)  # (W, H, C)
+
+
+def _channels_last(w: np.ndarray) -> np.ndarray:
+    """(W, T, C) -> (W*C, T): each channel's window as a row."""
+    return w.transpose(0, 2, 1).reshape(-1, w.shape[1]).astype(np.float64)
+
+
+def _design(w: np.ndarray) -> np.ndarray:
+    x = _channels_last(w)  # (W*C, L)
+    return np.concatenate([x, np.ones((x.shape[0], 1))], axis=1)  # (W*C, L+1)
+
+
+# ------------------------------------------------------------------------------------------ metrics
+def error_sums(pred: np.ndarray, true: np.ndarray, pred_raw: np.ndarray, true_raw: np.ndarray) -> dict[str, float]:
+    """Sums for mse/mae (standardised), mse_raw/mae_raw (original units) and mape (%), plus counts."""
+    err, err_raw = pred - true, pred_raw - true_raw
+    nz = np.abs(true_raw) > 1e-8
+    return {"se": float((err.astype(np.float64) ** 2).sum()), "ae": float(np.abs(err).astype(np.float64).sum()),
+            "se_raw": float((err_raw.astype(np.float64) ** 2).sum()),
+            "ae_raw": float(np.abs(err_raw).astype(np.float64).sum()),
+            "ape": float((np.abs(err_raw[nz]) / np.abs(true_raw[nz])).astype(np.float64).sum()),
+            "n": float(err.size), "n_nz": float(nz.sum())}
+
+
+def add_sums(a: dict[str, float] | None, b: dict[str, float]) -> dict[str, float]:
+    return dict(b) if a is None else {k: a[k] + b[k] for k in a}
+
+
+def finish(sums: dict[str, float]) -> dict[str, float]:
+    """Turn :func:`error_sums` totals into the metrics."""
+    n = max(sums["n"], 1.0)
+    return {"mse": sums["se"] / n, "mae": sums["ae"] / n, "mse_raw": sums["se_raw"] / n,
+            "mae_raw": sums["ae_raw"] / n, "mape": 100.0 * sums["ape"] / max(sums["n_nz"], 1.0)}
+
+
+def pinball_coverage(lo: np.ndarray, hi: np.ndarray, true: np.ndarray) -> float:
+    """Fraction of true values inside [lo, hi]."""
+    return float(((true >= lo) & (true <= hi)).mean()) if true.size else float("nan")

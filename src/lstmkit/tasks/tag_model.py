@@ -1,0 +1,212 @@
+"""The BiLSTM-CRF tagger (Lample et al. 2016; Ma & Hovy 2016).
+
+Dims: B sentences, T tokens, U distinct words of the batch, L characters, K tags.
+
+    word vectors   E_w[words]                               (B, T, Dw)
+    char features  CharBiLSTM or CharCNN over each word     (U, C) -> gathered to (B, T, C)
+    casing vectors E_c[casing]                              (B, T, Dc)
+    x = dropout([word; char; casing])                       (B, T, Dw + C + Dc)
+    h = BiLSTM(x, lengths)                                  (B, T, 2H)
+    emissions = W dropout(h) + b                            (B, T, K)
+    loss = -log p_CRF(tags | emissions) per sentence (or token cross-entropy with ``crf=False``)
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from lstmkit.nn import LSTM
+from lstmkit.nn.crf import CRF, allowed_transitions
+from lstmkit.tasks.tag_data import CASINGS, TagBatch
+
+CharEncoderKind = Literal["lstm", "cnn", "none"]
+
+
+@dataclass
+class TaggerShape:
+    """Everything needed to rebuild the network (saved in config.json under ``"model"``).
+
+    Attributes:
+        vocab_size / char_vocab_size: word and character vocabulary sizes (specials included).
+        tags: the model's tag names (id = index), in ``scheme``; CRF constraints follow from them.
+        scheme: the model's tagging scheme (``IOBES``, ``IOB2`` or ``none`` for plain labels).
+        word_dim: word embedding size.
+        char_encoder: ``lstm`` (char BiLSTM, final states), ``cnn`` (conv + max-pool) or ``none``.
+        char_dim: character embedding size. char_hidden: per direction (lstm) or filters (cnn).
+        char_kernel: CNN window width.
+        casing: add casing-class embeddings of size ``casing_dim``.
+        hidden_size / num_layers: BiLSTM units per direction / stacked layers.
+        dropout: on the BiLSTM input and output (and between layers).
+        unk_replace: in training, a word seen once is replaced by <unk> with this probability.
+        crf: CRF output layer (else per-token softmax).
+    """
+
+    vocab_size: int
+    char_vocab_size: int
+    tags: list[str] = field(default_factory=list)
+    scheme: str = "IOBES"
+    word_dim: int = 100
+    char_encoder: CharEncoderKind = "cnn"
+    char_dim: int = 30
+    char_hidden: int = 30
+    char_kernel: int = 3
+    casing: bool = True
+    casing_dim: int = 8
+    hidden_size: int = 200
+    num_layers: int = 1
+    dropout: float = 0.5
+    unk_replace: float = 0.5
+    crf: bool = True
+
+
+def reverse_within(lengths: Tensor, steps: int) -> Tensor:
+    """(B, T) long: index of position t of sentence b read backwards within its length (padding stays)."""
+    t = torch.arange(steps, device=lengths.device).unsqueeze(0)  # (1, T)
+    n = lengths.unsqueeze(1)  # (B, 1)
+    return torch.where(t < n, n - 1 - t, t)  # (B, T)
+
+
+def _gather_time(x: Tensor, idx: Tensor) -> Tensor:
+    """x (B, T, F) reordered along T by idx (B, T)."""
+    return x.gather(1, idx.unsqueeze(2).expand_as(x))
+
+
+class BiLSTM(nn.Module):
+    """A bidirectional, multi-layer LSTM over padded batch-first input, built from two
+    unidirectional :class:`lstmkit.nn.LSTM` per layer.
+
+    The backward direction reads each sentence reversed *within its length*, so padding (at the end
+    of every row) never reaches a real position's state: the same function as a bidirectional LSTM
+    with ``lengths=``, without packing (whose backward pass is slow on CPU). Output (B, T, 2H):
+    forward states in ``[..., :H]``, backward states in ``[..., H:]``; padded positions hold
+    unspecified values.
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, dropout: float = 0.0) -> None:
+        super().__init__()
+        sizes = [input_size] + [2 * hidden_size] * (num_layers - 1)
+        self.fwd = nn.ModuleList(LSTM(i, hidden_size, batch_first=True) for i in sizes)
+        self.bwd = nn.ModuleList(LSTM(i, hidden_size, batch_first=True) for i in sizes)
+        self.dropout = nn.Dropout(dropout)
+        self.hidden_size = hidden_size
+
+    def forward(self, x: Tensor, lengths: Tensor, return_gates: bool = False):
+        """``out`` (B, T, 2H), plus with ``return_gates`` a list of ``Gates`` (index layer * 2 + d,
+        each field (B, T, H) in the sentence's own time order)."""
+        rev = reverse_within(lengths.to(x.device), x.size(1))  # (B, T)
+        gates: list = []
+        for k, (fwd, bwd) in enumerate(zip(self.fwd, self.bwd)):
+            if k > 0:
+                x = self.dropout(x)
+            res_f = fwd(x, return_gates=return_gates)  # out (B, T, H)
+            res_b = bwd(_gather_time(x, rev), return_gates=return_gates)  # on reversed sentences
+            x = torch.cat([res_f[0], _gather_time(res_b[0], rev)], dim=2)  # (B, T, 2H)
+            if return_gates:
+                back = type(res_b[2][0])(*(_gather_time(g, rev) for g in res_b[2][0]))
+                gates += [res_f[2][0], back]
+        return (x, gates) if return_gates else x
+
+
+class CharEncoder(nn.Module):
+    """Per-word character features: (U, L) char ids + (U,) lengths -> (U, C).
+
+    ``lstm``: the final states of a char BiLSTM, [h_fwd(last char); h_bwd(first char)] (Lample 2016);
+    ``cnn``: max over positions of a width-``kernel`` convolution (Ma & Hovy 2016).
+    """
+
+    def __init__(self, kind: CharEncoderKind, vocab_size: int, dim: int, hidden: int, kernel: int) -> None:
+        super().__init__()
+        self.kind = kind
+        self.embed = nn.Embedding(vocab_size, dim, padding_idx=0)
+        if kind == "lstm":
+            self.rnn = BiLSTM(dim, hidden)
+            self.out_size = 2 * hidden
+        else:
+            self.conv = nn.Conv1d(dim, hidden, kernel, padding=kernel // 2)
+            self.out_size = hidden
+
+    def forward(self, chars: Tensor, lengths: Tensor) -> Tensor:
+        emb = self.embed(chars)  # (U, L, Dch)
+        if self.kind == "lstm":
+            out = self.rnn(emb, lengths)  # (U, L, 2Hc)
+            h = out.size(2) // 2
+            last = out[:, :, :h].gather(1, (lengths - 1).view(-1, 1, 1).expand(-1, 1, h)).squeeze(1)  # (U, Hc)
+            return torch.cat([last, out[:, 0, h:]], dim=1)  # (U, 2Hc)
+        conv = self.conv(emb.transpose(1, 2))  # (U, F, L)
+        pad = torch.arange(chars.size(1), device=chars.device).unsqueeze(0) >= lengths.unsqueeze(1)  # (U, L)
+        return conv.masked_fill(pad.unsqueeze(1), float("-inf")).max(dim=2).values  # (U, F)
+
+
+class BiLSTMTagger(nn.Module):
+    """Word + char + casing features -> BiLSTM -> linear emissions -> CRF (or softmax)."""
+
+    def __init__(self, shape: TaggerShape) -> None:
+        super().__init__()
+        self.shape = shape
+        k = len(shape.tags)
+        self.words = nn.Embedding(shape.vocab_size, shape.word_dim, padding_idx=0)
+        bound = math.sqrt(3.0 / shape.word_dim)
+        nn.init.uniform_(self.words.weight, -bound, bound)
+        with torch.no_grad():
+            self.words.weight[0].zero_()
+        in_size = shape.word_dim
+        self.chars = None
+        if shape.char_encoder != "none":
+            self.chars = CharEncoder(shape.char_encoder, shape.char_vocab_size, shape.char_dim,
+                                     shape.char_hidden, shape.char_kernel)
+            in_size += self.chars.out_size
+        self.casing = nn.Embedding(len(CASINGS), shape.casing_dim, padding_idx=0) if shape.casing else None
+        in_size += shape.casing_dim if shape.casing else 0
+        self.dropout = nn.Dropout(shape.dropout)
+        self.lstm = BiLSTM(in_size, shape.hidden_size, shape.num_layers, shape.dropout)
+        self.out = nn.Linear(2 * shape.hidden_size, k)
+        self.crf = CRF(k, allowed_transitions(shape.tags, shape.scheme)) if shape.crf else None  # type: ignore[arg-type]
+
+    # ------------------------------------------------------------------------------ features
+    def features(self, batch: TagBatch) -> Tensor:
+        """The BiLSTM input (B, T, F) (word dropout of singletons while training)."""
+        words = batch.words
+        if self.training and self.shape.unk_replace > 0:
+            drop = batch.singleton & (torch.rand(words.shape, device=words.device) < self.shape.unk_replace)
+            words = words.masked_fill(drop, 1)  # 1 = <unk>
+        parts = [self.words(words)]  # (B, T, Dw)
+        if self.chars is not None:
+            per_word = self.chars(batch.chars, batch.char_lengths)  # (U, C)
+            parts.append(per_word[batch.char_index])  # (B, T, C)
+        if self.casing is not None:
+            parts.append(self.casing(batch.casing))  # (B, T, Dc)
+        return torch.cat(parts, dim=2)  # (B, T, F)
+
+    def emissions(self, batch: TagBatch) -> Tensor:
+        """Tag scores (B, T, K)."""
+        x = self.dropout(self.features(batch))  # (B, T, F)
+        h = self.lstm(x, batch.lengths)  # (B, T, 2H)
+        return self.out(self.dropout(h))  # (B, T, K)
+
+    # ------------------------------------------------------------------------------ objectives
+    def loss(self, batch: TagBatch) -> Tensor:
+        """Mean over sentences of -log p(tags | x) (CRF) or of the summed token cross-entropies."""
+        em = self.emissions(batch).float()  # (B, T, K)
+        if self.crf is not None:
+            return -self.crf(em, batch.tags, batch.mask).mean()
+        ce = F.cross_entropy(em.transpose(1, 2), batch.tags, reduction="none")  # (B, T)
+        return (ce * batch.mask).sum(1).mean()
+
+    def decode(self, batch: TagBatch) -> Tensor:
+        """Best tag ids (B, T) (0 at padding): Viterbi with a CRF, else per-token argmax."""
+        em = self.emissions(batch).float()
+        if self.crf is not None:
+            return self.crf.decode(em, batch.mask)[0]
+        return em.argmax(-1) * batch.mask
+
+    def marginals(self, em: Tensor, mask: Tensor) -> Tensor:
+        """p(y_t = k | x) (B, T, K): CRF forward-backward, else the softmax."""
+        if self.crf is not None:
+            return self.crf.marginals(em, mask)
+        return em.softmax(-1) * mask.unsqueeze(2)
