@@ -5,6 +5,9 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 TORCH_SPEC ?= torch==2.13.0
+# Extra pip arguments for the torch install, e.g. TORCH_PIP_ARGS="--index-url <a CPU-only wheel index>"
+# on a machine whose pip would otherwise fetch a CUDA build (here pip's config finds the +cpu wheel).
+TORCH_PIP_ARGS ?=
 STAMP := $(VENV)/.lstmkit-installed
 
 .PHONY: demo test setup bench clean
@@ -14,7 +17,7 @@ setup: $(STAMP)
 # torch first, alone, so that resolving the project's own `torch>=2.4` installs nothing more.
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q "$(TORCH_SPEC)"
+	$(PY) -m pip install -q $(TORCH_PIP_ARGS) "$(TORCH_SPEC)"
 	$(PY) -m pip install -q -e ".[audio,parquet,dev]"
 	touch $(STAMP)
 

@@ -53,7 +53,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--work", default=str(ROOT / "runs" / "bench_speech"), help="scratch folder (default: runs/bench_speech)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="training device (default: auto)")
     p.add_argument("--epochs", type=int, default=None, help="override every task's epoch count (default: per task)")
-    p.add_argument("--max-time", type=float, default=None, help="training time budget per task, s (default: none)")
+    p.add_argument("--max-time", type=float, default=None,
+                   help="training time budget per task, s (default: 1200 classify, 1800 ctc-word, 3600 ctc-seq)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     p.add_argument("--out", default=str(ROOT / "bench" / "results" / "speech.md"), help="results markdown")
     return p.parse_args()
@@ -118,16 +119,19 @@ def digit_sequences(src: Path, out_dir: Path, n: int, seed: int) -> Path:
 
 # ------------------------------------------------------------------------------------ runs
 def task_settings(task: str, quick: bool, epochs: int | None) -> tuple[SpeechConfig, dict]:
+    """Model and trainer settings per task; ``max_time`` is the default training budget (s)."""
     feats = FeatureConfig(kind="mfcc", sample_rate=SR, n_mfcc=13, n_mels=40, deltas=2)
     if task == "classify":
-        cfg = SpeechConfig(mode="classify", features=feats, hidden_size=128, num_layers=2, dropout=0.2,
-                           subsample=2, pooling="meanmax", specaugment=True)
-        tc = dict(epochs=40, lr=2e-3, schedule="cosine", patience=10, monitor="accuracy", mode="max")
+        cfg = SpeechConfig(mode="classify", features=feats, hidden_size=96, num_layers=2, dropout=0.2,
+                           subsample=3, pooling="meanmax", specaugment=True)
+        tc = dict(epochs=30, lr=3e-3, schedule="cosine", patience=8, monitor="accuracy", mode="max",
+                  max_time=1200)
     else:
-        cfg = SpeechConfig(mode="ctc", features=feats, hidden_size=160, num_layers=3, dropout=0.2,
-                           subsample=2, specaugment=True, decoder="greedy")
-        tc = dict(epochs=60 if task == "ctc-word" else 40, lr=2e-3, schedule="cosine", patience=10,
-                  monitor="cer", mode="min")
+        big = task == "ctc-seq"
+        cfg = SpeechConfig(mode="ctc", features=feats, hidden_size=160 if big else 128,
+                           num_layers=3 if big else 2, dropout=0.2, subsample=3, specaugment=True)
+        tc = dict(epochs=30 if big else 60, lr=3e-3, schedule="cosine", patience=10, monitor="cer", mode="min",
+                  max_time=3600 if big else 1800)
     if quick:  # checks the pipeline only: a small network, 2 epochs
         tc["epochs"] = 2
         cfg = dataclasses.replace(cfg, hidden_size=32, num_layers=1)
@@ -138,8 +142,9 @@ def task_settings(task: str, quick: bool, epochs: int | None) -> tuple[SpeechCon
 
 def run_task(task: str, train_csv: Path, test_csv: Path, work: Path, args: argparse.Namespace) -> dict:
     cfg, tc = task_settings(task, args.quick, args.epochs)
-    train_cfg = TrainConfig(batch_size=32, seed=args.seed, device=args.device, max_time=args.max_time,
-                            quiet=False, **tc)
+    if args.max_time is not None:
+        tc["max_time"] = args.max_time
+    train_cfg = TrainConfig(batch_size=32, seed=args.seed, device=args.device, quiet=False, **tc)
     t0 = time.perf_counter()
     predictor, metrics = fit(train_csv, cfg, train_cfg, work / f"model_{task}")
     train_s = time.perf_counter() - t0

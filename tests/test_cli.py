@@ -42,8 +42,10 @@ def fake_cli(monkeypatch):
 
 
 def test_version_and_help(capsys, fake_cli):
+    assert cli_main.main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == "lstmkit 0.1.0"
     with pytest.raises(SystemExit) as info:
-        cli_main.main(["--version"])
+        cli_main.main(["--debug", "--version"])
     assert info.value.code == 0 and capsys.readouterr().out.strip() == "lstmkit 0.1.0"
     with pytest.raises(SystemExit):
         cli_main.main(["spinefake", "train", "--help"])
@@ -143,3 +145,13 @@ def test_inspect_writes_gate_heatmaps(tmp_path, capsys, monkeypatch):
 def test_python_dash_m_runs_the_cli():
     run = subprocess.run([sys.executable, "-m", "lstmkit", "--version"], capture_output=True, text=True)
     assert run.returncode == 0 and run.stdout.strip() == "lstmkit 0.1.0"
+
+
+def test_print_json_is_one_object_on_stdout(capsys):
+    from pathlib import Path
+
+    from lstmkit.cli.common import print_json
+
+    print_json({"acc": 0.5, "path": Path("a"), "n": (1, 2)})
+    out = capsys.readouterr().out
+    assert out.count("\n") == 1 and json.loads(out) == {"acc": 0.5, "path": "a", "n": [1, 2]}

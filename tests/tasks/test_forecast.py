@@ -113,11 +113,17 @@ def test_model_shapes_for_every_option():
             assert net.train()(past, fut, y).shape == (5, 4, 2, 3)
 
 
-def test_trace_gates(trained, csv):
+def test_trace_gates_and_inspect(trained, csv, tmp_path):
+    from lstmkit.cli.inspect import inspect_model
+
     out, _ = trained
-    gates = load_predictor(out).trace_gates(str(csv))
+    p = load_predictor(out)
+    gates = p.trace_gates(p.inspect_sample(None))  # the window saved in the folder
     assert len(gates) == 1 and gates[0].f.shape == (1, 48 // 4, 16)
     assert float(gates[0].f.min()) >= 0.0 and float(gates[0].f.max()) <= 1.0
+    same = p.trace_gates(p.inspect_sample(str(csv)))  # the same last window, read from the file
+    assert torch.allclose(same[0].c, gates[0].c, atol=1e-5)
+    assert inspect_model(str(out), data=str(csv), out=str(tmp_path / "g.png")).stat().st_size > 1000
 
 
 def test_cli_train_evaluate_json_and_errors(csv, tmp_path, capsys):

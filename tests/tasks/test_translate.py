@@ -51,6 +51,15 @@ def _batch(seed=0):
     return src, lengths
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """These models are tiny: one thread is as fast, and spares a shared 2-core machine (restored after)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 # ------------------------------------------------------------------------------------ decoding
 @pytest.mark.parametrize("kind", ["bahdanau", "general", "dot"])
 def test_beam_one_equals_greedy(kind):

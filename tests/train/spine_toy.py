@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from pathlib import Path
 from typing import NamedTuple
@@ -80,6 +81,8 @@ def main() -> None:
     p.add_argument("--sleep", type=float, default=0.0)
     a = p.parse_args()
     model, result = train(a.out, a.epochs, a.batch_size, a.resume, a.sleep)
+    rank = int(os.environ.get("RANK", "0"))
+    (Path(a.out) / f"best_rank{rank}.json").write_text(json.dumps(result.best_metrics))
     if is_main_process():
         save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(Path(a.out) / "weights.safetensors"))
         (Path(a.out) / "result.json").write_text(json.dumps({"best": result.best_metrics, "stopped": result.stopped,

@@ -69,6 +69,8 @@ def test_two_process_ddp_equals_single_process(tmp_path, one_thread):
     assert run.returncode == 0, run.stderr[-3000:]
     ddp_weights = load_file(str(out / "weights.safetensors"))
     ddp = json.loads((out / "result.json").read_text())
+    # validation metrics are identical on every rank
+    assert (out / "best_rank0.json").read_text() == (out / "best_rank1.json").read_text()
 
     single_model, single = toy.train(str(tmp_path / "single"), epochs=2, batch_size=8)
     # 50 examples, global batch 8: the last batch (2 examples) is split 1 + 1; same global math.

@@ -149,6 +149,17 @@ def apply_config_file(top: argparse.ArgumentParser, args: argparse.Namespace,
     return top.parse_args(argv)
 
 
+def print_json(obj: Any) -> None:
+    """``evaluate --json``: exactly one JSON object on stdout (logs go to stderr); rank 0 only."""
+    import json
+
+    from lstmkit.io import to_jsonable
+    from lstmkit.train.distributed import is_main_process
+
+    if is_main_process():
+        print(json.dumps(to_jsonable(obj)), flush=True)
+
+
 # ----------------------------------------------------------------------------- errors
 def run_guarded(fn: Callable[[], Optional[int]], debug: bool) -> int:
     """Run ``fn``; user errors (LstmkitError, OSError) become ``error: <message>`` and exit code 2."""

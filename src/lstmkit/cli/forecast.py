@@ -52,7 +52,8 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
       help="per-window normalisation: revin (window mean/std), last (subtract the last value), none")
     a("--channel-independent", action=argparse.BooleanOptionalAction, default=True,
       help="with several targets, run each target channel through the shared network as its own series")
-    a("--patch", type=int, default=16, help="LSTM step = this many consecutive time steps (1: one per step)")
+    a("--patch", type=int, default=0,
+      help="one LSTM step per this many time steps (1: one per step; 0: lookback // 4, i.e. 24 at lookback 96)")
     a("--highway", action="store_true", default=False,
       help="add LSTNet's linear highway (lookback -> horizon per target channel) to the LSTM's output")
 
@@ -69,7 +70,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_train_options(p, out_default="runs/forecast", data_required=True)
     _add_data_options(p)
     _add_model_options(p)
-    p.set_defaults(func=cmd_train, hidden_size=64, epochs=30, batch_size=128, lr=1e-3, max_time=600.0, patience=5)
+    p.set_defaults(func=cmd_train, epochs=30, batch_size=128, lr=1e-3, patience=4)
 
     p = fsub.add_parser("evaluate", help="MSE/MAE of the model and of naive and linear baselines",
                         description="Every window of the split with stride 1 (the Informer protocol).")

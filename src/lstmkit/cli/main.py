@@ -49,6 +49,9 @@ def build_parser() -> LstmkitParser:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point of the ``lstmkit`` console script and ``python -m lstmkit``; returns the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv == ["--version"]:  # answer at once, without importing every task's CLI
+        print(f"lstmkit {__version__}")
+        return 0
     parser = build_parser()
     debug = "--debug" in argv
 

@@ -89,7 +89,9 @@ def _add_predict(sub) -> None:
     a = p.add_argument
     a("--input", default="-", help="file to translate, one sentence per line ('-' = stdin, line by line)")
     a("--output", default="-", help="where translations go ('-' = stdout); empty input lines stay empty")
-    a("--nbest", type=int, default=1, help="print this many hypotheses per sentence (tab: index, score, text)")
+    a("--nbest", type=int, default=1,
+      help="print this many hypotheses per sentence, as 'rank<TAB>score<TAB>text' lines with a blank line "
+           "after each sentence")
     a("--scores", action="store_true", help="prefix each translation with its normalised score and a tab")
     a("--plot-attention", metavar="PNG", default=None, help="write the attention heatmap of one sentence")
     a("--plot-index", type=int, default=0, help="which input line (0-based) --plot-attention shows")

@@ -278,7 +278,7 @@ class LSTM(nn.Module):
             gates = None
         else:
             out_tm, h_n, c_n, gates = self._run_layers(x_tm, hx, lengths, path, return_gates)
-            out = out_tm.transpose(0, 1) if self.batch_first else out_tm
+            out = out_tm.transpose(0, 1).contiguous() if self.batch_first else out_tm  # (B, T, D*H_out)
         if not batched:
             out, h_n, c_n = out.squeeze(1 if not self.batch_first else 0), h_n.squeeze(1), c_n.squeeze(1)
         return (out, (h_n, c_n), gates) if return_gates else (out, (h_n, c_n))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,13 +20,31 @@ if TYPE_CHECKING:
     from lstmkit.tasks.forecast import ForecastConfig
 
 
+@dataclass
+class GateSample:
+    """One raw lookback window: ``past`` (L, P), ``future`` (L, F), of series ``series_id``."""
+
+    series_id: str
+    past: np.ndarray
+    future: np.ndarray
+
+    def to_json(self) -> dict:
+        return {"series_id": self.series_id, "past": self.past.tolist(), "future": self.future.tolist()}
+
+    @classmethod
+    def from_json(cls, d: dict) -> "GateSample":
+        return cls(str(d["series_id"]), np.asarray(d["past"], np.float32).reshape(len(d["past"]), -1),
+                   np.asarray(d["future"], np.float32).reshape(len(d["future"]), -1))
+
+
 class ForecastPredictor:
     """A trained forecaster with its scaler; every method takes a CSV/Parquet path (or a SeriesSet)."""
 
     def __init__(self, cfg: "ForecastConfig", ncfg: NetConfig, net: ForecastNet, scaler: Standardizer,
-                 past_columns: list[str], future_columns: list[str]):
+                 past_columns: list[str], future_columns: list[str], sample: GateSample | None = None):
         self.cfg, self.ncfg, self.net, self.scaler = cfg, ncfg, net.eval(), scaler
         self.past_columns, self.future_columns = list(past_columns), list(future_columns)
+        self.sample = sample  # a raw lookback window for `lstmkit inspect`
 
     @property
     def target_columns(self) -> list[str]:
@@ -231,30 +249,41 @@ class ForecastPredictor:
         return pd.DataFrame(cols)
 
     # ------------------------------------------------------------------------------ gates
+    @property
+    def num_directions(self) -> int:
+        return 2 if self.ncfg.bidirectional else 1
+
+    def inspect_sample(self, data: str | Path | None = None, index: int = 0) -> GateSample:
+        """One lookback window for ``lstmkit inspect``: the last window of the ``index``-th series of
+        ``data``, or (``data`` None) the last training window saved in the model folder."""
+        L = self.cfg.lookback
+        if data is None:
+            if self.sample is None:
+                raise DataError("this model folder holds no sample window; pass --data")
+            return self.sample
+        sset = self.load(data, min_length=L)
+        if not 0 <= index < len(sset.series):
+            raise DataError(f"--index {index}: {Path(data).name} has {len(sset.series)} series")
+        s = sset.series[index]
+        return GateSample(s.id, s.past[-L:], s.future[-L:])
+
     @torch.no_grad()
-    def trace_gates(self, sample: Any) -> list:
-        """Encoder gates over one lookback window: the last window of a data file (path) or an
-        array (L, P) of raw past values. Returns the core's list of ``Gates`` (each field (B, T, Hd);
-        B = the number of target channels when channels are independent, else 1)."""
-        L, C = self.cfg.lookback, self.ncfg.n_target
-        if isinstance(sample, (str, Path)):
-            sset = self.load(sample, min_length=L)
-            s = sset.series[0]
-            past = self.scaler.transform(s.id, s.past[-L:], slice(0, len(self.past_columns)))
-            fut = np.concatenate([s.future[-L:], np.zeros((self.cfg.horizon, s.future.shape[1]), np.float32)])
-        else:
-            past = np.asarray(sample, np.float32)
-            if past.ndim != 2 or past.shape != (L, len(self.past_columns)):
-                raise DataError(f"sample: expected shape ({L}, {len(self.past_columns)}), got {past.shape}")
-            past = self.scaler.transform(next(iter(self.scaler.mean)), past, slice(0, len(self.past_columns)))
-            fut = np.zeros((L + self.cfg.horizon, len(self.future_columns)), np.float32)
+    def trace_gates(self, sample: GateSample | str | Path) -> list:
+        """Encoder gates over one lookback window (a :class:`GateSample` or a data file's last window).
+
+        Returns the core's list of ``Gates`` (index ``layer * D + d``), each field (1, T, Hd) with
+        T = ceil(L / patch) steps; with independent channels, the first target channel's sequence."""
+        if not isinstance(sample, GateSample):
+            sample = self.inspect_sample(sample, 0)
+        P, n_user = len(self.past_columns), len(self.cfg.future_covariates)
+        past = self.scaler.transform(sample.series_id, sample.past, slice(0, P))  # (L, P)
+        fut = np.concatenate([sample.future, np.zeros((self.cfg.horizon, sample.future.shape[1]), np.float32)])
+        if n_user:
+            fut[:, :n_user] = self.scaler.transform(sample.series_id, fut[:, :n_user], slice(P, P + n_user))
         x, f = torch.from_numpy(past)[None], torch.from_numpy(fut)[None]  # (1, L, P), (1, L+H, F)
         loc, scale = self.net._norm_stats(x)
         x = (x - loc) / scale
         if self.ncfg.channel_independent:
-            x, f, _ = self.net._split_channels(x, f, None)  # (C, L, 1+P-C)
-        try:
-            _, _, gates = self.net.encode(x, f, return_gates=True)
-        except TypeError:
-            raise LstmkitError("gate tracing needs lstmkit.nn.LSTM (return_gates)") from None
-        return list(gates)
+            x, f, _ = self.net._split_channels(x, f, None)  # (C, L, 1+P-C): one row per target channel
+        _, _, gates = self.net.encode(x[:1], f[:1], return_gates=True)
+        return [type(g)(*(t[:1] for t in g)) for g in gates]

@@ -97,6 +97,15 @@ class TagConfig:
                 raise LstmkitError(f"tag config: {name} {what} (got {getattr(self, name.split('/')[0], None)!r})")
 
 
+def default_train_config(**overrides: Any) -> TrainConfig:
+    """The tagger's training defaults (also the CLI's): Adam(W) lr 2e-3, batches of 16 sentences,
+    gradient norm clipped at 5, up to 30 epochs with early stopping on validation F1 / accuracy."""
+    values: dict[str, Any] = dict(epochs=30, batch_size=16, lr=2e-3, clip_grad=5.0, patience=5, monitor="auto",
+                                  mode="max")
+    values.update(overrides)
+    return TrainConfig(**values)
+
+
 # ============================================================================================ data
 def read_data(data: Data, cfg: TagConfig, require_tags: bool = True) -> tuple[list[Sentence], str]:
     """Sentences from a file (``cfg.format``) or from ``[Sentence]`` / ``[(tokens, tags)]``."""
@@ -214,7 +223,7 @@ def train(data: Data, valid: Data | None = None, out: str | Path | None = None, 
     """
     cfg = config or TagConfig()
     cfg.validate()
-    tcfg = train_config or TrainConfig(monitor="auto")
+    tcfg = train_config or default_train_config()
     sents, source = read_data(data, cfg)
     if valid is not None:
         vsents, vsource = read_data(valid, cfg)

@@ -395,9 +395,9 @@ class Trainer:
             self._write_history()
             plot_loss(st.history, self.out_dir / "loss.png")
         if st.stopped == "max_time":
-            best = f"best epoch {st.best_epoch}" if st.best_epoch else "no epoch completed yet"
+            note = f"best epoch {st.best_epoch}" if st.best_epoch else "no epoch completed yet"
             self.progress.log(f"time budget of {self.cfg.max_time:g}s reached: stopped at epoch {st.epoch}, "
-                              f"batch {st.step} ({best}; --resume continues)")
+                              f"batch {st.step} ({note}; --resume continues)")
         elif st.stopped == "early_stopping":
             self.progress.log(f"early stopping: no better {self.monitor} for {self.cfg.patience} epochs "
                               f"(best epoch {st.best_epoch})")

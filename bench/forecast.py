@@ -1,0 +1,157 @@
+"""Forecast benchmark (issue 4), run by hand: ``python bench/forecast.py [--rows ROW ...] [--max-time S]``.
+
+ETTh1 / ETTm1 with the Informer / DLinear protocol: split 8640,2880,2880 (ETTm1 34560,11520,11520),
+every column standardised with its train-split statistics, lookback 96, every test window with
+stride 1, MSE and MAE on the standardised scale. Each row trains one lstmkit forecaster (at most
+``--max-time`` seconds of training) and evaluates it with ``ForecastPredictor.evaluate``, which
+computes the baselines (last value, seasonal naive with a one-day season, the ridge linear map
+L -> H shared by the channels, fitted on the train split) on exactly the same windows in the same call.
+
+Rows run one at a time; each row's model folder (with ``bench.json``: wall times, threads, load)
+stays under ``--work`` (default ``bench/work/forecast``) and the table in ``bench/results/forecast.md``
+is rebuilt from every finished row, so rows can be run in separate invocations.
+Peers (NeuralForecast, Darts) are not run by this script.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data" / "ett"
+RESULTS = ROOT / "bench" / "results" / "forecast.md"
+
+
+@dataclass(frozen=True)
+class Row:
+    name: str
+    file: str
+    split: str
+    features: str
+    horizon: int
+
+
+ROWS = [
+    Row("etth1-S-24", "ETTh1.csv", "8640,2880,2880", "S", 24),
+    Row("etth1-S-48", "ETTh1.csv", "8640,2880,2880", "S", 48),
+    Row("etth1-S-168", "ETTh1.csv", "8640,2880,2880", "S", 168),
+    Row("etth1-M-24", "ETTh1.csv", "8640,2880,2880", "M", 24),
+    Row("etth1-M-96", "ETTh1.csv", "8640,2880,2880", "M", 96),
+    Row("ettm1-S-24", "ETTm1.csv", "34560,11520,11520", "S", 24),
+    Row("ettm1-M-96", "ETTm1.csv", "34560,11520,11520", "M", 96),
+]
+# Published / issue reference numbers (MSE), for the notes column.
+REFERENCE = {"etth1-S-24": "issue: last 0.0343, linear 0.0276; LSTMa 0.114",
+             "etth1-S-48": "issue: last 0.0501, linear 0.0421", "etth1-S-168": "issue: last 0.0872, linear 0.0783",
+             "etth1-M-24": "issue: last 1.222, linear 0.309; LSTMa 0.650",
+             "etth1-M-96": "issue: last 1.294, linear 0.382; PatchTST/64 0.370 (L 512)"}
+
+
+def run_row(row: Row, args: argparse.Namespace) -> dict:
+    """Train and evaluate one row; returns the bench record (also saved as bench.json)."""
+    from lstmkit.tasks.forecast import ForecastConfig, load_predictor, train
+    from lstmkit.train import TrainConfig
+
+    out = Path(args.work) / row.name
+    cfg = ForecastConfig(target=["OT"], features=row.features, time_column="date", lookback=96,
+                         horizon=row.horizon, split=row.split, patch=args.patch, hidden_size=args.hidden_size,
+                         norm=args.norm, highway=args.highway)
+    tcfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, patience=args.patience,
+                       max_time=args.max_time, seed=args.seed, device="cpu", quiet=True)
+    load0 = os.getloadavg()[0]
+    t0 = time.monotonic()
+    train(DATA / row.file, cfg, tcfg, out)
+    train_s = time.monotonic() - t0
+    t1 = time.monotonic()
+    metrics = load_predictor(out).evaluate(DATA / row.file, split="test")
+    eval_s = time.monotonic() - t1
+    hist = (out / "history.csv").read_text().strip().splitlines()
+    record = {"row": row.name, "train_seconds": train_s, "eval_seconds": eval_s, "epochs_run": len(hist) - 1,
+              "threads": torch.get_num_threads(), "load_start": load0, "load_end": os.getloadavg()[0],
+              "config": {"patch": args.patch, "hidden_size": args.hidden_size, "norm": args.norm,
+                         "highway": args.highway, "lr": args.lr, "batch_size": args.batch_size,
+                         "max_time": args.max_time}, "metrics": metrics}
+    (out / "bench.json").write_text(json.dumps(record, indent=2))
+    return record
+
+
+def _fmt(m: dict) -> str:
+    return f"{m['mse']:.4f} / {m['mae']:.4f}"
+
+
+def write_table(work: Path) -> str:
+    """Rebuild bench/results/forecast.md from every finished row under ``work``."""
+    lines = ["# Forecast benchmark (ETTh1 / ETTm1, Informer protocol)", "",
+             "Written by `bench/forecast.py` (run by hand). Lookback 96, every test window (stride 1), MSE / MAE",
+             "on the standardised scale (train-split statistics). Baselines computed by the same",
+             "`forecast evaluate` call on the same windows. `ratio` = model MSE / linear MSE (< 1: the LSTM wins).",
+             "", "| row | windows | LSTM mse / mae | last value | seasonal naive (1 day) | linear (ridge) | ratio "
+             "| train s (epochs) | threads, load | config |", "|---|---|---|---|---|---|---|---|---|---|"]
+    notes = []
+    for row in ROWS:
+        f = work / row.name / "bench.json"
+        if not f.is_file():
+            continue
+        r = json.loads(f.read_text())
+        m, b = r["metrics"], r["metrics"]["baselines"]
+        sn = _fmt(b["seasonal_naive"]) if "seasonal_naive" in b else "-"
+        c = r["config"]
+        lines.append(f"| {row.name} | {m['windows']} | **{_fmt(m)}** | {_fmt(b['last_value'])} | {sn} | "
+                     f"{_fmt(b['linear'])} | {m['mse'] / b['linear']['mse']:.3f} | {r['train_seconds']:.0f} "
+                     f"({r['epochs_run']}) | {r['threads']}, {r['load_start']:.1f}→{r['load_end']:.1f} | patch "
+                     f"{c['patch']}, H {c['hidden_size']}, {c['norm']}{', highway' if c['highway'] else ''}, "
+                     f"budget {c['max_time']:.0f} s |")
+        if row.name in REFERENCE:
+            notes.append(f"- {row.name}: {REFERENCE[row.name]}")
+    lines += ["", f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores shared with "
+              "other jobs while this ran (the load column is the 1-minute load average at start → end of the "
+              "row; above 2 the row got less CPU than its budget).", "", "Reference numbers:", *notes, "",
+              "Peers (NeuralForecast LSTM, Darts RNNModel): not run by this script (see the closing note)."]
+    text = "\n".join(lines) + "\n"
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(text)
+    return text
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rows", nargs="*", default=[r.name for r in ROWS], help="rows to run (default: all)")
+    ap.add_argument("--max-time", type=float, default=600.0, help="training budget per row, seconds (default 600)")
+    ap.add_argument("--epochs", type=int, default=30, help="max epochs (default 30)")
+    ap.add_argument("--patience", type=int, default=4, help="early-stopping patience (default 4)")
+    ap.add_argument("--batch-size", type=int, default=128, help="batch size (default 128)")
+    ap.add_argument("--lr", type=float, default=1e-3, help="learning rate (default 1e-3)")
+    ap.add_argument("--patch", type=int, default=24, help="patch length (default 24)")
+    ap.add_argument("--hidden-size", type=int, default=128, help="LSTM hidden size (default 128)")
+    ap.add_argument("--norm", default="revin", help="per-window normalisation (default revin)")
+    ap.add_argument("--highway", action="store_true", help="add the linear highway (default off)")
+    ap.add_argument("--seed", type=int, default=0, help="seed (default 0)")
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (default 0: torch's choice)")
+    ap.add_argument("--work", default=str(ROOT / "bench" / "work" / "forecast"), help="model folders")
+    ap.add_argument("--table-only", action="store_true", help="only rebuild the table from finished rows")
+    args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if not DATA.is_dir():
+        raise SystemExit(f"{DATA} not found")
+    known = {r.name: r for r in ROWS}
+    for name in [] if args.table_only else args.rows:
+        if name not in known:
+            raise SystemExit(f"unknown row {name} (rows: {', '.join(known)})")
+        r = run_row(known[name], args)
+        m = r["metrics"]
+        print(f"{name}: mse {m['mse']:.4f} (linear {m['baselines']['linear']['mse']:.4f}, last "
+              f"{m['baselines']['last_value']['mse']:.4f}) in {r['train_seconds']:.0f} s", flush=True)
+    print(write_table(Path(args.work)))
+
+
+if __name__ == "__main__":
+    main()

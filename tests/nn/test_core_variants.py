@@ -1,0 +1,193 @@
+"""The variants: gradcheck, the fused path against the reference, the stochastic variants."""
+
+import pytest
+import torch
+from torch.func import functional_call
+
+from lstmkit.nn import LSTM
+from lstmkit.nn.cell import cell_step, input_projection
+
+VARIANTS = {
+    "layer_norm": dict(layer_norm=True),
+    "peephole": dict(peephole=True),
+    "variational": dict(variational_dropout=0.4),
+    "weight_drop": dict(weight_drop=0.4),
+    "zoneout": dict(zoneout=(0.3, 0.2)),
+    "forget_bias": dict(forget_bias=1.0),
+    "proj": dict(proj_size=2),
+    "all": dict(layer_norm=True, peephole=True, variational_dropout=0.3, weight_drop=0.3,
+                zoneout=(0.2, 0.3), proj_size=3, forget_bias=1.0),
+}
+
+
+def _seeded_call(m, names, lengths):
+    """The module as a pure function of (x, h0, c0, *params), same random masks at every call."""
+
+    def f(x, h0, c0, *params):
+        torch.manual_seed(123)
+        out, (h, c) = functional_call(m, dict(zip(names, params)), (x, (h0, c0)), {"lengths": lengths})
+        return out, h, c
+
+    return f
+
+
+@pytest.mark.parametrize("impl", ["reference", "fused"])
+@pytest.mark.parametrize("with_lengths", [False, True])
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_gradcheck(variant, with_lengths, impl):
+    """float64 gradcheck (hidden 4, length 3) w.r.t. input, initial state and every parameter."""
+    torch.manual_seed(0)
+    kw = dict(VARIANTS[variant])
+    m = LSTM(2, 4, impl=impl, **kw).double().train()
+    names, params = zip(*[(n, p.detach().clone().requires_grad_()) for n, p in m.named_parameters()])
+    lengths = torch.tensor([3, 1]) if with_lengths else None
+    x = torch.randn(3, 2, 2, dtype=torch.double, requires_grad=True)
+    h0 = torch.randn(1, 2, m.out_size, dtype=torch.double, requires_grad=True)
+    c0 = torch.randn(1, 2, 4, dtype=torch.double, requires_grad=True)
+    assert torch.autograd.gradcheck(_seeded_call(m, names, lengths), (x, h0, c0, *params), eps=1e-6, atol=1e-5)
+    assert m.last_path == impl
+
+
+FUSED_CASES = [
+    (dict(VARIANTS["all"], num_layers=2, bidirectional=True), True),
+    (dict(VARIANTS["all"], num_layers=2, bidirectional=True), False),
+    (dict(layer_norm=True, bidirectional=True), True),
+    (dict(peephole=True, zoneout=0.2, num_layers=2), True),
+    (dict(variational_dropout=0.3, proj_size=2, bidirectional=True), True),
+    (dict(layer_norm=True, weight_drop=0.3, batch_first=True), False),
+]
+
+
+@pytest.mark.parametrize("training", [True, False])
+@pytest.mark.parametrize("kw,with_lengths", FUSED_CASES)
+def test_fused_matches_reference(kw, with_lengths, training):
+    """Outputs, final states and all gradients of the fused path equal the reference path."""
+    torch.manual_seed(0)
+    m = LSTM(3, 5, **kw).double().train(training)
+    x = torch.randn(5, 4, 3, dtype=torch.double, requires_grad=True)
+    n = m.num_layers * m.num_directions
+    hx = (torch.randn(n, 4, m.out_size, dtype=torch.double, requires_grad=True),
+          torch.randn(n, 4, 5, dtype=torch.double, requires_grad=True))
+    lengths = torch.tensor([5, 2, 1, 4]) if with_lengths else None
+    results = {}
+    for impl in ("reference", "fused"):
+        m.impl = impl
+        torch.manual_seed(7)
+        out, (h, c) = m(x, hx, lengths=lengths)
+        assert m.last_path == impl
+        torch.manual_seed(8)
+        loss = (out * torch.randn(out.shape, dtype=out.dtype)).sum() + (h ** 2).sum() + (c * 3).sum()
+        results[impl] = [out, h, c] + list(torch.autograd.grad(loss, [x, *hx, *m.parameters()]))
+    for a, b in zip(results["fused"], results["reference"]):
+        torch.testing.assert_close(a, b, atol=1e-10, rtol=1e-10)
+
+
+@pytest.mark.parametrize("impl", ["reference", "fused"])
+@pytest.mark.parametrize("variant", ["variational", "weight_drop", "zoneout"])
+def test_identity_at_p0(variant, impl):
+    """A stochastic variant with p = 0 computes exactly torch.nn.LSTM (in training mode)."""
+    torch.manual_seed(0)
+    kw = {k: (0.0 if not isinstance(v, tuple) else (0.0, 0.0)) for k, v in VARIANTS[variant].items()}
+    ref = torch.nn.LSTM(3, 5, num_layers=2).train()
+    m = LSTM(3, 5, num_layers=2, impl=impl, **kw).train()
+    m.load_state_dict(ref.state_dict())
+    x = torch.randn(4, 2, 3)
+    out, (h, c) = m(x)
+    out_r, (h_r, c_r) = ref(x)
+    torch.testing.assert_close(out, out_r, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(c, c_r, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("variant", ["variational", "weight_drop", "zoneout", "all"])
+def test_eval_deterministic_train_random(variant):
+    """In eval mode every stochastic variant is deterministic; in training mode it draws masks."""
+    torch.manual_seed(0)
+    m = LSTM(3, 5, num_layers=2, dropout=0.3, **VARIANTS[variant])
+    x = torch.randn(6, 4, 3)
+    m.eval()
+    with torch.no_grad():
+        torch.manual_seed(1)
+        a = m(x)[0]
+        torch.manual_seed(2)
+        b = m(x)[0]
+    torch.testing.assert_close(a, b, atol=0, rtol=0)
+    m.train()
+    with torch.no_grad():
+        assert not torch.allclose(m(x)[0], m(x)[0])
+        assert not torch.allclose(m(x)[0], a)
+
+
+def test_zoneout_eval_is_expectation():
+    """Eval zoneout: c_t = p_c c_{t-1} + (1 - p_c) c̃_t and h likewise, step by step."""
+    torch.manual_seed(0)
+    pc, ph = 0.3, 0.2
+    m = LSTM(3, 4, zoneout=(pc, ph), impl="fused").eval()
+    x = torch.randn(5, 2, 3)
+    out, (h_n, c_n) = m(x)
+    w = m.cell_weights(0, 0)
+    h, c = torch.zeros(2, 4), torch.zeros(2, 4)
+    for t in range(5):
+        s = cell_step(input_projection(x[t], w), h, c, w)
+        c = pc * c + (1 - pc) * s.c
+        h = ph * h + (1 - ph) * s.h
+        torch.testing.assert_close(out[t], h, atol=1e-6, rtol=1e-5)
+    torch.testing.assert_close(c_n[0], c, atol=1e-6, rtol=1e-5)
+
+
+@pytest.mark.parametrize("impl", ["reference", "fused"])
+def test_variational_mask_same_at_every_step(impl):
+    """One mask per sequence: the masks drawn have no time dimension, and a hand-written loop that
+    applies that one mask at every step reproduces the layer's output exactly."""
+    torch.manual_seed(0)
+    m = LSTM(3, 4, variational_dropout=0.5, impl=impl).train()
+    x = torch.randn(6, 2, 3)
+    drawn = []
+    sample = m._sample_noise
+
+    def recording(*args, **kwargs):
+        noise = sample(*args, **kwargs)
+        drawn.append(noise)
+        return noise
+
+    m._sample_noise = recording
+    with torch.no_grad():
+        out, _ = m(x)
+    (noise,) = drawn
+    m_in, m_h = noise.input_masks[0], noise.h_masks[0]
+    assert m_in.shape == (2, 3) and m_h.shape == (2, 4)
+    assert set(m_in.unique().tolist()) <= {0.0, 2.0} and (m_in == 0).any() and (m_h == 0).any()
+    w = m.cell_weights(0, 0)
+    h, c = torch.zeros(2, 4), torch.zeros(2, 4)
+    with torch.no_grad():
+        for t in range(6):
+            s = cell_step(input_projection(x[t] * m_in, w), h * m_h, c, w)
+            h, c = s.h, s.c
+            torch.testing.assert_close(out[t], h, atol=1e-6, rtol=1e-5)
+
+
+def test_weight_drop_one_mask_per_forward():
+    """Weight drop zeroes the same W_hh entries at every step: with x = 0 and h0 = e_j the
+    recurrent gradient sees a single dropped matrix; two forwards draw different masks."""
+    torch.manual_seed(0)
+    m = LSTM(2, 3, weight_drop=0.5, bias=False, impl="fused").train()
+    x = torch.zeros(4, 1, 2)
+    torch.manual_seed(5)
+    a = m(x, (torch.ones(1, 1, 3), torch.ones(1, 1, 3)))[0]
+    torch.manual_seed(5)
+    b = m(x, (torch.ones(1, 1, 3), torch.ones(1, 1, 3)))[0]
+    torch.testing.assert_close(a, b, atol=0, rtol=0)  # same seed, same mask
+    torch.manual_seed(5)
+    dropped = torch.nn.functional.dropout(m.weight_hh_l0, 0.5, training=True)
+    ref = LSTM(2, 3, bias=False)
+    ref.load_state_dict({"weight_ih_l0": m.weight_ih_l0, "weight_hh_l0": dropped})
+    torch.testing.assert_close(a, ref(x, (torch.ones(1, 1, 3), torch.ones(1, 1, 3)))[0], atol=1e-6, rtol=1e-5)
+
+
+def test_forget_bias_initialisation():
+    m = LSTM(3, 4, num_layers=2, bidirectional=True, forget_bias=2.0)
+    for name in ("l0", "l1_reverse"):
+        total = getattr(m, f"bias_ih_{name}") + getattr(m, f"bias_hh_{name}")
+        torch.testing.assert_close(total[4:8], torch.full((4,), 2.0))
+    assert m.last_path is None and m.torch_computable()  # an initialisation, not a variant
+    with pytest.raises(ValueError):
+        LSTM(3, 4, bias=False, forget_bias=1.0)
