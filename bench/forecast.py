@@ -48,6 +48,17 @@ ROWS = [
     Row("ettm1-S-24", "ETTm1.csv", "34560,11520,11520", "S", 24),
     Row("ettm1-M-96", "ETTm1.csv", "34560,11520,11520", "M", 96),
 ]
+# Technique measurements (ETTh1, same protocol): the default row settings with one change each.
+ABLATIONS = [
+    ("S-24 default", "etth1-S-24", {}),
+    ("S-24 norm none", "etth1-S-24", {"norm": "none"}),
+    ("S-24 norm last", "etth1-S-24", {"norm": "last"}),
+    ("S-24 patch 1 (one LSTM step per hour)", "etth1-S-24", {"patch": 1}),
+    ("S-24 seq2seq decoder", "etth1-S-24", {"decoder": "seq2seq"}),
+    ("S-24 lookback 336", "etth1-S-24", {"lookback": 336, "patch": 84}),
+    ("S-24 highway", "etth1-S-24", {"highway": True}),
+    ("M-24 no channel independence", "etth1-M-24", {"channel_independent": False}),
+]
 # Published / issue reference numbers (MSE), for the notes column.
 REFERENCE = {"etth1-S-24": "issue: last 0.0343, linear 0.0276; LSTMa 0.114",
              "etth1-S-48": "issue: last 0.0501, linear 0.0421", "etth1-S-168": "issue: last 0.0872, linear 0.0783",
@@ -55,15 +66,16 @@ REFERENCE = {"etth1-S-24": "issue: last 0.0343, linear 0.0276; LSTMa 0.114",
              "etth1-M-96": "issue: last 1.294, linear 0.382; PatchTST/64 0.370 (L 512)"}
 
 
-def run_row(row: Row, args: argparse.Namespace) -> dict:
+def run_row(row: Row, args: argparse.Namespace, out: Path | None = None, overrides: dict | None = None) -> dict:
     """Train and evaluate one row; returns the bench record (also saved as bench.json)."""
     from lstmkit.tasks.forecast import ForecastConfig, load_predictor, train
     from lstmkit.train import TrainConfig
 
-    out = Path(args.work) / row.name
-    cfg = ForecastConfig(target=["OT"], features=row.features, time_column="date", lookback=96,
-                         horizon=row.horizon, split=row.split, patch=args.patch, hidden_size=args.hidden_size,
-                         norm=args.norm, highway=args.highway)
+    out = out or Path(args.work) / row.name
+    settings = {"lookback": 96, "patch": args.patch, "hidden_size": args.hidden_size, "norm": args.norm,
+                "highway": args.highway, **(overrides or {})}
+    cfg = ForecastConfig(target=["OT"], features=row.features, time_column="date", horizon=row.horizon,
+                         split=row.split, **settings)
     tcfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, patience=args.patience,
                        max_time=args.max_time, seed=args.seed, device="cpu", quiet=True)
     load0 = os.getloadavg()[0]
@@ -76,9 +88,8 @@ def run_row(row: Row, args: argparse.Namespace) -> dict:
     hist = (out / "history.csv").read_text().strip().splitlines()
     record = {"row": row.name, "train_seconds": train_s, "eval_seconds": eval_s, "epochs_run": len(hist) - 1,
               "threads": torch.get_num_threads(), "load_start": load0, "load_end": os.getloadavg()[0],
-              "config": {"patch": args.patch, "hidden_size": args.hidden_size, "norm": args.norm,
-                         "highway": args.highway, "lr": args.lr, "batch_size": args.batch_size,
-                         "max_time": args.max_time}, "metrics": metrics}
+              "config": {**settings, "lr": args.lr, "batch_size": args.batch_size, "max_time": args.max_time},
+              "overrides": overrides or {}, "metrics": metrics}
     (out / "bench.json").write_text(json.dumps(record, indent=2))
     return record
 
@@ -107,10 +118,11 @@ def write_table(work: Path) -> str:
         lines.append(f"| {row.name} | {m['windows']} | **{_fmt(m)}** | {_fmt(b['last_value'])} | {sn} | "
                      f"{_fmt(b['linear'])} | {m['mse'] / b['linear']['mse']:.3f} | {r['train_seconds']:.0f} "
                      f"({r['epochs_run']}) | {r['threads']}, {r['load_start']:.1f}→{r['load_end']:.1f} | patch "
-                     f"{c['patch']}, H {c['hidden_size']}, {c['norm']}{', highway' if c['highway'] else ''}, "
+                     f"{c['patch']}, hidden {c['hidden_size']}, {c['norm']}{', highway' if c['highway'] else ''}, "
                      f"budget {c['max_time']:.0f} s |")
         if row.name in REFERENCE:
             notes.append(f"- {row.name}: {REFERENCE[row.name]}")
+    lines += _ablation_table(work)
     lines += ["", f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores shared with "
               "other jobs while this ran (the load column is the 1-minute load average at start → end of the "
               "row; above 2 the row got less CPU than its budget).", "", "Reference numbers:", *notes, "",
@@ -119,6 +131,23 @@ def write_table(work: Path) -> str:
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(text)
     return text
+
+
+def _ablation_table(work: Path) -> list[str]:
+    rows = []
+    for i, (label, row_name, _) in enumerate(ABLATIONS):
+        f = work / "ablation" / f"a{i}" / "bench.json"
+        if f.is_file():
+            r = json.loads(f.read_text())
+            m, lin = r["metrics"], r["metrics"]["baselines"]["linear"]
+            rows.append(f"| {label} | {_fmt(m)} | {_fmt(lin)} | {m['mse'] / lin['mse']:.3f} | "
+                        f"{r['train_seconds']:.0f} ({r['epochs_run']}) / {r['config']['max_time']:.0f} | "
+                        f"{r['load_start']:.1f}→{r['load_end']:.1f} |")
+    if not rows:
+        return []
+    return ["", "## Technique measurements (ETTh1, one change from the row's settings; `--ablation`)", "",
+            "| variant | LSTM mse / mae | linear | ratio | train s (epochs) / budget s | load |", "|---|---|---|---|---|---|",
+            *rows]
 
 
 def main() -> None:
@@ -137,12 +166,20 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=0, help="torch threads (default 0: torch's choice)")
     ap.add_argument("--work", default=str(ROOT / "bench" / "work" / "forecast"), help="model folders")
     ap.add_argument("--table-only", action="store_true", help="only rebuild the table from finished rows")
+    ap.add_argument("--ablation", nargs="*", type=int, default=None,
+                    help="run the technique measurements (indices into ABLATIONS; none given: all) instead of rows")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     if not DATA.is_dir():
         raise SystemExit(f"{DATA} not found")
     known = {r.name: r for r in ROWS}
+    if args.ablation is not None:
+        for i in args.ablation or range(len(ABLATIONS)):
+            label, row_name, over = ABLATIONS[i]
+            r = run_row(known[row_name], args, Path(args.work) / "ablation" / f"a{i}", over)
+            print(f"{label}: mse {r['metrics']['mse']:.4f} in {r['train_seconds']:.0f} s", flush=True)
+        args.table_only = True
     for name in [] if args.table_only else args.rows:
         if name not in known:
             raise SystemExit(f"unknown row {name} (rows: {', '.join(known)})")

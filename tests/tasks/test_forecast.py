@@ -140,3 +140,31 @@ def test_cli_train_evaluate_json_and_errors(csv, tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: data.csv: column 'OT' not found") and "\n" not in err
     assert main(["forecast", "evaluate", "--model", str(tmp_path / "none"), "--data", str(csv)]) == 2
+
+
+def test_future_covariates_predict_reads_the_future_rows(tmp_path):
+    df = _series(200)
+    df.iloc[:194].to_csv(tmp_path / "hist.csv", index=False)
+    df.loc[194:, "load"] = np.nan  # the last H rows: known future temp, empty target
+    df.to_csv(tmp_path / "with_future.csv", index=False)
+    cfg = _cfg(future_covariates=["temp"], calendar=True, lookback=24, horizon=6)
+    train(tmp_path / "hist.csv", cfg, _tc(epochs=1), tmp_path / "m")
+    p = load_predictor(tmp_path / "m")
+    pred = p.predict(tmp_path / "with_future.csv")
+    assert list(pred["date"]) == list(df["date"].iloc[194:]) and np.isfinite(pred["load"]).all()
+    with pytest.raises(Exception, match="leave load empty"):
+        p.predict(tmp_path / "hist.csv")  # no future rows given
+
+
+def test_bad_inputs_exit_2(tmp_path, capsys):
+    df = _series(120)
+    df.loc[[30, 40], "load"] = np.nan
+    df.to_csv(tmp_path / "nan.csv", index=False)
+    base = ["forecast", "train", "--data", str(tmp_path / "nan.csv"), "--target", "load", "--time-column", "date",
+            "--lookback", "24", "--horizon", "6", "--hidden-size", "8", "--epochs", "1", "--quiet",
+            "--out", str(tmp_path / "o")]
+    assert main(base) == 2
+    assert "2 missing values (first: column 'load' line 32)" in capsys.readouterr().err
+    assert main(base + ["--fill", "interpolate"]) == 0
+    assert main(base + ["--fill", "ffill", "--lookback", "200"]) == 2
+    assert "fewer than lookback + horizon = 206" in capsys.readouterr().err

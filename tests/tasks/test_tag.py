@@ -50,9 +50,9 @@ def _write_conll(path: Path, n: int, seed: int) -> Path:
 def trained(tmp_path_factory):
     """A tiny model trained once through the CLI on IOB1 data."""
     d = tmp_path_factory.mktemp("tag")
-    tr, va = _write_conll(d / "train.txt", 120, 0), _write_conll(d / "valid.txt", 40, 1)
+    tr, va = _write_conll(d / "train.txt", 80, 0), _write_conll(d / "valid.txt", 30, 1)
     out = d / "model"
-    args = ["tag", "train", "--data", str(tr), "--valid", str(va), "--out", str(out), "--epochs", "12",
+    args = ["tag", "train", "--data", str(tr), "--valid", str(va), "--out", str(out), "--epochs", "8",
             "--batch-size", "8", "--lr", "0.01", "--word-dim", "16", "--char-dim", "8", "--char-hidden", "8",
             "--hidden-size", "16", "--dropout", "0.1", "--unk-replace", "0", "--quiet", "--device", "cpu"]
     assert main(args) == 0
@@ -128,14 +128,14 @@ def test_same_seed_same_metrics_and_no_crf_pos(tmp_path):
     rng = random.Random(3)
     pos = {"the": "DET", "a": "DET", "cat": "NOUN", "dog": "NOUN", "sees": "VERB", "eats": "VERB", ".": "PUNCT"}
     data = []
-    for _ in range(40):
+    for _ in range(30):
         toks = [rng.choice(["the", "a"]), rng.choice(["cat", "dog"]), rng.choice(["sees", "eats"]),
                 rng.choice(["the", "a"]), rng.choice(["cat", "dog"]), "."]
         data.append((toks, [pos[t] for t in toks]))
     cfg = TagConfig(crf=False, **TINY)
-    tcfg = default_train_config(epochs=3, batch_size=8, lr=0.01, quiet=True, device="cpu")
-    r1 = train(data[:30], data[30:], config=cfg, train_config=tcfg)
-    r2 = train(data[:30], data[30:], config=cfg, train_config=tcfg)
+    tcfg = default_train_config(epochs=2, batch_size=8, lr=0.01, quiet=True, device="cpu")
+    r1 = train(data[:20], data[20:], config=cfg, train_config=tcfg)
+    r2 = train(data[:20], data[20:], config=cfg, train_config=tcfg)
     assert r1.metrics == r2.metrics
     assert "f1" not in r1.metrics and r1.metrics["accuracy"] > 0.5
     assert r1.predictor.scheme == "none"

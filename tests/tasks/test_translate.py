@@ -212,3 +212,6 @@ def test_cli_bad_input_exits_2(tmp_path, capsys):
     assert code == 2 and "has 3 lines but" in err and "has 2" in err and "Traceback" not in err
     assert main(["translate", "predict", "--model", str(tmp_path / "nope")]) == 2
     assert "not found" in capsys.readouterr().err
+    assert main(["translate", "train", "--source", str(tmp_path / "a.de"), "--target", str(tmp_path / "a.de"),
+                 "--valid-source", str(tmp_path / "a.de"), "--out", str(tmp_path / "m")]) == 2
+    assert "must be given together" in capsys.readouterr().err

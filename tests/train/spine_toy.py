@@ -79,8 +79,9 @@ def main() -> None:
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--resume", action="store_true")
     p.add_argument("--sleep", type=float, default=0.0)
+    p.add_argument("--max-time", type=float, default=None)
     a = p.parse_args()
-    model, result = train(a.out, a.epochs, a.batch_size, a.resume, a.sleep)
+    model, result = train(a.out, a.epochs, a.batch_size, a.resume, a.sleep, a.max_time)
     rank = int(os.environ.get("RANK", "0"))
     (Path(a.out) / f"best_rank{rank}.json").write_text(json.dumps(result.best_metrics))
     if is_main_process():

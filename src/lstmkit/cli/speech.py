@@ -58,10 +58,15 @@ def _add_feature_options(p: argparse.ArgumentParser) -> None:
     a("--freq-width", type=int, default=s.freq_width, help="SpecAugment: max frequency-mask width (feature dims)")
 
 
-def _add_decode_options(p: argparse.ArgumentParser, default=None) -> None:
-    p.add_argument("--decoder", choices=["greedy", "beam"], default=default,
-                   help="CTC decoding (default: the model's, greedy unless trained with --decoder beam)")
-    p.add_argument("--beam-width", type=int, default=None, help="CTC prefix beam width (default: the model's, 8)")
+def _add_decode_options(p: argparse.ArgumentParser, train: bool = False) -> None:
+    if train:
+        p.add_argument("--decoder", choices=["greedy", "beam"], default="greedy",
+                       help="CTC decoding saved with the model (evaluate/predict may override)")
+        p.add_argument("--beam-width", type=int, default=8, help="CTC prefix beam width the saved model uses")
+    else:
+        p.add_argument("--decoder", choices=["greedy", "beam"], default=None,
+                       help="CTC decoding (default: the model's, greedy unless trained with --decoder beam)")
+        p.add_argument("--beam-width", type=int, default=None, help="CTC prefix beam width (default: the model's)")
     p.add_argument("--on-error", choices=["fail", "skip"], default="fail",
                    help="unreadable, empty or missing audio: stop with exit 2, or warn and skip it")
 
@@ -83,8 +88,7 @@ def _register_train(sub) -> None:
                    help="classify: how LSTM outputs are pooled over time")
     p.add_argument("--valid-fraction", type=float, default=0.1,
                    help="share of --data held out for validation when --valid is not given")
-    _add_decode_options(p, default="greedy")
-    p.set_defaults(beam_width=8)
+    _add_decode_options(p, train=True)
     p.set_defaults(func=cmd_train)
 
 

@@ -235,8 +235,9 @@ def _future_tail(df: pd.DataFrame, spec: ColumnSpec, past_cols: list[str], rows:
     groups = df.groupby(spec.series_column, sort=False) if spec.series_column else [("", df)]
     tails = [g.iloc[-rows:] for _, g in groups]
     tail = pd.concat(tails)
-    if tail[spec.future_covariates].isna().to_numpy().any():
-        raise DataError(f"the last {rows} rows must give every --future-covariates value for the forecast")
+    if tail[spec.future_covariates].isna().to_numpy().any() or tail[past_cols].notna().to_numpy().any():
+        raise DataError(f"with --future-covariates, the last {rows} rows (per series) must give the future "
+                        f"covariates of the forecast and leave {', '.join(past_cols)} empty")
     return tail
 
 

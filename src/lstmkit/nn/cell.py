@@ -131,6 +131,27 @@ def cell_step(xg: Tensor, h: Tensor, c: Tensor, w: CellWeights, w_hh_t: Tensor |
     return StepOut(h_new, c_new, i, f, g, o)
 
 
+def fast_step(x: Tensor, h: Tensor, c: Tensor, w: CellWeights) -> tuple[Tensor, Tensor]:
+    """One plain step (no layer norm, no peephole) with as few kernel calls as possible, for
+    streaming: the same equations as :func:`cell_step`, with tanh(z) written as 2σ(2z) - 1 so that
+    one sigmoid covers all four gates (torch's CPU tanh enters the thread pool even for a few
+    hundred elements, costing more than the arithmetic at batch 1). x (B, I), h (B, H_out),
+    c (B, H) -> (h', c')."""
+    batch, hidden = c.shape
+    if w.b_ih is not None:
+        z = torch.addmm(w.b_ih + w.b_hh, x, w.w_ih.t())  # (B, 4H)
+    else:
+        z = x @ w.w_ih.t()
+    zb = z.addmm_(h, w.w_hh.t()).view(batch, 4, hidden)  # (B, 4, H)  i|f|g|o
+    zb[:, 2].mul_(2.0)
+    i, f, sg, o = zb.sigmoid_().unbind(1)  # sg = σ(2 z_g), g = 2 sg - 1
+    c_new = (f * c).addcmul_(i, sg, value=2.0).sub_(i)  # f ⊙ c + i ⊙ g
+    h_new = torch.addcmul(o.neg(), o, torch.sigmoid(c_new * 2.0), value=2.0)  # o ⊙ tanh(c')
+    if w.w_hr is not None:
+        h_new = h_new @ w.w_hr.t()  # (B, P)
+    return h_new, c_new
+
+
 def init_uniform_(params: list[Tensor], hidden_size: int) -> None:
     """torch's LSTM initialisation: every weight and bias ~ U(-1/√H, 1/√H)."""
     bound = 1.0 / math.sqrt(hidden_size)

@@ -85,7 +85,6 @@ class FusedLSTM(torch.autograd.Function):
     def backward(ctx, d_y, d_hn, d_cn):
         h0, c0, w_hh, w_hr, peep, g_hh, b_hh, g_c, b_c = ctx.saved_tensors
         s, opts = ctx.saved, ctx.opts
-        ctx.saved = None  # free the buffers as soon as possible
         grads = _backward(opts, s, d_y, d_hn, d_cn, h0, c0, w_hh, w_hr, peep, g_hh, g_c)
         return (None,) + tuple(gr if need else None for gr, need in zip(grads, ctx.needs_input_grad[1:]))
 

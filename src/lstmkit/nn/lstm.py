@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from torch import Tensor, _VF, nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
-from .cell import CellWeights, Gates, Norm, cell_step, init_uniform_, input_projection, set_forget_bias_
+from .cell import CellWeights, Gates, Norm, cell_step, fast_step, init_uniform_, input_projection, set_forget_bias_
 from .dropout import ForwardNoise, check_probability, parse_zoneout, sample_noise, weight_drop, zoneout
 from .sequence import reverse_index, reverse_padded, run_reference, valid_mask
 
@@ -387,7 +387,7 @@ class LSTM(nn.Module):
 
         x_t (B, I); state (h, c) with h (L, B, H_out), c (L, B, H), zeros if None.
         Returns y_t (B, H_out) (the last layer's h) and the new state. Plain configurations use
-        torch's fused cell op on this module's weights; variants use :func:`cell_step` (in training
+        :func:`cell.fast_step` on this module's weights; variants use :func:`cell_step` (in training
         mode stochastic masks are drawn afresh at every call).
         """
         if self.bidirectional:
@@ -396,21 +396,20 @@ class LSTM(nn.Module):
             z = x_t.new_zeros(self.num_layers, x_t.shape[0], self.out_size)
             state = (z, z if self.proj_size == 0 else x_t.new_zeros(self.num_layers, x_t.shape[0], self.hidden_size))
         h, c = state
-        if self.num_layers == 1 and self.proj_size == 0 and self.torch_computable():
-            ws = self.flat_weights()
-            h1, c1 = _VF.lstm_cell(x_t, (h[0], c[0]), *ws) if self.bias else _VF.lstm_cell(x_t, (h[0], c[0]), ws[0], ws[1])
+        if self.num_layers == 1 and self.torch_computable():  # plain: no masks, no variant
+            h1, c1 = fast_step(x_t, h[0], c[0], self.cell_weights(0, 0))
             return h1, (h1.unsqueeze(0), c1.unsqueeze(0))
         return self._step_layers(x_t, h, c)
 
     def _step_layers(self, x_t: Tensor, h: Tensor, c: Tensor) -> tuple[Tensor, State]:
         noise = self._sample_noise(1, x_t.shape[0], x_t)
-        plain = self.proj_size == 0 and self.torch_computable()
+        plain = self.torch_computable()
         hs, cs = [], []
         inp = x_t
         for layer in range(self.num_layers):
             w = self.cell_weights(layer, 0, self.training)
             if plain:
-                h1, c1 = _VF.lstm_cell(inp, (h[layer], c[layer]), w.w_ih, w.w_hh, w.b_ih, w.b_hh)
+                h1, c1 = fast_step(inp, h[layer], c[layer], w)
             else:
                 if noise.input_masks[layer] is not None:
                     inp = inp * noise.input_masks[layer]

@@ -182,6 +182,24 @@ def _split(rows: list[LabelledText], fraction: float, seed: int) -> tuple[list[L
 
 
 # ============================================================================================ train
+def build_model(enc: Encoder, shape: ClassifierShape, seed: int) -> tuple[SequenceClassifier, ClassifierShape]:
+    """A seeded network sized for the encoder (vocabulary, classes), with pretrained vectors if configured."""
+    cfg = enc.config
+    shape = replace(shape, input=cfg.input, num_classes=len(enc.labels),
+                    vocab_size=len(enc.vocab) if enc.vocab else 0, pad_id=(enc.vocab.pad_id or 0) if enc.vocab else 0)
+    emb = None
+    if cfg.embeddings and cfg.input == "text":
+        assert enc.vocab is not None
+        emb = load_embeddings(cfg.embeddings, enc.vocab, seed=seed)
+        shape = replace(shape, embed_size=emb.weight.shape[1])
+    torch.manual_seed(seed)
+    net = SequenceClassifier(shape)
+    if emb is not None:
+        net.embed.weight.data.copy_(emb.weight)
+        net.embed.weight.requires_grad_(not cfg.freeze_embeddings)
+    return net, shape
+
+
 @dataclass
 class ClassifyResult:
     predictor: "ClassifyPredictor"
@@ -218,19 +236,7 @@ def train(
 
     if valid_set is None and tcfg.monitor != "train_loss":
         tcfg = replace(tcfg, monitor="train_loss", mode="min")  # nothing to validate on
-    torch.manual_seed(tcfg.seed)
-    shape = replace(shape, input=cfg.input, num_classes=len(enc.labels),
-                    vocab_size=len(enc.vocab) if enc.vocab else 0, pad_id=(enc.vocab.pad_id or 0) if enc.vocab else 0)
-    emb_weight = None
-    if cfg.embeddings and cfg.input == "text":
-        assert enc.vocab is not None
-        emb = load_embeddings(cfg.embeddings, enc.vocab, seed=tcfg.seed)
-        shape = replace(shape, embed_size=emb.weight.shape[1])
-        emb_weight = emb.weight
-    net = SequenceClassifier(shape)
-    if emb_weight is not None:
-        net.embed.weight.data.copy_(emb_weight)
-        net.embed.weight.requires_grad_(not cfg.freeze_embeddings)
+    net, shape = build_model(enc, shape, tcfg.seed)
 
     trainer = Trainer(
         net, tcfg, train_set, collate, loss_fn, valid_set=valid_set,

@@ -85,6 +85,7 @@ def net_config(cfg: ForecastConfig, sset: SeriesSet) -> NetConfig:
                      lookback=cfg.lookback, horizon=cfg.horizon, hidden_size=cfg.hidden_size,
                      num_layers=cfg.num_layers, dropout=cfg.dropout, bidirectional=cfg.bidirectional,
                      decoder=cfg.decoder, n_quantiles=max(1, len(cfg.quantiles)), norm=cfg.norm,
+                     point_index=int(np.argmin([abs(q - 0.5) for q in cfg.quantiles])) if cfg.quantiles else 0,
                      channel_independent=cfg.channel_independent and sset.n_target > 1,
                      patch=cfg.patch or max(1, cfg.lookback // 4),
                      highway=cfg.highway)

@@ -34,6 +34,7 @@ class NetConfig:
     bidirectional: bool = False
     decoder: Decoder = "direct"
     n_quantiles: int = 1
+    point_index: int = 0  # which quantile is the point forecast (fed back by the seq2seq decoder)
     norm: Norm = "revin"
     channel_independent: bool = True
     patch: int = 1
@@ -153,5 +154,5 @@ class ForecastNet(nn.Module):
             o, state = self.decoder(torch.cat([prev, fut_h[:, k : k + 1]], dim=-1), state)  # (B, 1, Hd)
             step = self.head(o).reshape(Bp, 1, self.c_out, q)  # (B, 1, c_out, Q)
             outs.append(step)
-            prev = step[..., q // 2]  # (B, 1, c_out): the median quantile feeds the next step
+            prev = step[..., cfg.point_index]  # (B, 1, c_out): the point forecast feeds the next step
         return torch.cat(outs, dim=1)  # (B, H, c_out, Q)

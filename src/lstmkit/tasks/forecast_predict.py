@@ -53,8 +53,7 @@ class ForecastPredictor:
     @property
     def point_index(self) -> int:
         """Index of the quantile used as the point forecast (the one nearest 0.5)."""
-        q = self.cfg.quantiles
-        return int(np.argmin([abs(x - 0.5) for x in q])) if q else 0
+        return self.ncfg.point_index
 
     # ------------------------------------------------------------------------------- data
     def load(self, data: str | Path | SeriesSet, *, min_length: int | None = None, future_rows: int = 0) -> SeriesSet:

@@ -241,7 +241,8 @@ def train(
     except ValueError as e:
         raise LstmkitError(str(e)) from None
     train_set = windows(batchify(vocab.encode(train_toks), tcfg.batch_size), cfg.bptt)
-    valid_set = windows(batchify(vocab.encode(valid_toks), min(tcfg.batch_size, cfg.eval_batch_size)), cfg.bptt)
+    valid_rows = max(1, min(tcfg.batch_size, cfg.eval_batch_size, len(valid_toks) // 2))
+    valid_set = windows(batchify(vocab.encode(valid_toks), valid_rows), cfg.bptt)
     carried = CarriedState(shape, cfg.level)
     trainer = Trainer(net, tcfg, train_set, collate, carried.loss_fn, valid_set=valid_set,
                       evaluate=carried.metrics, batch_sampler=in_order, out_dir=out)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any, Literal, NamedTuple, Sequence, Union
+from typing import Any, Callable, Literal, NamedTuple, Sequence, Union
 
 import torch
 from seqeval.metrics import classification_report
@@ -215,24 +215,25 @@ def _build_model(cfg: TagConfig, enc: TagEncoder, model_scheme: str, seed: int) 
 
 
 def train(data: Data, valid: Data | None = None, out: str | Path | None = None, config: TagConfig | None = None,
-          train_config: TrainConfig | None = None) -> TagResult:
+          train_config: TrainConfig | None = None,
+          callbacks: Sequence[tuple[str, Callable[[Trainer], None]]] = ()) -> TagResult:
     """Train a tagger on ``data`` (a file or sentences); validate on ``valid`` (else a held-out share).
 
     With ``train_config.monitor == "auto"`` the best epoch is the one with the highest validation F1
-    (chunk tags) or accuracy (plain labels). Saves the model folder to ``out`` if given.
+    (chunk tags) or accuracy (plain labels). ``callbacks``: ``(event, fn)`` pairs handed to
+    :meth:`Trainer.add_callback`. Saves the model folder to ``out`` if given.
     """
     cfg = config or TagConfig()
     cfg.validate()
     tcfg = train_config or default_train_config()
     sents, source = read_data(data, cfg)
+    scheme = _resolve_scheme(sents, cfg, source)
     if valid is not None:
         vsents, vsource = read_data(valid, cfg)
+        check_scheme(vsents, scheme, vsource)  # type: ignore[arg-type]
     else:
         sents, vsents = _split(sents, cfg.valid_fraction, tcfg.seed)
         vsource = source
-    scheme = _resolve_scheme(sents, cfg, source)
-    if vsents:
-        check_scheme(vsents, scheme, vsource)  # type: ignore[arg-type]
     model_scheme = cfg.model_scheme if scheme != "none" else "none"
     train_tags, valid_tags = _model_tags(sents, scheme, model_scheme), _model_tags(vsents, scheme, model_scheme)
     enc = TagEncoder.build([s.tokens for s in sents], _tag_list(train_tags + valid_tags), cfg.lowercase, cfg.zeros,
@@ -251,6 +252,8 @@ def train(data: Data, valid: Data | None = None, out: str | Path | None = None, 
         batch_sampler=bucket_sampler([len(e.words) for e in train_set], tcfg.batch_size, shuffle=True),
         out_dir=out,
     )
+    for event, fn in callbacks:
+        trainer.add_callback(event, fn)
     fit = trainer.fit()
     saved_cfg = replace(cfg, scheme=scheme)  # type: ignore[arg-type]
     predictor = TagPredictor(net, enc, saved_cfg, tcfg)

@@ -237,11 +237,11 @@ class Translator:
 
 
 # ------------------------------------------------------------------------------------------ training
-def _read_data(cfg: TranslateConfig, source, target, valid_source, valid_target):
-    data = read_parallel(source, target)
-    valid = read_parallel(valid_source, valid_target) if valid_source or valid_target else None
-    if valid is not None and not (valid_source and valid_target):
+def _read_data(source, target, valid_source, valid_target):
+    if bool(valid_source) != bool(valid_target):
         raise LstmkitError("--valid-source and --valid-target must be given together")
+    data = read_parallel(source, target)
+    valid = read_parallel(valid_source, valid_target) if valid_source else None
     return data, valid
 
 
@@ -255,7 +255,7 @@ def train(cfg: TranslateConfig, source, target, valid_source=None, valid_target=
           out_dir: str | Path | None = None) -> Translator:
     """Learn tokenisers and a model; with ``out_dir`` save the model folder there. Returns the Translator."""
     cfg.validate()
-    data, valid = _read_data(cfg, source, target, valid_source, valid_target)
+    data, valid = _read_data(source, target, valid_source, valid_target)
     src_codec, tgt_codec = train_codecs(data, cfg.tokenizer, cfg.vocab_size, cfg.shared_vocab, cfg.lowercase)
     train_set = encode_pairs(data, src_codec, tgt_codec, cfg.max_length, name=str(source))
     torch.manual_seed(cfg.train.seed)

@@ -223,7 +223,13 @@ class Trainer:
         return contextlib.nullcontext()
 
     def _over_budget(self, t0: float) -> bool:
-        return self.cfg.max_time is not None and time.monotonic() - t0 >= self.cfg.max_time
+        """Whether the time budget is spent; under torchrun every rank takes rank 0's answer."""
+        if self.cfg.max_time is None:
+            return False
+        over = time.monotonic() - t0 >= self.cfg.max_time
+        if self.ctx.distributed:  # ranks must stop at the same batch, or the next all-reduce hangs
+            over = bool(distributed.broadcast_object(over, self.ctx))
+        return over
 
     # ------------------------------------------------------------------ one epoch
     def _epoch_batches(self, epoch: int) -> list[list[int]]:
