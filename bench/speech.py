@@ -74,7 +74,7 @@ def fsdd_manifests(work: Path, quick: bool) -> tuple[Path, Path]:
 
 def as_words(src: Path, dst: Path) -> Path:
     """A copy of manifest ``src`` whose text is the digit spelled out ("7" -> "seven")."""
-    rows = [[str(e.path), WORDS[int(e.text)]] for e in read_manifest(src)]
+    rows = [[str(e.path.resolve()), WORDS[int(e.text)]] for e in read_manifest(src)]
     return write_manifest(dst, rows)
 
 

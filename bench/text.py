@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import collections
 import math
+import os
 import platform
 import sys
 import tempfile
@@ -217,7 +218,7 @@ def bench_generate(args, pred) -> Section:
 
 
 # ============================================================================================ report
-def render(sections: list[Section], args, started: str, total: float) -> str:
+def render(sections: list[Section], args, started: str, total: float, load: tuple[float, float]) -> str:
     head = ["# Text benchmark (bench/text.py)", ""]
     if args.quick:
         head += ["**Quick check only (`--quick`, ~1.5 min per part on a shared machine): these numbers show the "
@@ -225,7 +226,9 @@ def render(sections: list[Section], args, started: str, total: float) -> str:
                  "char LM 10 min, WikiText-2 2×30 min) are PENDING.**", ""]
     head += [f"Run {started} UTC, {total / 60:.1f} min in all; command: `python bench/text.py "
              f"{' '.join(sys.argv[1:])}`", f"Machine: {platform.processor() or platform.machine()}, "
-             f"torch {torch.__version__}, {torch.get_num_threads()} threads.", ""]
+             f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs; "
+             f"1-min load average {load[0]:.1f} at the start, {load[1]:.1f} at the end (other jobs share "
+             "the CPUs when it exceeds the thread count: times and tokens/s are then understated).", ""]
     body = []
     for s in sections:
         body += [f"## {s.title}", "", "| " + " | ".join(s.rows[0]) + " |", "|" + "---|" * len(s.rows[0])]
@@ -254,6 +257,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     parts = args.only.split(",")
     started, t0 = time.strftime("%Y-%m-%d %H:%M", time.gmtime()), time.monotonic()
+    load0 = os.getloadavg()[0]
     sections: list[Section] = []
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -267,7 +271,7 @@ def main() -> None:
                 sections.append(bench_generate(args, pred))
         if "word" in parts:
             sections.append(bench_word(args, work))
-    text = render(sections, args, started, time.monotonic() - t0)
+    text = render(sections, args, started, time.monotonic() - t0, (load0, os.getloadavg()[0]))
     from lstmkit.io import atomic_write_text
 
     atomic_write_text(args.out, text)

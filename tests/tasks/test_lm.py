@@ -78,6 +78,23 @@ def test_carried_state_windows_equal_one_pass(softmax):
         assert total == pytest.approx(float(net.nll(whole.hidden, grid[:, 1:])), rel=1e-5)
 
 
+def test_each_validation_pass_restarts_from_zero_state():
+    torch.manual_seed(0)
+    net = LanguageModel(small(vocab_size=20)).eval()
+    grid = torch.randint(0, 20, (2, 31))
+    ws = L.windows(grid, 5)
+    carried = L.CarriedState(net.shape, "word")
+    passes = []
+    with torch.no_grad():
+        for _ in range(2):
+            for i in range(0, len(ws), 2):  # the trainer hands validation windows in chunks, in order
+                carried.loss_fn(net, L.collate(ws[i:i + 2]))
+            passes.append(carried.metrics(net, [])["nats_per_token"])
+        whole = net(grid[:, :-1]).hidden
+        expected = float(net.nll(whole, grid[:, 1:])) / grid[:, 1:].numel()
+    assert passes[0] == passes[1] == pytest.approx(expected, rel=1e-5)
+
+
 def test_step_matches_forward_on_prefix():
     """One step from the carried state gives the same next-token distribution as re-running the prefix."""
     torch.manual_seed(0)

@@ -6,7 +6,6 @@ import csv
 import itertools
 import json
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest

@@ -193,6 +193,7 @@ class CRF(nn.Module):
         return probs * mask.unsqueeze(2).to(probs.dtype)
 
     # -- decoding -----------------------------------------------------------------------------
+    @torch.no_grad()
     def decode(self, emissions: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
         """Viterbi: the best path of each sentence (B, T) long (0 at padding) and its score (B,)."""
         trans, start, end = self._scores()
@@ -213,6 +214,7 @@ class CRF(nn.Module):
         paths = torch.stack(path[::-1], dim=1)  # (B, T)
         return paths * mask.long(), best_score
 
+    @torch.no_grad()
     def nbest(self, emissions: Tensor, mask: Tensor, n: int) -> NBest:
         """The ``n`` best paths of each sentence by n-best Viterbi (see :class:`NBest`)."""
         trans, start, end = self._scores()

@@ -71,7 +71,9 @@ def run_fused(
 
 
 class FusedLSTM(torch.autograd.Function):
-    """(xg, h0, c0, W_hh, W_hr, peephole, γ_hh, β_hh, γ_c, β_c) -> (Y (T, B, H_out), h_n, c_n)."""
+    """(xg, h0, c0, W_hh, W_hr, peephole, γ_hh, β_hh, γ_c, β_c) -> (Y (T, B, H_out), h_n, c_n).
+
+    First derivatives only (``once_differentiable``); use ``impl="reference"`` for double backward."""
 
     @staticmethod
     def forward(ctx, opts: Options, xg, h0, c0, w_hh, w_hr, peep, g_hh, b_hh, g_c, b_c):

@@ -345,6 +345,7 @@ class LSTM(nn.Module):
     def _run_layers(self, x: Tensor, hx: State, lengths: Tensor | None, path: Path, record: bool):
         """All layers and directions on time-major x (T, B, I) -> (out (T, B, D*H_out), h_n, c_n, gates)."""
         steps, batch = x.shape[0], x.shape[1]
+        lengths = lengths.to(x.device) if lengths is not None else None
         valid = valid_mask(lengths, steps) if lengths is not None else None  # (T, B, 1)
         rev_idx = reverse_index(lengths, steps) if lengths is not None else None  # (T, B)
         noise = self._sample_noise(steps, batch, x)

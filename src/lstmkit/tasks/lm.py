@@ -113,10 +113,11 @@ def batchify(ids: Sequence[int] | torch.Tensor, rows: int) -> torch.Tensor:
 
 
 class LMBatch(NamedTuple):
-    """``x`` (B, T) inputs, ``y`` (B, T) the next tokens."""
+    """``x`` (B, T) inputs, ``y`` (B, T) the next tokens; ``first``: the stream's first window (state resets)."""
 
     x: torch.Tensor
     y: torch.Tensor
+    first: bool = False
 
 
 def windows(grid: torch.Tensor, bptt: int) -> list[LMBatch]:
@@ -124,7 +125,7 @@ def windows(grid: torch.Tensor, bptt: int) -> list[LMBatch]:
     out = []
     for i in range(0, grid.size(1) - 1, bptt):
         t = min(bptt, grid.size(1) - 1 - i)
-        out.append(LMBatch(grid[:, i:i + t], grid[:, i + 1:i + 1 + t]))  # (B, t) each
+        out.append(LMBatch(grid[:, i:i + t], grid[:, i + 1:i + 1 + t], i == 0))  # (B, t) each
     return out
 
 
@@ -143,9 +144,10 @@ def in_order(epoch: int, generator: torch.Generator, n: int) -> list[list[int]]:
 class CarriedState:
     """The hidden state carried between BPTT windows, one per mode.
 
-    The training state is reset at the start of each epoch (``on_epoch_start``). The evaluation state is
-    reset by every training step, so each validation pass starts from zeros and carries through the
-    validation stream in order; ``eval_nll`` / ``eval_tokens`` sum that pass for :meth:`metrics`.
+    The training state is reset at the start of each epoch (``on_epoch_start``, and at the stream's first
+    window). The evaluation state and the sums ``eval_nll`` / ``eval_tokens`` (for :meth:`metrics`) are reset
+    at the validation stream's first window, so each validation pass starts from zeros and carries through
+    the stream in order.
     """
 
     def __init__(self, shape: LMShape, level: Level) -> None:
@@ -163,6 +165,8 @@ class CarriedState:
         if not model.training:
             nll, n = 0.0, 0
             for w in batch:
+                if w.first:
+                    self.eval_state, self.eval_nll, self.eval_tokens = None, 0.0, 0
                 out = model(w.x, self.eval_state)
                 self.eval_state = detach_state(out.state)
                 nll += float(net.nll(out.hidden, w.y))
@@ -170,10 +174,11 @@ class CarriedState:
             self.eval_nll += nll
             self.eval_tokens += n
             return torch.tensor(nll / n)
-        self.eval_state, self.eval_nll, self.eval_tokens = None, 0.0, 0
         loss: Any = 0.0
         n = sum(w.y.numel() for w in batch)
         for w in batch:
+            if w.first:
+                self.train_state = None
             out = model(w.x, self.train_state)
             self.train_state = detach_state(out.state)
             loss = loss + net.nll(out.hidden, w.y) / n

@@ -81,7 +81,8 @@ class TagConfig:
         """Raise :class:`LstmkitError` naming the first bad option."""
         checks = [
             (self.format in ("conll", "conllu"), "format", "must be conll or conllu"),
-            (self.scheme in ("auto", "IOB1", "IOB2", "IOBES", "none"), "scheme", "must be auto, IOB1, IOB2, IOBES or none"),
+            (self.scheme in ("auto", "IOB1", "IOB2", "IOBES", "none"), "scheme",
+             "must be auto, IOB1, IOB2, IOBES or none"),
             (self.model_scheme in ("IOBES", "IOB2"), "model_scheme", "must be IOBES or IOB2"),
             (self.char_encoder in ("lstm", "cnn", "none"), "char_encoder", "must be lstm, cnn or none"),
             (self.min_freq >= 1, "min_freq", "must be >= 1"),

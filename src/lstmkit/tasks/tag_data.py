@@ -116,7 +116,8 @@ class TagEncoder:
         try:
             return [index[t] for t in tags]
         except KeyError as e:
-            raise DataError(f"{where}: tag {e.args[0]!r} was not seen in training (tags: {', '.join(self.tags)})") from None
+            known = ", ".join(self.tags)
+            raise DataError(f"{where}: tag {e.args[0]!r} was not seen in training (tags: {known})") from None
 
     def encode(self, tokens: Sequence[str], tags: Sequence[str] | None = None, where: str = "input") -> TagExample:
         """One sentence -> :class:`TagExample` (tags all 0 when ``tags`` is None)."""

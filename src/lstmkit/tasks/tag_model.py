@@ -166,7 +166,8 @@ class BiLSTMTagger(nn.Module):
         self.dropout = nn.Dropout(shape.dropout)
         self.lstm = BiLSTM(in_size, shape.hidden_size, shape.num_layers, shape.dropout)
         self.out = nn.Linear(2 * shape.hidden_size, k)
-        self.crf = CRF(k, allowed_transitions(shape.tags, shape.scheme)) if shape.crf else None  # type: ignore[arg-type]
+        constraints = allowed_transitions(shape.tags, shape.scheme)  # type: ignore[arg-type]
+        self.crf = CRF(k, constraints) if shape.crf else None
 
     # ------------------------------------------------------------------------------ features
     def features(self, batch: TagBatch) -> Tensor:

@@ -1,0 +1,210 @@
+"""Benchmark of the LSTM core against torch.nn.LSTM (run by hand; writes bench/results/core.md).
+
+For each configuration of issue 2, tokens/s (B*T per second) for inference (no grad) and training
+(forward + backward of out.sum()) of: torch.nn.LSTM; lstmkit's LSTM on the torch path; the reference
+path (plain); the fused path (plain, forced); and every variant on the fused path (its default) and,
+for the first configuration only (to keep the run near 10 minutes), on the reference path. Then the streaming step latency (B1, I256, H256) of ``LSTM.step`` against
+``torch.nn.LSTMCell`` and ``torch.nn.LSTM`` called once per step.
+
+All candidates of one configuration run interleaved (A, B, C, A, B, C, ...) and the table reports
+medians, because the machine is shared; ratios are against torch.nn.LSTM in the same run.
+
+    .venv/bin/python bench/core.py                 # full run (about 10 minutes on 2 busy cores)
+    .venv/bin/python bench/core.py --quick         # small sizes, a smoke test of the script
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from lstmkit.io import atomic_write_text
+from lstmkit.nn import LSTM
+
+VARIANTS = {
+    "layer_norm": dict(layer_norm=True),
+    "peephole": dict(peephole=True),
+    "variational_dropout=0.25": dict(variational_dropout=0.25),
+    "weight_drop=0.25": dict(weight_drop=0.25),
+    "zoneout=0.1": dict(zoneout=0.1),
+}
+
+
+@dataclass
+class Config:
+    name: str
+    batch: int
+    steps: int
+    inp: int
+    hidden: int
+    layers: int = 1
+    bidirectional: bool = False
+
+
+CONFIGS = [
+    Config("B64 T100 I128 H256", 64, 100, 128, 256),
+    Config("B32 T200 I256 H512 L2", 32, 200, 256, 512, 2),
+    Config("B1 T1000 I64 H128", 1, 1000, 64, 128),
+    Config("BiLSTM B32 T100 I100 H128", 32, 100, 100, 128, 1, True),
+]
+QUICK = [Config("B8 T20 I16 H32", 8, 20, 16, 32), Config("BiLSTM B8 T20 I16 H32", 8, 20, 16, 32, 1, True)]
+
+
+def candidates(cfg: Config, with_reference_variants: bool) -> dict[str, torch.nn.Module]:
+    """name -> module, all with the same weights as the torch.nn.LSTM baseline."""
+    kw = dict(num_layers=cfg.layers, bidirectional=cfg.bidirectional)
+    base = torch.nn.LSTM(cfg.inp, cfg.hidden, **kw)
+    mods: dict[str, torch.nn.Module] = {"torch.nn.LSTM": base}
+    entries = [("torch path", {}, "torch"), ("reference plain", {}, "reference"), ("fused plain", {}, "fused")]
+    for vname, vkw in VARIANTS.items():
+        entries.append((f"fused {vname}", vkw, "auto"))
+        if with_reference_variants:
+            entries.append((f"reference {vname}", vkw, "reference"))
+    for name, vkw, impl in entries:
+        m = LSTM(cfg.inp, cfg.hidden, **kw, **vkw, impl=impl)
+        m.load_state_dict(base.state_dict(), strict=False)
+        mods[name] = m
+    return mods
+
+
+def run_once(mod: torch.nn.Module, x: torch.Tensor, train: bool) -> float:
+    """Seconds for one inference pass or one forward+backward pass."""
+    mod.train(train)
+    t0 = time.perf_counter()
+    if train:
+        out, _ = mod(x)
+        out.sum().backward()
+    else:
+        with torch.no_grad():
+            mod(x)
+    return time.perf_counter() - t0
+
+
+def bench_config(cfg: Config, reps: int, with_reference_variants: bool) -> list[dict]:
+    torch.manual_seed(0)
+    mods = candidates(cfg, with_reference_variants)
+    x = torch.randn(cfg.steps, cfg.batch, cfg.inp)
+    x_train = x.clone().requires_grad_()
+    times = {(n, t): [] for n in mods for t in (False, True)}
+    for mod in mods.values():  # warm-up
+        run_once(mod, x, False)
+        run_once(mod, x_train, True)
+    for _ in range(reps):
+        for train in (False, True):
+            for name, mod in mods.items():
+                times[(name, train)].append(run_once(mod, x_train if train else x, train))
+                mod.zero_grad(set_to_none=True)
+    tokens = cfg.batch * cfg.steps
+    med = {k: statistics.median(v) for k, v in times.items()}
+    base_inf, base_train = med[("torch.nn.LSTM", False)], med[("torch.nn.LSTM", True)]
+    path = {n: getattr(m, "last_path", "-") for n, m in mods.items()}
+    return [
+        dict(config=cfg.name, name=n, path=path[n] or "-",
+             inf=tokens / med[(n, False)], inf_ratio=base_inf / med[(n, False)],
+             train=tokens / med[(n, True)], train_ratio=base_train / med[(n, True)])
+        for n in mods
+    ]
+
+
+def bench_step(reps: int, calls: int) -> list[dict]:
+    """Median µs per streaming step at B1, I256, H256."""
+    torch.manual_seed(0)
+    batch, inp, hidden = 1, 256, 256
+    ours = LSTM(inp, hidden).eval()
+    ours_ln = LSTM(inp, hidden, layer_norm=True).eval()
+    cell = torch.nn.LSTMCell(inp, hidden).eval()
+    seq = torch.nn.LSTM(inp, hidden).eval()
+    x = torch.randn(batch, inp)
+    h, c = torch.zeros(batch, hidden), torch.zeros(batch, hidden)
+    h3, c3 = h.unsqueeze(0), c.unsqueeze(0)
+    fns = {
+        "lstmkit LSTM.step (plain)": lambda: ours.step(x, (h3, c3)),
+        "lstmkit LSTM.step (layer_norm)": lambda: ours_ln.step(x, (h3, c3)),
+        "torch.nn.LSTMCell": lambda: cell(x, (h, c)),
+        "torch.nn.LSTM, one step per call": lambda: seq(x.unsqueeze(0), (h3, c3)),
+    }
+    times = {k: [] for k in fns}
+    with torch.no_grad():
+        for fn in fns.values():
+            fn()
+        for _ in range(reps):
+            for name, fn in fns.items():
+                t0 = time.perf_counter()
+                for _ in range(calls):
+                    fn()
+                times[name].append((time.perf_counter() - t0) / calls * 1e6)
+    base = statistics.median(times["torch.nn.LSTMCell"])
+    return [dict(name=k, us=statistics.median(v), ratio=statistics.median(v) / base, best=min(v)) for k, v in times.items()]
+
+
+def machine() -> str:
+    model = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{model}, {os.cpu_count()} logical CPUs"
+
+
+def render(rows: list[dict], step_rows: list[dict], meta: dict) -> str:
+    lines = ["# lstmkit core benchmark", "", "Written by `bench/core.py` (" + meta["command"] + ").", ""]
+    lines += [f"- {k}: {v}" for k, v in meta.items() if k != "command"]
+    lines += ["", "Tokens/s = B*T / median seconds per pass; ratio = against torch.nn.LSTM in the same run "
+              "(> 1 is faster). `path` is `last_path` after the run.", ""]
+    current = None
+    for r in rows:
+        if r["config"] != current:
+            current = r["config"]
+            lines += ["", f"## {current}", "", "| candidate | path | inference tok/s | ratio | training tok/s | ratio |",
+                      "|---|---|---:|---:|---:|---:|"]
+        lines.append(f"| {r['name']} | {r['path']} | {r['inf']:,.0f} | {r['inf_ratio']:.2f} | {r['train']:,.0f} | {r['train_ratio']:.2f} |")
+    lines += ["", "## Streaming step latency (B1, I256, H256)", "",
+              "| candidate | median µs/step | best µs/step | vs torch.nn.LSTMCell |", "|---|---:|---:|---:|"]
+    lines += [f"| {r['name']} | {r['us']:.1f} | {r['best']:.1f} | {r['ratio']:.2f} |" for r in step_rows]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--reps", type=int, default=3, help="interleaved repetitions per candidate (default: 3)")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's default)")
+    parser.add_argument("--quick", action="store_true", help="small sizes only, to check the script (default: off)")
+    parser.add_argument("--no-reference-variants", action="store_true",
+                        help="skip the variants on the reference path (default: run them on the first config)")
+    parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "core.md"),
+                        help="markdown file to write (default: bench/results/core.md)")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    start, load0 = time.time(), os.getloadavg()
+    rows = []
+    for k, cfg in enumerate(QUICK if args.quick else CONFIGS):  # reference variants: first config only
+        rows += bench_config(cfg, args.reps, k == 0 and not args.no_reference_variants)
+        print(f"done {cfg.name} ({time.time() - start:.0f} s)", flush=True)
+    step_rows = bench_step(reps=max(5, args.reps * 3), calls=50 if args.quick else 200)
+    meta = {
+        "command": "python bench/core.py " + " ".join(
+            a for a in (f"--reps {args.reps}", f"--threads {args.threads}" if args.threads else "",
+                        "--quick" if args.quick else "", "--no-reference-variants" if args.no_reference_variants else "") if a),
+        "date (UTC)": time.strftime("%Y-%m-%d %H:%M", time.gmtime(start)),
+        "torch": torch.__version__, "threads": torch.get_num_threads(), "machine": machine(),
+        "load average (1 min) at start / end": f"{load0[0]:.1f} / {os.getloadavg()[0]:.1f}",
+        "wall time": f"{time.time() - start:.0f} s",
+    }
+    text = render(rows, step_rows, meta)
+    atomic_write_text(Path(args.out), text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
