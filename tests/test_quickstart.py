@@ -1,6 +1,6 @@
-"""`lstmkit quickstart`, reduced (fewer, shorter sequences, few epochs) to keep CI fast.
+"""`lstmkit quickstart`, reduced (2 epochs instead of 10) to keep CI fast.
 
-The full demo (16 sequences x 200 samples, 20 epochs) must reach test MSE < 1e-3; that is checked
+The full demo (16 sequences x 200 samples, 10 epochs) must reach test MSE < 1e-3; that is checked
 by hand (README, forecast section) since it takes most of a minute on 2 cores.
 """
 
@@ -21,10 +21,9 @@ def test_sine_data(tmp_path):
 
 def test_quickstart_reduced_run_learns_and_writes_plots(tmp_path, capsys):
     out = tmp_path / "qs"
-    assert main(["quickstart", "--out", str(out), "--n-series", "8", "--length", "120", "--epochs", "6",
-                 "--quiet"]) == 0
+    assert main(["quickstart", "--out", str(out), "--epochs", "2", "--quiet"]) == 0
     printed = capsys.readouterr().out
     mse = float(printed.strip().split("test MSE:")[1])
-    assert mse < 0.05  # the sine has variance 0.5: even a short run learns most of it
+    assert mse < 0.02  # the sine has variance 0.5: even 2 epochs learn most of it
     for name in ("config.json", "model.safetensors", "loss.png", "predictions.png", "metrics.json", "sine.csv"):
         assert (out / name).is_file(), name

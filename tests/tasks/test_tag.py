@@ -178,3 +178,22 @@ def test_wrong_tag_column_and_unknown_scheme_option(tmp_path):
         train(f, config=TagConfig(tag_column=7, **TINY), train_config=default_train_config(epochs=1, quiet=True))
     with pytest.raises(DataError, match="not IOB2"):
         train(f, config=TagConfig(scheme="IOB2", **TINY), train_config=default_train_config(epochs=1, quiet=True))
+
+
+def test_pretrained_embeddings_file_frozen(tmp_path):
+    f = _write_conll(tmp_path / "t.txt", 12, 5)
+    vectors = {"paris": [0.5] * 6, "john": [-0.25] * 6, "the": [0.125] * 6}
+    emb = tmp_path / "vec.txt"
+    emb.write_text("3 6\n" + "".join(f"{w} {' '.join(map(str, v))}\n" for w, v in vectors.items()), encoding="utf-8")
+    cfg = TagConfig(embeddings=str(emb), freeze_embeddings=True, model_scheme="IOB2", **TINY)
+    r = train(f, config=cfg, train_config=default_train_config(epochs=1, batch_size=4, quiet=True, device="cpu"))
+    p = r.predictor
+    assert p.model.shape.word_dim == 6 and not p.model.words.weight.requires_grad
+    assert p.model.shape.scheme == "IOB2" and "B-PER" in p.tags and p.scheme == "IOB1"
+    assert not p.model.crf.allowed_trans[p.tags.index("O"), p.tags.index("I-PER")]
+    for w, v in vectors.items():
+        assert torch.allclose(p.model.words.weight[p.encoder.words.index(w)], torch.tensor(v))
+    bad = tmp_path / "bad.txt"
+    bad.write_text("paris 1 2 3\njohn 1 2\n", encoding="utf-8")
+    with pytest.raises(DataError, match="line 2"):
+        train(f, config=TagConfig(embeddings=str(bad), **TINY), train_config=default_train_config(epochs=1, quiet=True))

@@ -101,10 +101,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "Adam); writes a model folder with loss.png and predictions.png and prints "
                                    "the test MSE.")
     q.add_argument("--out", default="runs/quickstart", help="output model folder")
-    q.add_argument("--epochs", type=int, default=20, help="maximum number of epochs")
+    q.add_argument("--epochs", type=int, default=10, help="maximum number of epochs")
     q.add_argument("--n-series", type=int, default=16, help="number of generated sine sequences")
     q.add_argument("--length", type=int, default=200, help="samples per sequence")
-    q.add_argument("--max-time", type=float, default=50.0, metavar="SECONDS", help="training time budget")
+    q.add_argument("--max-time", type=float, default=40.0, metavar="SECONDS", help="training time budget")
     q.add_argument("--seed", type=int, default=0, help="random seed")
     q.add_argument("--quiet", action="store_true", default=False, help="no progress output")
     q.set_defaults(func=cmd_quickstart)

@@ -35,7 +35,7 @@ from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor, _VF, nn
 
 LN_EPS = 1e-5
 
@@ -132,24 +132,13 @@ def cell_step(xg: Tensor, h: Tensor, c: Tensor, w: CellWeights, w_hh_t: Tensor |
 
 
 def fast_step(x: Tensor, h: Tensor, c: Tensor, w: CellWeights) -> tuple[Tensor, Tensor]:
-    """One plain step (no layer norm, no peephole) with as few kernel calls as possible, for
-    streaming: the same equations as :func:`cell_step`, with tanh(z) written as 2σ(2z) - 1 so that
-    one sigmoid covers all four gates (torch's CPU tanh enters the thread pool even for a few
-    hundred elements, costing more than the arithmetic at batch 1). x (B, I), h (B, H_out),
-    c (B, H) -> (h', c')."""
-    batch, hidden = c.shape
-    if w.b_ih is not None:
-        z = torch.addmm(w.b_ih + w.b_hh, x, w.w_ih.t())  # (B, 4H)
-    else:
-        z = x @ w.w_ih.t()
-    zb = z.addmm_(h, w.w_hh.t()).view(batch, 4, hidden)  # (B, 4, H)  i|f|g|o
-    zb[:, 2].mul_(2.0)
-    i, f, sg, o = zb.sigmoid_().unbind(1)  # sg = σ(2 z_g), g = 2 sg - 1
-    c_new = (f * c).addcmul_(i, sg, value=2.0).sub_(i)  # f ⊙ c + i ⊙ g
-    h_new = torch.addcmul(o.neg(), o, torch.sigmoid(c_new * 2.0), value=2.0)  # o ⊙ tanh(c')
-    if w.w_hr is not None:
-        h_new = h_new @ w.w_hr.t()  # (B, P)
-    return h_new, c_new
+    """One plain step (no layer norm, no peephole) in a single call of torch's fused cell kernel
+    (``torch._VF.lstm_cell``, the op behind torch.nn.LSTMCell) on these weights, for streaming:
+    the equations of :func:`cell_step` without the per-op Python overhead.
+    x (B, I), h (B, H), c (B, H) -> (h' (B, H), c' (B, H))."""
+    if w.w_hr is not None or w.peephole is not None or w.ln_hh is not None:
+        raise ValueError("fast_step computes the plain cell only (no projection, peephole or layer norm)")
+    return _VF.lstm_cell(x, (h, c), w.w_ih, w.w_hh, w.b_ih, w.b_hh)
 
 
 def init_uniform_(params: list[Tensor], hidden_size: int) -> None:

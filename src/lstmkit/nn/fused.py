@@ -11,11 +11,6 @@ is written by hand:
 * the weight gradients are single matmuls over all T*B rows after the loop:
   ``dW_hh = Σ_t dA_tᵀ h_{t-1} = dAᵀ H_prev``, ``dW_hr = dĤᵀ U``.
 
-Every tanh of the forward is computed as tanh(x) = 2σ(2x) - 1, the factor 2 folded into the g rows of
-the weights and into LN_c's γ, β: on CPU torch's tanh kernel enters its thread pool even for a few
-hundred elements, which costs more than the arithmetic at these sizes (and milliseconds when the
-cores are busy), while sigmoid stays on the calling thread.
-
 Forward, per step (see cell.py for the plain equations; ⊙ elementwise)::
 
     h_m = h_{t-1} ⊙ m_h                     variational mask on h (optional)
@@ -96,7 +91,7 @@ def _buffers(xg: Tensor, out_size: int, opts: Options, proj: bool) -> dict:
     steps, batch, four_h = xg.shape
     hidden = four_h // 4
     new = lambda n: xg.new_empty(steps, batch, n)  # noqa: E731
-    b = {"z": new(four_h), "ct": new(hidden), "s2": new(hidden), "y": new(out_size)}
+    b = {"z": new(four_h), "ct": new(hidden), "tn": new(hidden), "y": new(out_size)}
     simple = opts.valid is None and opts.keep_c is None and opts.keep_h is None
     b["u"] = b["y"] if simple and not proj else new(hidden)  # u = o ⊙ tanh(n)
     b["c"] = b["ct"] if opts.valid is None and opts.keep_c is None else new(hidden)  # cell states
@@ -107,24 +102,21 @@ def _buffers(xg: Tensor, out_size: int, opts: Options, proj: bool) -> dict:
 def _forward_loop(opts: Options, xg, h0, c0, w_hh, w_hr, peep, ln_hh, ln_c) -> dict:
     """The forward recurrence (no autograd), keeping what the backward needs."""
     steps, batch, four_h = xg.shape
-    hidden = four_h // 4
-    scale = xg.new_ones(4, hidden)
-    scale[2] = 2.0
-    scale = scale.view(four_h)  # (4H,) 2 for the g rows: tanh(z) = 2σ(2z) - 1
+    w_t = w_hh.t()  # (H_out, 4H)
     if ln_hh[0] is None:
-        xb, w_t, ln_hh_g = xg * scale, (w_hh * scale.unsqueeze(1)).t(), None  # w_t (H_out, 4H)
+        xb, ln_hh_g = xg, None
     else:  # β_hh folded into the input term
-        xb, w_t, ln_hh_g = (xg + ln_hh[1]) * scale, w_hh.t(), ln_hh[0] * scale
-    ln_c2 = (2 * ln_c[0], 2 * ln_c[1]) if ln_c[0] is not None else None
+        xb, ln_hh_g = xg + ln_hh[1], ln_hh[0]
     buf = _buffers(xg, w_hh.shape[1], opts, w_hr is not None)
     views = {k: v.unbind(0) for k, v in buf.items()}
-    per_step = zip(xb.unbind(0), views["z"], views["ct"], views["s2"], views["u"], views["c"], views["h"],
+    per_step = zip(xb.unbind(0), views["z"], views["ct"], views["tn"], views["u"], views["c"], views["h"],
                    views["y"], _steps(opts.valid, steps), _steps(opts.keep_c, steps), _steps(opts.keep_h, steps))
+    hidden = four_h // 4
     rec = {k: [] for k in ("a_mu", "a_rs", "n_mu", "n_rs")}
     buf["a"] = xg.new_empty(steps, batch, four_h) if ln_hh_g is not None else None
     a_views = buf["a"].unbind(0) if ln_hh_g is not None else [None] * steps
     h, c = h0, c0
-    for (xb_t, z, ct, s2, u, c_out, h_out, y, v, kc, kh), a in zip(per_step, a_views):
+    for (xb_t, z, ct, tn, u, c_out, h_out, y, v, kc, kh), a in zip(per_step, a_views):
         hm = h if opts.h_mask is None else h * opts.h_mask  # (B, H_out)
         if ln_hh_g is None:
             torch.addmm(xb_t, hm, w_t, out=z)  # z = xg_t + W_hh h_m     (B, 4H)
@@ -132,7 +124,7 @@ def _forward_loop(opts: Options, xg, h0, c0, w_hh, w_hr, peep, ln_hh, ln_c) -> d
             a_hat, mu, rs = torch.native_layer_norm(torch.mm(hm, w_t, out=a), (four_h,), None, None, LN_EPS)
             torch.addcmul(xb_t, a_hat, ln_hh_g, out=z)
             rec["a_mu"].append(mu), rec["a_rs"].append(rs)
-        _cell(z.view(batch, 4, hidden), c, ct, s2, u, peep, ln_c2, rec)
+        _cell(z.view(batch, 4, hidden), c, ct, tn, u, peep, ln_c, rec)
         h, c = _output(u, ct, h, c, y, h_out, c_out, w_hr, v, kc, kh)
     buf.update({k: torch.stack(v) for k, v in rec.items() if v})
     buf.update(h_n=h.clone(), c_n=c.clone())  # not views of buffers the backward reads
@@ -144,25 +136,25 @@ def _steps(x, steps: int) -> list:
     return list(x.unbind(0)) if isinstance(x, Tensor) else [x] * steps
 
 
-def _cell(zb, c, ct, s2, u, peep, ln_c2, rec) -> None:
-    """Gates of one step from the pre-activations zb (B, 4, H) (g rows doubled), in place:
-    zb <- i, f, σ(2 z_g), o; ct <- c̃; s2 <- σ(2 n) (tanh(n) = 2 s2 - 1); u <- o ⊙ tanh(n)."""
+def _cell(zb, c, ct, tn, u, peep, ln_c, rec) -> None:
+    """Gates of one step from the pre-activations zb (B, 4, H), in place: zb <- i, f, g, o;
+    ct <- c̃; tn <- tanh(n) (n = LN_c(c̃) or c̃); u <- o ⊙ tanh(n)."""
     if peep is not None:
         zb[:, :2].addcmul_(c.unsqueeze(1), peep[:2])  # z_i,f += w_ci,f ⊙ c_{t-1}
-        zb[:, :3].sigmoid_()  # i, f, σ(2 z_g)
-    else:
-        zb.sigmoid_()  # i, f, σ(2 z_g), o
-    i, f, sg, o = zb.unbind(1)
-    torch.mul(f, c, out=ct).addcmul_(i, sg, value=2.0).sub_(i)  # c̃ = f ⊙ c + i ⊙ (2σ(2 z_g) - 1)
+    zb[:, :2].sigmoid_()  # i, f
+    i, f, g, o = zb.unbind(1)
+    g.tanh_()
+    torch.mul(f, c, out=ct).addcmul_(i, g)  # c̃ = f ⊙ c + i ⊙ g   (B, H)
     if peep is not None:
-        o.addcmul_(ct, peep[2]).sigmoid_()  # o = σ(z_o + w_co ⊙ c̃)
-    if ln_c2 is None:
-        torch.sigmoid(ct * 2.0, out=s2)
+        o.addcmul_(ct, peep[2])  # z_o += w_co ⊙ c̃
+    o.sigmoid_()
+    if ln_c[0] is None:
+        torch.tanh(ct, out=tn)
     else:
         n_hat, mu, rs = torch.native_layer_norm(ct, ct.shape[-1:], None, None, LN_EPS)
-        torch.sigmoid(torch.addcmul(ln_c2[1], n_hat, ln_c2[0]), out=s2)  # σ(2 LN_c(c̃))
+        torch.tanh(torch.addcmul(ln_c[1], n_hat, ln_c[0]), out=tn)  # tanh(LN_c(c̃))
         rec["n_mu"].append(mu), rec["n_rs"].append(rs)
-    torch.addcmul(o.neg(), o, s2, value=2.0, out=u)  # u = o ⊙ (2 s2 - 1)
+    torch.mul(o, tn, out=u)  # u = o ⊙ tanh(n)
 
 
 def _output(u, ct, h, c, y, h_out, c_out, w_hr, v, kc, kh) -> tuple[Tensor, Tensor]:
@@ -191,9 +183,8 @@ def _gate_factors(s: dict, c_prev: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     ∂z_i = dc̃ ⊙ g i(1-i), ∂z_f = dc̃ ⊙ c_{t-1} f(1-f), ∂z_g = dc̃ ⊙ i (1-g²)   -> p3 (T, B, 3, H);
     ∂z_o = du ⊙ τ o(1-o) -> p_o (T, B, H);  dn = du ⊙ o (1-τ²) -> k (T, B, H)."""
     hidden = c_prev.shape[-1]
-    i, f, sg, o = s["z"].split(hidden, dim=-1)
-    g = 2.0 * sg - 1.0  # tanh(z_g)
-    tn = 2.0 * s["s2"] - 1.0  # tanh(n)
+    i, f, g, o = s["z"].split(hidden, dim=-1)
+    tn = s["tn"]  # tanh(n)
     p3 = torch.stack([g * i * (1 - i), c_prev * f * (1 - f), i * (1 - g * g)], dim=2)  # (T, B, 3, H)
     return p3, tn * o * (1 - o), o * (1 - tn * tn)
 

@@ -397,14 +397,16 @@ class LSTM(nn.Module):
             z = x_t.new_zeros(self.num_layers, x_t.shape[0], self.out_size)
             state = (z, z if self.proj_size == 0 else x_t.new_zeros(self.num_layers, x_t.shape[0], self.hidden_size))
         h, c = state
-        if self.num_layers == 1 and self.torch_computable():  # plain: no masks, no variant
-            h1, c1 = fast_step(x_t, h[0], c[0], self.cell_weights(0, 0))
+        if self.num_layers == 1 and self.proj_size == 0 and self.torch_computable():  # plain
+            params = self._parameters  # direct access: this path is latency-bound
+            ws = [params[n] for n in self._flat_weights_names]  # w_ih, w_hh[, b_ih, b_hh]
+            h1, c1 = _VF.lstm_cell(x_t, (h[0], c[0]), *ws) if self.bias else _VF.lstm_cell(x_t, (h[0], c[0]), *ws, None, None)
             return h1, (h1.unsqueeze(0), c1.unsqueeze(0))
         return self._step_layers(x_t, h, c)
 
     def _step_layers(self, x_t: Tensor, h: Tensor, c: Tensor) -> tuple[Tensor, State]:
         noise = self._sample_noise(1, x_t.shape[0], x_t)
-        plain = self.torch_computable()
+        plain = self.proj_size == 0 and self.torch_computable()  # torch's cell kernel has no projection
         hs, cs = [], []
         inp = x_t
         for layer in range(self.num_layers):

@@ -83,12 +83,14 @@ def locked_dropout(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
 
 
 def embedding_dropout(embed: nn.Embedding, ids: torch.Tensor, p: float, training: bool) -> torch.Tensor:
-    """Drop whole words: rows of the (V, E) matrix zeroed with probability p (rest scaled by 1/(1-p))."""
+    """Drop whole words: row v of the (V, E) matrix is zeroed with probability p (kept rows scaled by
+    1/(1-p)), i.e. every occurrence of a dropped word in the batch. Only the rows used are touched:
+    ``embed(ids) * m[ids]`` with ``m`` (V, 1)."""
     if not training or p == 0.0:
         return embed(ids)
     w = embed.weight
     mask = torch.empty(w.size(0), 1, dtype=w.dtype, device=w.device).bernoulli_(1 - p) / (1 - p)  # (V, 1)
-    return nn.functional.embedding(ids, w * mask)
+    return embed(ids) * mask[ids]                                                                  # (B, T, E)
 
 
 class LanguageModel(nn.Module):

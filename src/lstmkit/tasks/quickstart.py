@@ -28,10 +28,10 @@ class QuickstartConfig:
     length: int = 200
     lookback: int = 50
     hidden_size: int = 64
-    epochs: int = 20
-    batch_size: int = 32
+    epochs: int = 10
+    batch_size: int = 64
     lr: float = 3e-3
-    max_time: float | None = 50.0
+    max_time: float | None = 40.0
     seed: int = 0
     quiet: bool = False
 
