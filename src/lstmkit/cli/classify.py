@@ -35,7 +35,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
                        description="Train a classifier on a labelled CSV/TSV (e.g. GLUE SST-2 train.tsv) or on "
                                    "label<TAB>text lines; saves a model folder to --out.")
     add_train_options(p, out_default="runs/classify", data_required=True)
-    p.set_defaults(epochs=10, batch_size=64, lr=2e-3, dropout=0.3, monitor="accuracy", mode="max", patience=3)
+    p.set_defaults(epochs=10, batch_size=64, lr=2e-3, dropout=0.3, monitor="accuracy", monitor_mode="max", patience=3)
     _add_reading(p)
     a = p.add_argument
     a("--input", choices=["text", "numeric"], default="text",

@@ -71,7 +71,8 @@ def add_train_options(parser: argparse.ArgumentParser, *, out_default: str = "ru
     a("--clip-grad", type=float, default=d.clip_grad, help="max gradient norm (0 = no clipping)")
     a("--patience", type=int, default=d.patience, help="early-stopping patience in epochs (0 = off)")
     a("--monitor", default=d.monitor, help="validation metric for early stopping / best model")
-    a("--mode", choices=["min", "max"], default=d.mode, help="whether --monitor is better smaller or larger")
+    a("--monitor-mode", choices=["min", "max"], default=d.mode,
+      help="whether --monitor is better smaller (min) or larger (max)")
     a("--hidden-size", type=int, default=128, help="LSTM hidden units")
     a("--num-layers", type=int, default=1, help="stacked LSTM layers")
     a("--dropout", type=float, default=0.0, help="dropout between layers / before the head")
@@ -89,6 +90,8 @@ def add_train_options(parser: argparse.ArgumentParser, *, out_default: str = "ru
 def train_config_from_args(args: argparse.Namespace) -> TrainConfig:
     """The :class:`TrainConfig` named by the parsed common options (others are ignored)."""
     values = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig) if hasattr(args, f.name)}
+    if hasattr(args, "monitor_mode"):  # `--monitor-mode` fills TrainConfig.mode (a task may own `--mode`)
+        values["mode"] = args.monitor_mode
     return TrainConfig(**values)
 
 

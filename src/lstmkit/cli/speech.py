@@ -133,7 +133,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     direction = args.monitor_mode
     if direction == "auto":
         direction = "max" if "accuracy" in args.monitor else "min"
-    ns = argparse.Namespace(**{**vars(args), "mode": direction})
+    ns = argparse.Namespace(**{**vars(args), "monitor_mode": direction})
     train_cfg = train_config_from_args(ns)
     features = FeatureConfig(kind=args.features, sample_rate=args.sample_rate, n_mfcc=args.n_mfcc,
                              n_mels=args.n_mels, win_ms=args.win_ms, hop_ms=args.hop_ms, deltas=args.deltas)

@@ -50,9 +50,9 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
                                    "B-PER) or token accuracy (plain labels such as POS tags).")
     add_train_options(p, out_default="runs/tag", data_required=True)
     p.set_defaults(epochs=t.epochs, batch_size=t.batch_size, lr=t.lr, clip_grad=t.clip_grad, patience=t.patience,
-                   monitor="auto", mode="max", hidden_size=d.hidden_size, dropout=d.dropout, bidirectional=True)
+                   monitor="auto", monitor_mode="max", hidden_size=d.hidden_size, dropout=d.dropout, bidirectional=True)
     _set_help(p, "monitor", "validation metric that picks the best epoch: auto = f1 for chunk tags, accuracy for "
-                            "plain labels; or f1, accuracy, valid_loss (with --mode min)")
+                            "plain labels; or f1, accuracy, valid_loss (with --monitor-mode min)")
     _set_help(p, "bidirectional", "always on: the tagger's LSTM is bidirectional")
     _set_help(p, "hidden_size", "BiLSTM units per direction")
     _set_help(p, "dropout", "dropout on the BiLSTM input and output (and between layers)")

@@ -34,7 +34,7 @@ def _add_train(sub) -> None:
                        description="Train a translator. Give files with --source/--target (and --valid-source/"
                                    "--valid-target), or prefixes with --data/--valid and --src-lang/--tgt-lang.")
     add_train_options(p, out_default="runs/translate")
-    p.set_defaults(hidden_size=d.hidden_size, dropout=d.dropout, monitor="bleu", mode="max", batch_size=64,
+    p.set_defaults(hidden_size=d.hidden_size, dropout=d.dropout, monitor="bleu", monitor_mode="max", batch_size=64,
                    patience=3, func=cmd_train)
     _relabel(p, data="training file prefix: PREFIX.SRC_LANG and PREFIX.TGT_LANG (instead of --source/--target)",
              valid="validation file prefix, as --data (instead of --valid-source/--valid-target)",

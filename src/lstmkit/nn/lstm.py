@@ -60,6 +60,18 @@ class LSTMConfig:
     impl: Impl = "auto"
 
 
+class _StepState(tuple):
+    """The ``(h, c)`` a one-layer plain :meth:`LSTM.step` returns: a plain 2-tuple of (1, B, H)
+    tensors that also remembers their (B, H) views (``flat``), so the next step skips two view
+    ops. In-place changes to h or c show through (same storage); any other tuple takes the
+    ordinary path."""
+
+    def __new__(cls, h: Tensor, c: Tensor, flat: State):
+        self = tuple.__new__(cls, (h, c))
+        self.flat = flat
+        return self
+
+
 class LSTM(nn.Module):
     """Multi-layer LSTM, a drop-in for :class:`torch.nn.LSTM` with variants, lengths and streaming.
 
@@ -116,6 +128,7 @@ class LSTM(nn.Module):
         self.last_path: Path | None = None
         self._make_parameters({"device": device, "dtype": dtype})
         self.reset_parameters()
+        self._step_plan = self._make_step_plan()  # the configuration is fixed from here on
 
     # ----------------------------------------------------------------------------- parameters
     @property
@@ -391,18 +404,46 @@ class LSTM(nn.Module):
         :func:`cell.fast_step` on this module's weights; variants use :func:`cell_step` (in training
         mode stochastic masks are drawn afresh at every call).
         """
+        fast = self._step_plan
+        if fast is not None and not (self.training and fast[0]):  # plain: torch's cell kernel per layer
+            p = self._parameters  # direct access: this path is latency-bound
+            if state is None:
+                h = c = x_t.new_zeros(self.num_layers, x_t.shape[0], self.hidden_size)
+            else:
+                h, c = state
+            names = fast[1]
+            if len(names) == 1:
+                wi, wh, bi, bh = names[0]
+                flat = state.flat if type(state) is _StepState else (h[0], c[0])  # (B, H) views
+                h1, c1 = _VF.lstm_cell(x_t, flat, p[wi], p[wh], p.get(bi), p.get(bh))
+                return h1, _StepState(h1.unsqueeze(0), c1.unsqueeze(0), (h1, c1))
+            hs, cs = [], []
+            inp, last = x_t, len(names) - 1
+            drop = self.dropout if self.training else 0.0
+            for (wi, wh, bi, bh), h_l, c_l in zip(names, h.unbind(0), c.unbind(0)):
+                inp, c1 = _VF.lstm_cell(inp, (h_l, c_l), p[wi], p[wh], p.get(bi), p.get(bh))
+                hs.append(inp)
+                cs.append(c1)
+                if drop > 0 and len(hs) <= last:
+                    inp = F.dropout(inp, drop, training=True)
+            return hs[-1], (torch.stack(hs), torch.stack(cs))
         if self.bidirectional:
             raise ValueError("step() needs a unidirectional LSTM (a reverse direction cannot stream)")
         if state is None:
             z = x_t.new_zeros(self.num_layers, x_t.shape[0], self.out_size)
             state = (z, z if self.proj_size == 0 else x_t.new_zeros(self.num_layers, x_t.shape[0], self.hidden_size))
         h, c = state
-        if self.num_layers == 1 and self.proj_size == 0 and self.torch_computable():  # plain
-            params = self._parameters  # direct access: this path is latency-bound
-            ws = [params[n] for n in self._flat_weights_names]  # w_ih, w_hh[, b_ih, b_hh]
-            h1, c1 = _VF.lstm_cell(x_t, (h[0], c[0]), *ws) if self.bias else _VF.lstm_cell(x_t, (h[0], c[0]), *ws, None, None)
-            return h1, (h1.unsqueeze(0), c1.unsqueeze(0))
         return self._step_layers(x_t, h, c)
+
+    def _make_step_plan(self) -> tuple[bool, tuple] | None:
+        """For a plain unidirectional configuration without projection: (stochastic in training,
+        per-layer parameter names (w_ih, w_hh, b_ih | None, b_hh | None)); else None."""
+        plain = not (self.bidirectional or self.proj_size or self.layer_norm or self.peephole or any(self.zoneout))
+        names = tuple(
+            (f"weight_ih_l{k}", f"weight_hh_l{k}") + ((f"bias_ih_l{k}", f"bias_hh_l{k}") if self.bias else (None, None))
+            for k in range(self.num_layers)
+        )
+        return (self.variational_dropout > 0 or self.weight_drop > 0, names) if plain else None
 
     def _step_layers(self, x_t: Tensor, h: Tensor, c: Tensor) -> tuple[Tensor, State]:
         noise = self._sample_noise(1, x_t.shape[0], x_t)
