@@ -100,6 +100,16 @@ class ModelFolder:
     def task(self) -> str:
         return self.config["task"]
 
+    def load_into(self, module: nn.Module) -> nn.Module:
+        """Load the folder's weights into ``module`` (built from config.json); a mismatch raises
+        :class:`ModelFolderError` naming the file. Returns ``module`` in eval mode."""
+        try:
+            module.load_state_dict(self.state_dict)
+        except RuntimeError as e:
+            raise ModelFolderError(f"{self.path}/model.safetensors: does not match config.json "
+                                   f"({str(e).splitlines()[0][:200]})") from None
+        return module.eval()
+
 
 def _is_main_process() -> bool:
     if torch.distributed.is_available() and torch.distributed.is_initialized():

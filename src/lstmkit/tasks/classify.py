@@ -370,12 +370,7 @@ def load_predictor(folder: str | Path) -> ClassifyPredictor:
         enc = Encoder(cfg, labels, tokenizer_from_json(mf.transforms["tokenizer"]), vocab)
     if len(labels) != shape.num_classes:
         raise ModelFolderError(f"{folder}/labels.json: {len(labels)} labels, the model has {shape.num_classes} classes")
-    net = SequenceClassifier(shape)
-    try:
-        net.load_state_dict(mf.state_dict)
-    except RuntimeError as e:
-        raise ModelFolderError(f"{folder}/model.safetensors: does not match config.json "
-                               f"({str(e).splitlines()[0]})") from None
+    net = mf.load_into(SequenceClassifier(shape))
     tcfg = TrainConfig.from_dict(mf.config["train"], strict=False) if mf.config.get("train") else None
     sample = str(mf.transforms.get("sample", {}).get("text", ""))
     return ClassifyPredictor(net, enc, shape, tcfg, sample=sample)

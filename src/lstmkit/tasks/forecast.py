@@ -165,13 +165,8 @@ def load_predictor(folder: str | Path) -> "ForecastPredictor":
     except (KeyError, TypeError) as exc:
         from lstmkit.errors import ModelFolderError
         raise ModelFolderError(f"{folder}/config.json: not a forecast config ({exc})") from None
-    net = ForecastNet(ncfg)
-    try:
-        net.load_state_dict(mf.state_dict)
-    except RuntimeError as exc:
-        from lstmkit.errors import ModelFolderError
-        raise ModelFolderError(f"{folder}/model.safetensors: does not match config.json ({str(exc)[:200]})") from None
-    return ForecastPredictor(cfg, ncfg, net.eval(), scaler, cols["past"], cols["future"], sample)
+    net = mf.load_into(ForecastNet(ncfg))
+    return ForecastPredictor(cfg, ncfg, net, scaler, cols["past"], cols["future"], sample)
 
 
 __all__ = ["ForecastConfig", "ForecastPredictor", "Batch", "train", "load_predictor"]

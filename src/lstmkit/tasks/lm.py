@@ -414,12 +414,7 @@ def load_predictor(folder: str | Path) -> LMPredictor:
     vocab = Vocab.from_json(mf.transforms["vocab"])
     if len(vocab) != shape.vocab_size:
         raise ModelFolderError(f"{folder}/vocab.json: {len(vocab)} tokens, the model was built for {shape.vocab_size}")
-    net = LanguageModel(shape)
-    try:
-        net.load_state_dict(mf.state_dict)
-    except RuntimeError as e:
-        raise ModelFolderError(f"{folder}/model.safetensors: does not match config.json "
-                               f"({str(e).splitlines()[0]})") from None
+    net = mf.load_into(LanguageModel(shape))
     tcfg = TrainConfig.from_dict(mf.config["train"], strict=False) if mf.config.get("train") else None
     sample = str(mf.transforms.get("sample", {}).get("text", ""))
     return LMPredictor(net, vocab, cfg, shape, tcfg, sample=sample)

@@ -349,12 +349,7 @@ def load_predictor(folder: str | Path) -> "SpeechPredictor":
         labels = Vocab.from_json(mf.transforms["labels"])
     except (KeyError, TypeError) as exc:
         raise ModelFolderError(f"{folder}/config.json: not a speech config ({exc})") from None
-    net = SpeechNet(ncfg)
-    try:
-        net.load_state_dict(mf.state_dict)
-    except RuntimeError as exc:
-        raise ModelFolderError(f"{folder}/model.safetensors: does not match config.json ({str(exc)[:200]})") from None
-    return SpeechPredictor(cfg, net.eval(), norm, labels)
+    return SpeechPredictor(cfg, mf.load_into(SpeechNet(ncfg)), norm, labels)
 
 
 from lstmkit.tasks.speech_predict import SpeechPredictor  # noqa: E402  (the predictor lives beside)
