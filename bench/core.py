@@ -2,9 +2,11 @@
 
 For each configuration of issue 2, tokens/s (B*T per second) for inference (no grad) and training
 (forward + backward of out.sum()) of: torch.nn.LSTM; lstmkit's LSTM on the torch path; the reference
-path (plain); the fused path (plain, forced); and every variant on the fused path (its default) and,
+path (plain); the fused path (plain, forced); and every variant on its default path ("auto": fused, or
+torch's kernel for weight drop) and,
 for the first configuration only (to keep the run near 10 minutes), on the reference path. Then the streaming step latency (B1, I256, H256) of ``LSTM.step`` against
-``torch.nn.LSTMCell`` and ``torch.nn.LSTM`` called once per step.
+``torch.nn.LSTMCell`` and ``torch.nn.LSTM`` called once per step, and the torch path against
+torch.nn.LSTM alone in interleaved pairs (``--pairs``), to resolve its ratio from the noise.
 
 All candidates of one configuration run interleaved (A, B, C, A, B, C, ...) and the table reports
 medians, because the machine is shared; ratios are against torch.nn.LSTM in the same run.
@@ -64,7 +66,7 @@ def candidates(cfg: Config, with_reference_variants: bool) -> dict[str, torch.nn
     mods: dict[str, torch.nn.Module] = {"torch.nn.LSTM": base}
     entries = [("torch path", {}, "torch"), ("reference plain", {}, "reference"), ("fused plain", {}, "fused")]
     for vname, vkw in VARIANTS.items():
-        entries.append((f"fused {vname}", vkw, "auto"))
+        entries.append((f"auto {vname}", vkw, "auto"))
         if with_reference_variants:
             entries.append((f"reference {vname}", vkw, "reference"))
     for name, vkw, impl in entries:
@@ -113,6 +115,31 @@ def bench_config(cfg: Config, reps: int, with_reference_variants: bool) -> list[
     ]
 
 
+def bench_torch_path(cfg: Config, pairs: int) -> dict:
+    """The torch path against torch.nn.LSTM only, ``pairs`` interleaved pairs per mode (order
+    alternating within the pair): the median and quartiles of the per-pair time ratios."""
+    torch.manual_seed(0)
+    kw = dict(num_layers=cfg.layers, bidirectional=cfg.bidirectional)
+    base = torch.nn.LSTM(cfg.inp, cfg.hidden, **kw)
+    ours = LSTM(cfg.inp, cfg.hidden, **kw, impl="torch")
+    ours.load_state_dict(base.state_dict())
+    x = torch.randn(cfg.steps, cfg.batch, cfg.inp)
+    x_train = x.clone().requires_grad_()
+    res = {}
+    for train in (False, True):
+        xx = x_train if train else x
+        run_once(base, xx, train), run_once(ours, xx, train)
+        ratios = []
+        for k in range(pairs):
+            order = (base, ours) if k % 2 == 0 else (ours, base)
+            t = {id(m): run_once(m, xx, train) for m in order}
+            ratios.append(t[id(base)] / t[id(ours)])
+            base.zero_grad(set_to_none=True), ours.zero_grad(set_to_none=True)
+        q = statistics.quantiles(ratios, n=4)
+        res["train" if train else "inf"] = (statistics.median(ratios), q[0], q[2])
+    return dict(config=cfg.name, pairs=pairs, **res)
+
+
 def bench_step(reps: int, calls: int) -> list[dict]:
     """Median µs per streaming step at B1, I256, H256."""
     torch.manual_seed(0)
@@ -124,11 +151,19 @@ def bench_step(reps: int, calls: int) -> list[dict]:
     x = torch.randn(batch, inp)
     h, c = torch.zeros(batch, hidden), torch.zeros(batch, hidden)
     h3, c3 = h.unsqueeze(0), c.unsqueeze(0)
+    # Each candidate runs as a streaming loop does: the state it returns is fed to its next call.
+    state = {"plain": (h3, c3), "ln": (h3, c3), "cell": (h, c), "seq": (h3, c3)}
+
+    def run(key, fn):
+        def call():
+            state[key] = fn(state[key])
+        return call
+
     fns = {
-        "lstmkit LSTM.step (plain)": lambda: ours.step(x, (h3, c3)),
-        "lstmkit LSTM.step (layer_norm)": lambda: ours_ln.step(x, (h3, c3)),
-        "torch.nn.LSTMCell": lambda: cell(x, (h, c)),
-        "torch.nn.LSTM, one step per call": lambda: seq(x.unsqueeze(0), (h3, c3)),
+        "lstmkit LSTM.step (plain)": run("plain", lambda s: ours.step(x, s)[1]),
+        "lstmkit LSTM.step (layer_norm)": run("ln", lambda s: ours_ln.step(x, s)[1]),
+        "torch.nn.LSTMCell": run("cell", lambda s: cell(x, s)),
+        "torch.nn.LSTM, one step per call": run("seq", lambda s: seq(x.unsqueeze(0), s)[1]),
     }
     times = {k: [] for k in fns}
     with torch.no_grad():
@@ -156,7 +191,7 @@ def machine() -> str:
     return f"{model}, {os.cpu_count()} logical CPUs"
 
 
-def render(rows: list[dict], step_rows: list[dict], meta: dict) -> str:
+def render(rows: list[dict], step_rows: list[dict], meta: dict, pair_rows: list[dict] | None = None) -> str:
     lines = ["# lstmkit core benchmark", "", "Written by `bench/core.py` (" + meta["command"] + ").", ""]
     lines += [f"- {k}: {v}" for k, v in meta.items() if k != "command"]
     lines += ["", "Tokens/s = B*T / median seconds per pass; ratio = against torch.nn.LSTM in the same run "
@@ -168,7 +203,15 @@ def render(rows: list[dict], step_rows: list[dict], meta: dict) -> str:
             lines += ["", f"## {current}", "", "| candidate | path | inference tok/s | ratio | training tok/s | ratio |",
                       "|---|---|---:|---:|---:|---:|"]
         lines.append(f"| {r['name']} | {r['path']} | {r['inf']:,.0f} | {r['inf_ratio']:.2f} | {r['train']:,.0f} | {r['train_ratio']:.2f} |")
+    if pair_rows:
+        lines += ["", "## Torch path vs torch.nn.LSTM, paired", "",
+                  "Time ratio torch.nn.LSTM / torch path over interleaved pairs (> 1: the torch path is faster): "
+                  "median [quartiles].", "",
+                  "| config | pairs | inference | training |", "|---|---:|---:|---:|"]
+        lines += [f"| {r['config']} | {r['pairs']} | {r['inf'][0]:.3f} [{r['inf'][1]:.2f}, {r['inf'][2]:.2f}] | "
+                  f"{r['train'][0]:.3f} [{r['train'][1]:.2f}, {r['train'][2]:.2f}] |" for r in pair_rows]
     lines += ["", "## Streaming step latency (B1, I256, H256)", "",
+              "Each candidate is called in a streaming loop (its returned state is its next input).", "",
               "| candidate | median µs/step | best µs/step | vs torch.nn.LSTMCell |", "|---|---:|---:|---:|"]
     lines += [f"| {r['name']} | {r['us']:.1f} | {r['best']:.1f} | {r['ratio']:.2f} |" for r in step_rows]
     return "\n".join(lines) + "\n"
@@ -178,6 +221,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--reps", type=int, default=3, help="interleaved repetitions per candidate (default: 3)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's default)")
+    parser.add_argument("--pairs", type=int, default=11,
+                        help="interleaved pairs for the torch path vs torch.nn.LSTM check, per config (halved for "
+                             "the 2-layer one; 0 skips it; default: 11)")
     parser.add_argument("--quick", action="store_true", help="small sizes only, to check the script (default: off)")
     parser.add_argument("--no-reference-variants", action="store_true",
                         help="skip the variants on the reference path (default: run them on the first config)")
@@ -191,17 +237,24 @@ def main() -> None:
     for k, cfg in enumerate(QUICK if args.quick else CONFIGS):  # reference variants: first config only
         rows += bench_config(cfg, args.reps, k == 0 and not args.no_reference_variants)
         print(f"done {cfg.name} ({time.time() - start:.0f} s)", flush=True)
+    pair_rows = []
+    if args.pairs:
+        for cfg in QUICK if args.quick else CONFIGS:
+            pairs = max(3, args.pairs // 2) if cfg.layers > 1 else args.pairs  # the L2 config is the slow one
+            pair_rows.append(bench_torch_path(cfg, pairs))
+        print(f"done paired torch path ({time.time() - start:.0f} s)", flush=True)
     step_rows = bench_step(reps=max(5, args.reps * 3), calls=50 if args.quick else 200)
     meta = {
         "command": "python bench/core.py " + " ".join(
-            a for a in (f"--reps {args.reps}", f"--threads {args.threads}" if args.threads else "",
+            a for a in (f"--reps {args.reps}", f"--pairs {args.pairs}", f"--threads {args.threads}" if args.threads else "",
                         "--quick" if args.quick else "", "--no-reference-variants" if args.no_reference_variants else "") if a),
         "date (UTC)": time.strftime("%Y-%m-%d %H:%M", time.gmtime(start)),
         "torch": torch.__version__, "threads": torch.get_num_threads(), "machine": machine(),
         "load average (1 min) at start / end": f"{load0[0]:.1f} / {os.getloadavg()[0]:.1f}",
+        "load average (1 / 5 / 15 min) at end": " / ".join(f"{v:.1f}" for v in os.getloadavg()),
         "wall time": f"{time.time() - start:.0f} s",
     }
-    text = render(rows, step_rows, meta)
+    text = render(rows, step_rows, meta, pair_rows)
     atomic_write_text(Path(args.out), text)
     print(text)
 

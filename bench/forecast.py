@@ -10,7 +10,15 @@ L -> H shared by the channels, fitted on the train split) on exactly the same wi
 Rows run one at a time; each row's model folder (with ``bench.json``: wall times, threads, load)
 stays under ``--work`` (default ``bench/work/forecast``) and the table in ``bench/results/forecast.md``
 is rebuilt from every finished row, so rows can be run in separate invocations.
-Peers (NeuralForecast, Darts) are not run by this script.
+
+``--peers PYTHON`` also runs the peers (NeuralForecast ``LSTM``, Darts ``BlockRNNModel(LSTM)``) on ETTh1
+univariate OT, H24 in the same invocation: lstmkit's etth1-S-24 row is retrained (into
+``WORK/peers/lstmkit-etth1-S-24``, so the main table keeps its own run), then ``bench/forecast_peers.py``
+runs under PYTHON (a separate environment with the peers installed, torch pinned to lstmkit's version;
+see that file) on the same split and windows, and the side-by-side table with ratios is added to
+``bench/results/forecast.md`` (record in ``WORK/peers/peers.json``)::
+
+    python bench/forecast.py --threads 1 --max-time 240 --peers bench/work/peers-venv/bin/python
 """
 
 from __future__ import annotations
@@ -19,6 +27,8 @@ import argparse
 import json
 import os
 import platform
+import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -123,10 +133,10 @@ def write_table(work: Path) -> str:
         if row.name in REFERENCE:
             notes.append(f"- {row.name}: {REFERENCE[row.name]}")
     lines += _ablation_table(work)
+    lines += _peers_table(work)
     lines += ["", f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores shared with "
               "other jobs while this ran (the load column is the 1-minute load average at start → end of the "
-              "row; above 2 the row got less CPU than its budget).", "", "Reference numbers:", *notes, "",
-              "Peers (NeuralForecast LSTM, Darts RNNModel): not run by this script (see the closing note)."]
+              "row; above 2 the row got less CPU than its budget).", "", "Reference numbers:", *notes]
     text = "\n".join(lines) + "\n"
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(text)
@@ -150,6 +160,63 @@ def _ablation_table(work: Path) -> list[str]:
             *rows]
 
 
+def run_peers(args: argparse.Namespace) -> dict:
+    """lstmkit's etth1-S-24 row and the peers, one after the other, in this invocation."""
+    work = Path(args.work) / "peers"
+    work.mkdir(parents=True, exist_ok=True)
+    row = {r.name: r for r in ROWS}["etth1-S-24"]
+    ours = run_row(row, args, work / "lstmkit-etth1-S-24")
+    m = ours["metrics"]
+    print(f"lstmkit {row.name}: mse {m['mse']:.4f} in {ours['train_seconds']:.0f} s", flush=True)
+    cmd = [args.peers, str(ROOT / "bench" / "forecast_peers.py"), "--threads", str(torch.get_num_threads()),
+           "--max-time", str(args.peers_max_time), "--seed", str(args.seed), "--work", str(work / "scratch")]
+    load0 = os.getloadavg()[0]
+    with open(work / "peers.log", "w") as log:  # the libraries' warnings and Lightning messages
+        proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=log, text=True, cwd=ROOT)
+    results = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    if proc.returncode != 0 or not results:
+        raise SystemExit(f"{' '.join(cmd)} failed (exit {proc.returncode}); see {work / 'peers.log'}")
+    for r in results:
+        print(f"{r['name']}: " + (r["error"] if "error" in r else f"mse {r['mse']:.4f} in {r['train_seconds']:.0f} s"),
+              flush=True)
+    record = {"lstmkit": ours, "peers": results, "command": "python " + " ".join(sys.argv), "peers_command": " ".join(cmd),
+              "load_start": load0, "load_end": os.getloadavg()[0]}
+    (work / "peers.json").write_text(json.dumps(record, indent=2))
+    return record
+
+
+def _peers_table(work: Path) -> list[str]:
+    f = work / "peers" / "peers.json"
+    if not f.is_file():
+        return []
+    rec = json.loads(f.read_text())
+    ours, m = rec["lstmkit"], rec["lstmkit"]["metrics"]
+    t = ours["train_seconds"]
+    lines = ["", "## Peers (ETTh1 univariate OT, H24, one run; `--peers PYTHON`)", "",
+             "lstmkit's row retrained in the same invocation as the peers, which ran right after it in their own",
+             "environment (`bench/forecast_peers.py`: same split, standardisation and 2857 test windows, stride 1;",
+             "its last-value check matches lstmkit's). `mse ratio` = lstmkit MSE / peer MSE (< 1: lstmkit more",
+             "accurate), `time ratio` = lstmkit train s / peer train s. Goal: mse ratio < 1 and time ratio <= 1/3.",
+             "", "| model | mse / mae | train s | mse ratio | time ratio | threads | settings |",
+             "|---|---|---|---|---|---|---|",
+             f"| lstmkit (etth1-S-24) | **{_fmt(m)}** | {t:.0f} ({ours['epochs_run']} epochs) | 1 | 1 | "
+             f"{ours['threads']} | patch {ours['config']['patch']}, hidden {ours['config']['hidden_size']}, "
+             f"{ours['config']['norm']}, budget {ours['config']['max_time']:.0f} s |"]
+    for r in rec["peers"]:
+        if "error" in r:
+            lines.append(f"| {r['name']} | failed: {r['error']} | | | | | |")
+        elif r["name"].startswith("last value"):
+            lines.append(f"| last value (peers script check) | {_fmt(r)} | 0 | {m['mse'] / r['mse']:.3f} | - | - | "
+                         f"{r['windows']} windows |")
+        else:
+            ran = f" ({r['steps']} steps)" if "steps" in r else (f" ({r['epochs']} epochs)" if "epochs" in r else "")
+            lines.append(f"| {r['name']} | {_fmt(r)} | {r['train_seconds']:.0f}{ran} | {m['mse'] / r['mse']:.3f} | "
+                         f"{t / r['train_seconds']:.3f} | {r['threads']} | {r['settings']} |")
+    lines += ["", f"Load (1-minute average) {rec['load_start']:.1f} → {rec['load_end']:.1f} while the peers ran; "
+              f"lstmkit's row {ours['load_start']:.1f} → {ours['load_end']:.1f}. Command: `{rec['command']}`."]
+    return lines
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rows", nargs="*", default=[r.name for r in ROWS], help="rows to run (default: all)")
@@ -168,6 +235,9 @@ def main() -> None:
     ap.add_argument("--table-only", action="store_true", help="only rebuild the table from finished rows")
     ap.add_argument("--ablation", nargs="*", type=int, default=None,
                     help="run the technique measurements (indices into ABLATIONS; none given: all) instead of rows")
+    ap.add_argument("--peers", metavar="PYTHON", default=None,
+                    help="also run lstmkit's etth1-S-24 row and the peers (bench/forecast_peers.py under PYTHON)")
+    ap.add_argument("--peers-max-time", type=float, default=300.0, help="training cap per peer, seconds (default 300)")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -179,6 +249,9 @@ def main() -> None:
             label, row_name, over = ABLATIONS[i]
             r = run_row(known[row_name], args, Path(args.work) / "ablation" / f"a{i}", over)
             print(f"{label}: mse {r['metrics']['mse']:.4f} in {r['train_seconds']:.0f} s", flush=True)
+        args.table_only = True
+    if args.peers:
+        run_peers(args)
         args.table_only = True
     for name in [] if args.table_only else args.rows:
         if name not in known:

@@ -122,3 +122,33 @@ def test_torch_path_uses_live_parameters():
         ref.weight_hh_l0.mul_(1.5)
     x = torch.randn(B, T, I) if ours.batch_first else torch.randn(T, B, I)
     torch.testing.assert_close(ours(x)[0], ref(x)[0], **TOL)
+
+
+@pytest.mark.parametrize("dtype,proj", [(torch.float32, 0), (torch.float32, 2), (torch.float64, 0)])
+def test_torch_path_lengths_unpacked_match_packed(dtype, proj):
+    """The torch path runs lengths without packing (pad indicator freezing the state): outputs,
+    h_n, c_n and all gradients equal torch's packed run, with long padding (length 1 of 12),
+    garbage in the padding, 2 layers, both directions, oneDNN (no projection) and not; padding gets zero gradient."""
+    torch.manual_seed(3)
+    kw = dict(num_layers=2, bidirectional=True, proj_size=proj, batch_first=True)
+    ref = torch.nn.LSTM(I, H, **kw).to(dtype)
+    ours = LSTM(I, H, **kw).to(dtype)
+    ours.load_state_dict(ref.state_dict())
+    lengths = torch.tensor([12, 1, 7, 3])
+    x = torch.randn(4, 12, I, dtype=dtype)
+    x = torch.where(torch.arange(12)[None, :, None] < lengths[:, None, None], x, 1e3)  # garbage padding
+    x1, x2 = x.clone().requires_grad_(), x.clone().requires_grad_()
+    out_r, (h_r, c_r) = ref(pack_padded_sequence(x1, lengths, batch_first=True, enforce_sorted=False))
+    out_r, _ = pad_packed_sequence(out_r, batch_first=True, total_length=12)
+    out_o, (h_o, c_o) = ours(x2, lengths=lengths)
+    assert ours.last_path == "torch"
+    tol = TOL if dtype == torch.float32 else dict(atol=1e-12, rtol=1e-12)
+    for a, b in ((out_o, out_r), (h_o, h_r), (c_o, c_r)):
+        torch.testing.assert_close(a, b, **tol)
+    w = [torch.randn_like(t) for t in (out_r, h_r, c_r)]
+    sum((a * b).sum() for a, b in zip((out_r, h_r, c_r), w)).backward()
+    sum((a * b).sum() for a, b in zip((out_o, h_o, c_o), w)).backward()
+    torch.testing.assert_close(x2.grad, x1.grad, **tol)
+    assert (x2.grad[1, 1:] == 0).all()
+    for (n, p_r), p_o in zip(ref.named_parameters(), ours.parameters()):
+        torch.testing.assert_close(p_o.grad, p_r.grad, **tol, msg=n)

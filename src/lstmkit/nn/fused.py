@@ -161,16 +161,23 @@ def _output(u, ct, h, c, y, h_out, c_out, w_hr, v, kc, kh) -> tuple[Tensor, Tens
     """Projection, zoneout and length masking of one step; writes y_t and the states."""
     if w_hr is not None:
         u = u @ w_hr.t()  # ĥ (B, P)
-    c_new = ct if kc is None else torch.lerp(ct, c, kc)  # zoneout
-    h_new = u if kh is None else torch.lerp(u, h, kh)
-    if v is None:
+    if v is None:  # zoneout straight into the state buffers
+        c_new = ct if kc is None else torch.lerp(ct, c, kc, out=c_out)
+        h_new = u if kh is None else torch.lerp(u, h, kh, out=y)
         if h_new is not y:
             y.copy_(h_new)
         if c_new is not c_out:
             c_out.copy_(c_new)
         return y, c_out
+    c_new = ct if kc is None else torch.lerp(ct, c, kc)  # zoneout
+    h_new = u if kh is None else torch.lerp(u, h, kh)
     torch.mul(h_new, v, out=y)  # padding -> 0
     return torch.where(v, h_new, h, out=h_out), torch.where(v, c_new, c, out=c_out)
+
+
+def _one_minus(keep):
+    """1 - keep for a zoneout keep factor (mask, float or None), all steps at once."""
+    return None if keep is None else 1.0 - keep
 
 
 def _prev(first: Tensor, states: Tensor) -> Tensor:
@@ -185,8 +192,12 @@ def _gate_factors(s: dict, c_prev: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     hidden = c_prev.shape[-1]
     i, f, g, o = s["z"].split(hidden, dim=-1)
     tn = s["tn"]  # tanh(n)
-    p3 = torch.stack([g * i * (1 - i), c_prev * f * (1 - f), i * (1 - g * g)], dim=2)  # (T, B, 3, H)
-    return p3, tn * o * (1 - o), o * (1 - tn * tn)
+    one = tn.new_ones(())
+    p3 = c_prev.new_empty(*c_prev.shape[:2], 3, hidden)  # (T, B, 3, H), written in place (two passes per factor)
+    torch.mul(g, torch.addcmul(i, i, i, value=-1), out=p3[:, :, 0])  # g i(1-i)
+    torch.mul(c_prev, torch.addcmul(f, f, f, value=-1), out=p3[:, :, 1])  # c_{t-1} f(1-f)
+    torch.mul(i, torch.addcmul(one, g, g, value=-1), out=p3[:, :, 2])  # i (1-g²)
+    return p3, tn * torch.addcmul(o, o, o, value=-1), o * torch.addcmul(one, tn, tn, value=-1)
 
 
 def _backward(opts: Options, s: dict, d_y, d_hn, d_cn, h0, c0, w_hh, w_hr, peep, g_hh, g_c) -> tuple:
@@ -202,6 +213,7 @@ def _backward(opts: Options, s: dict, d_y, d_hn, d_cn, h0, c0, w_hh, w_hr, peep,
         d_y=d_y.unbind(0), p3=p3.unbind(0), p_o=p_o.unbind(0), k=k.unbind(0),
         f=s["z"][..., hidden : 2 * hidden].unbind(0), dz3=dz4[:, :, :3].unbind(0), dzo=dz4[:, :, 3].unbind(0),
         dz=dz.unbind(0), v=_steps(opts.valid, steps), kc=_steps(opts.keep_c, steps), kh=_steps(opts.keep_h, steps),
+        kc1=_steps(_one_minus(opts.keep_c), steps), kh1=_steps(_one_minus(opts.keep_h), steps),
     )
     if g_c is not None:
         ps.update(ct=s["ct"].unbind(0), n_mu=s["n_mu"].unbind(0), n_rs=s["n_rs"].unbind(0))
@@ -226,12 +238,12 @@ def _backward_step(t, ps, rec, dh, dc, opts, w_hh, w_hr, peep, g_hh, g_c):
         dh1, dh_keep = torch.where(v, dh1, 0.0), torch.where(v, 0.0, dh)
         dc1, dc_keep = torch.where(v, dc, 0.0), torch.where(v, 0.0, dc)
     if kh is not None:  # h' = kh h_{t-1} + (1-kh) ĥ
-        dh_keep = dh1 * kh if dh_keep is None else dh_keep + dh1 * kh
-        dh1 = dh1 * (1 - kh)
+        dh_keep = dh1 * kh if dh_keep is None else dh_keep.addcmul_(dh1, kh) if isinstance(kh, Tensor) else dh_keep + dh1 * kh
+        dh1 = dh1 * ps["kh1"][t]
     dct = None
     if kc is not None:  # c' = kc c_{t-1} + (1-kc) c̃
-        dc_keep = dc1 * kc if dc_keep is None else dc_keep + dc1 * kc
-        dct = dc1 * (1 - kc)
+        dc_keep = dc1 * kc if dc_keep is None else dc_keep.addcmul_(dc1, kc) if isinstance(kc, Tensor) else dc_keep + dc1 * kc
+        dct = dc1 * ps["kc1"][t]
     else:
         dct = dc1
     du = dh1

@@ -11,8 +11,8 @@ packed i|f|g|o, so state dicts load both ways. Variants add their own parameters
 
 Three paths compute the same function (``last_path`` names the one that ran):
 
-* ``"torch"``: the configuration is one torch.nn.LSTM computes (no variant active, no gates asked):
-  torch's own kernel (``torch._VF.lstm``, oneDNN on CPU, cuDNN on GPU) on this module's parameters.
+* ``"torch"``: the configuration is one torch.nn.LSTM computes (no variant active but weight drop,
+  no gates asked): torch's own kernel (``torch._VF.lstm``, oneDNN on CPU, cuDNN on GPU) on this module's parameters.
   ``lengths`` run unpacked, one kernel call per layer-direction, state frozen at padding
   (:meth:`LSTM._torch_lengths`); a PackedSequence input goes to torch's packed kernel.
 * ``"fused"``: any variant, the whole recurrence of a layer-direction as one autograd Function
@@ -242,8 +242,10 @@ class LSTM(nn.Module):
     # ----------------------------------------------------------------------------- dispatch
     def torch_computable(self) -> bool:
         """True when torch.nn.LSTM computes exactly this configuration in the current mode
-        (variational dropout and weight drop are identities in eval mode)."""
-        stochastic = self.training and (self.variational_dropout > 0 or self.weight_drop > 0)
+        (variational dropout and weight drop are identities in eval mode).
+        Weight drop counts as computable: it runs on torch's kernel with the dropped W_hh (one mask
+        per forward and layer-direction, as on the other paths)."""
+        stochastic = self.training and self.variational_dropout > 0
         return not (self.layer_norm or self.peephole or stochastic or any(self.zoneout))
 
     def _choose_path(self, return_gates: bool) -> Path:
@@ -324,8 +326,17 @@ class LSTM(nn.Module):
         return h0, c0
 
     # ----------------------------------------------------------------------------- torch path
+    def _kernel_weights(self) -> list[Tensor]:
+        """The flat weights the kernel reads: W_hh after weight drop in training."""
+        ws = self.flat_weights()
+        if self.training and self.weight_drop > 0:
+            per = len(ws) // (self.num_layers * self.num_directions)
+            for k in range(1, len(ws), per):
+                ws[k] = weight_drop(ws[k], self.weight_drop, True)
+        return ws
+
     def _vf_args(self) -> tuple:
-        return (self.flat_weights(), self.bias, self.num_layers, self.dropout, self.training, self.bidirectional)
+        return (self._kernel_weights(), self.bias, self.num_layers, self.dropout, self.training, self.bidirectional)
 
     def _torch_padded(self, x: Tensor, hx: State, lengths: Tensor | None) -> tuple[Tensor, Tensor, Tensor]:
         """torch's kernel on a padded batch; with lengths, :meth:`_torch_lengths` (no packing)."""
@@ -357,11 +368,11 @@ class LSTM(nn.Module):
         pad = 1.0 - keep  # (T, B, 1)
         rev_idx = reverse_index(lengths, steps) if dirs == 2 else None
         last = (lengths - 1).view(1, batch, 1)
-        flat = self.flat_weights()
+        flat = self._kernel_weights()
         per = len(flat) // (self.num_layers * dirs)
         h0, c0 = hx
         h_n, c_n = [], []
-        layer_in = x
+        layer_in = x * keep  # padding values never reach a gate: |z| at padded steps stays << BIG
         for layer in range(self.num_layers):
             xa = torch.cat([layer_in, pad], dim=-1)  # (T, B, I_l + 1)
             outs = []

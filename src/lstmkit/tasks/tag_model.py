@@ -14,6 +14,7 @@ Dims: B sentences, T tokens, U distinct words of the batch, L characters, K tags
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -65,52 +66,39 @@ class TaggerShape:
     crf: bool = True
 
 
-def reverse_within(lengths: Tensor, steps: int) -> Tensor:
-    """(B, T) long: index of position t of sentence b read backwards within its length (padding stays)."""
-    t = torch.arange(steps, device=lengths.device).unsqueeze(0)  # (1, T)
-    n = lengths.unsqueeze(1)  # (B, 1)
-    return torch.where(t < n, n - 1 - t, t)  # (B, T)
-
-
-def _gather_time(x: Tensor, idx: Tensor) -> Tensor:
-    """x (B, T, F) reordered along T by idx (B, T)."""
-    return x.gather(1, idx.unsqueeze(2).expand_as(x))
+_OLD_KEY = re.compile(r"(fwd|bwd)\.(\d+)\.(\w+)_l0")
 
 
 class BiLSTM(nn.Module):
-    """A bidirectional, multi-layer LSTM over padded batch-first input, built from two
-    unidirectional :class:`lstmkit.nn.LSTM` per layer.
+    """A bidirectional, multi-layer LSTM over padded batch-first input: the core's
+    ``LSTM(bidirectional=True)`` with ``lengths=`` (torch's kernel, unpacked; the reverse direction
+    reads each sentence reversed within its length). Output (B, T, 2H): forward states in
+    ``[..., :H]``, backward states in ``[..., H:]``, zeros at padded positions. ``dropout`` acts
+    between layers.
 
-    The backward direction reads each sentence reversed *within its length*, so padding (at the end
-    of every row) never reaches a real position's state: the same function as a bidirectional LSTM
-    with ``lengths=``, without packing (whose backward pass is slow on CPU). Output (B, T, 2H):
-    forward states in ``[..., :H]``, backward states in ``[..., H:]``; padded positions hold
-    unspecified values.
+    State dicts of the earlier layout (two one-way LSTMs per layer, ``fwd.{k}.*_l0`` and
+    ``bwd.{k}.*_l0``) load unchanged: they are renamed to ``lstm.*_l{k}`` / ``lstm.*_l{k}_reverse``.
     """
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, dropout: float = 0.0) -> None:
         super().__init__()
-        sizes = [input_size] + [2 * hidden_size] * (num_layers - 1)
-        self.fwd = nn.ModuleList(LSTM(i, hidden_size, batch_first=True) for i in sizes)
-        self.bwd = nn.ModuleList(LSTM(i, hidden_size, batch_first=True) for i in sizes)
-        self.dropout = nn.Dropout(dropout)
+        self.lstm = LSTM(input_size, hidden_size, num_layers, batch_first=True, bidirectional=True,
+                         dropout=dropout if num_layers > 1 else 0.0)
         self.hidden_size = hidden_size
 
     def forward(self, x: Tensor, lengths: Tensor, return_gates: bool = False):
         """``out`` (B, T, 2H), plus with ``return_gates`` a list of ``Gates`` (index layer * 2 + d,
         each field (B, T, H) in the sentence's own time order)."""
-        rev = reverse_within(lengths.to(x.device), x.size(1))  # (B, T)
-        gates: list = []
-        for k, (fwd, bwd) in enumerate(zip(self.fwd, self.bwd)):
-            if k > 0:
-                x = self.dropout(x)
-            res_f = fwd(x, return_gates=return_gates)  # out (B, T, H)
-            res_b = bwd(_gather_time(x, rev), return_gates=return_gates)  # on reversed sentences
-            x = torch.cat([res_f[0], _gather_time(res_b[0], rev)], dim=2)  # (B, T, 2H)
-            if return_gates:
-                back = type(res_b[2][0])(*(_gather_time(g, rev) for g in res_b[2][0]))
-                gates += [res_f[2][0], back]
-        return (x, gates) if return_gates else x
+        res = self.lstm(x, lengths=lengths, return_gates=return_gates)
+        return (res[0], res[2]) if return_gates else res[0]
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        for key in [k for k in state_dict if k.startswith(prefix)]:
+            m = _OLD_KEY.fullmatch(key[len(prefix):])
+            if m:
+                direction, layer, name = m.groups()
+                state_dict[f"{prefix}lstm.{name}_l{layer}" + ("_reverse" if direction == "bwd" else "")] = state_dict.pop(key)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
 
 class CharEncoder(nn.Module):
