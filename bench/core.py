@@ -8,8 +8,9 @@ for the first configuration only (to keep the run near 10 minutes), on the refer
 ``torch.nn.LSTMCell`` and ``torch.nn.LSTM`` called once per step, and the torch path against
 torch.nn.LSTM alone in interleaved pairs (``--pairs``), to resolve its ratio from the noise.
 
-All candidates of one configuration run interleaved (A, B, C, A, B, C, ...) and the table reports
-medians, because the machine is shared; ratios are against torch.nn.LSTM in the same run.
+All candidates of one configuration run interleaved (A, B, C, B, C, A, C, A, B, ...: the order
+rotates each repetition, so that no candidate always runs first) and the table reports medians,
+because the machine is shared; ratios are against torch.nn.LSTM in the same run.
 
     .venv/bin/python bench/core.py                 # full run (about 10 minutes on 2 busy cores)
     .venv/bin/python bench/core.py --quick         # small sizes, a smoke test of the script
@@ -98,9 +99,12 @@ def bench_config(cfg: Config, reps: int, with_reference_variants: bool) -> list[
     for mod in mods.values():  # warm-up
         run_once(mod, x, False)
         run_once(mod, x_train, True)
-    for _ in range(reps):
+    names = list(mods)
+    for rep in range(reps):
+        order = names[rep % len(names):] + names[: rep % len(names)]  # rotated: no candidate always first
         for train in (False, True):
-            for name, mod in mods.items():
+            for name in order:
+                mod = mods[name]
                 times[(name, train)].append(run_once(mod, x_train if train else x, train))
                 mod.zero_grad(set_to_none=True)
     tokens = cfg.batch * cfg.steps

@@ -195,3 +195,21 @@ def test_forget_bias_initialisation():
     assert m.last_path is None and m.torch_computable()  # an initialisation, not a variant
     with pytest.raises(ValueError):
         LSTM(3, 4, bias=False, forget_bias=1.0)
+
+
+@pytest.mark.parametrize("with_lengths", [False, True])
+def test_weight_drop_runs_on_torch_kernel(with_lengths):
+    """Weight drop in training runs torch's kernel on the dropped W_hh and computes what the fused
+    path computes with the same masks (same seed): outputs, states and gradients."""
+    m = LSTM(3, 5, num_layers=2, bidirectional=True, weight_drop=0.4).train()
+    x = torch.randn(6, 4, 3, requires_grad=True)
+    lengths = torch.tensor([6, 2, 5, 1]) if with_lengths else None
+    results = {}
+    for impl in ("auto", "fused"):
+        m.impl = impl
+        torch.manual_seed(11)
+        out, (h, c) = m(x, lengths=lengths)
+        results[impl] = [out, h, c] + list(torch.autograd.grad(out.sum() + h.sum() + (c ** 2).sum(), [x, *m.parameters()]))
+        assert m.last_path == ("torch" if impl == "auto" else "fused")
+    for a, b in zip(results["auto"], results["fused"]):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)

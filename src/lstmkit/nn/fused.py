@@ -121,8 +121,8 @@ def _forward_loop(opts: Options, xg, h0, c0, w_hh, w_hr, peep, ln_hh, ln_c) -> d
         if ln_hh_g is None:
             torch.addmm(xb_t, hm, w_t, out=z)  # z = xg_t + W_hh h_m     (B, 4H)
         else:
-            a_hat, mu, rs = torch.native_layer_norm(torch.mm(hm, w_t, out=a), (four_h,), None, None, LN_EPS)
-            torch.addcmul(xb_t, a_hat, ln_hh_g, out=z)
+            a_ln, mu, rs = torch.native_layer_norm(torch.mm(hm, w_t, out=a), (four_h,), ln_hh_g, None, LN_EPS)
+            torch.add(xb_t, a_ln, out=z)  # γ ⊙ â applied inside the norm kernel
             rec["a_mu"].append(mu), rec["a_rs"].append(rs)
         _cell(z.view(batch, 4, hidden), c, ct, tn, u, peep, ln_c, rec)
         h, c = _output(u, ct, h, c, y, h_out, c_out, w_hr, v, kc, kh)
@@ -151,8 +151,8 @@ def _cell(zb, c, ct, tn, u, peep, ln_c, rec) -> None:
     if ln_c[0] is None:
         torch.tanh(ct, out=tn)
     else:
-        n_hat, mu, rs = torch.native_layer_norm(ct, ct.shape[-1:], None, None, LN_EPS)
-        torch.tanh(torch.addcmul(ln_c[1], n_hat, ln_c[0]), out=tn)  # tanh(LN_c(c̃))
+        n, mu, rs = torch.native_layer_norm(ct, ct.shape[-1:], ln_c[0], ln_c[1], LN_EPS)
+        torch.tanh(n, out=tn)  # tanh(LN_c(c̃))
         rec["n_mu"].append(mu), rec["n_rs"].append(rs)
     torch.mul(o, tn, out=u)  # u = o ⊙ tanh(n)
 
@@ -173,11 +173,6 @@ def _output(u, ct, h, c, y, h_out, c_out, w_hr, v, kc, kh) -> tuple[Tensor, Tens
     h_new = u if kh is None else torch.lerp(u, h, kh)
     torch.mul(h_new, v, out=y)  # padding -> 0
     return torch.where(v, h_new, h, out=h_out), torch.where(v, c_new, c, out=c_out)
-
-
-def _one_minus(keep):
-    """1 - keep for a zoneout keep factor (mask, float or None), all steps at once."""
-    return None if keep is None else 1.0 - keep
 
 
 def _prev(first: Tensor, states: Tensor) -> Tensor:
@@ -213,13 +208,17 @@ def _backward(opts: Options, s: dict, d_y, d_hn, d_cn, h0, c0, w_hh, w_hr, peep,
         d_y=d_y.unbind(0), p3=p3.unbind(0), p_o=p_o.unbind(0), k=k.unbind(0),
         f=s["z"][..., hidden : 2 * hidden].unbind(0), dz3=dz4[:, :, :3].unbind(0), dzo=dz4[:, :, 3].unbind(0),
         dz=dz.unbind(0), v=_steps(opts.valid, steps), kc=_steps(opts.keep_c, steps), kh=_steps(opts.keep_h, steps),
-        kc1=_steps(_one_minus(opts.keep_c), steps), kh1=_steps(_one_minus(opts.keep_h), steps),
     )
     if g_c is not None:
         ps.update(ct=s["ct"].unbind(0), n_mu=s["n_mu"].unbind(0), n_rs=s["n_rs"].unbind(0))
     if g_hh is not None:
         ps.update(a=s["a"].unbind(0), a_mu=s["a_mu"].unbind(0), a_rs=s["a_rs"].unbind(0))
-    rec = {"d_hhat": [], "d_n": [], "d_a": []}
+    rec = {"d_hhat": []}
+    if g_c is not None:  # per-step gradients the weight gradients read, written in place
+        rec["d_n"] = torch.empty_like(s["ct"])  # dL/d LN_c(c̃)  (T, B, H)
+        ps["d_n"] = rec["d_n"].unbind(0)
+    if g_hh is not None:
+        rec["d_a"] = []  # dL/d(W_hh h_m), per step (B, 4H)
     dh, dc = d_hn, d_cn
     for t in range(steps - 1, -1, -1):
         dh, dc = _backward_step(t, ps, rec, dh, dc, opts, w_hh, w_hr, peep, g_hh, g_c)
@@ -237,13 +236,15 @@ def _backward_step(t, ps, rec, dh, dc, opts, w_hh, w_hr, peep, g_hh, g_c):
     if v is not None:
         dh1, dh_keep = torch.where(v, dh1, 0.0), torch.where(v, 0.0, dh)
         dc1, dc_keep = torch.where(v, dc, 0.0), torch.where(v, 0.0, dc)
-    if kh is not None:  # h' = kh h_{t-1} + (1-kh) ĥ
-        dh_keep = dh1 * kh if dh_keep is None else dh_keep.addcmul_(dh1, kh) if isinstance(kh, Tensor) else dh_keep + dh1 * kh
-        dh1 = dh1 * ps["kh1"][t]
+    if kh is not None:  # h' = kh h_{t-1} + (1-kh) ĥ: kh dh goes to h_{t-1}, the rest to ĥ
+        zk = dh1 * kh
+        dh1 = dh1 - zk
+        dh_keep = zk if dh_keep is None else dh_keep.add_(zk)
     dct = None
     if kc is not None:  # c' = kc c_{t-1} + (1-kc) c̃
-        dc_keep = dc1 * kc if dc_keep is None else dc_keep.addcmul_(dc1, kc) if isinstance(kc, Tensor) else dc_keep + dc1 * kc
-        dct = dc1 * ps["kc1"][t]
+        zk = dc1 * kc
+        dct = dc1 - zk
+        dc_keep = zk if dc_keep is None else dc_keep.add_(zk)
     else:
         dct = dc1
     du = dh1
@@ -251,9 +252,10 @@ def _backward_step(t, ps, rec, dh, dc, opts, w_hh, w_hr, peep, g_hh, g_c):
         rec["d_hhat"].append(dh1)
         du = dh1 @ w_hr  # (B, H)
     dzo = torch.mul(du, ps["p_o"][t], out=ps["dzo"][t])  # ∂z_o
-    dn = du * ps["k"][t]  # dL/d LN_c(c̃) (or dL/dc̃ through h)
-    if g_c is not None:
-        rec["d_n"].append(dn)
+    if g_c is None:
+        dn = du * ps["k"][t]  # dL/dc̃ through h
+    else:
+        dn = torch.mul(du, ps["k"][t], out=ps["d_n"][t])  # dL/d LN_c(c̃)
         dn = _ln_backward(dn, ps["ct"][t], dn.shape[-1:], ps["n_mu"][t], ps["n_rs"][t], g_c, None, [True, False, False])[0]
     dct = dct + dn
     if peep is not None:
@@ -292,10 +294,16 @@ def _weight_grads(s, rec, dz, hm, c_prev, w_hr, peep, g_hh, g_c) -> tuple:
             (dz4[:, :, 0] * c_prev).sum((0, 1)), (dz4[:, :, 1] * c_prev).sum((0, 1)), (dz4[:, :, 3] * s["ct"]).sum((0, 1))
         ])  # (3, H)
     if g_hh is not None:
-        a_hat = (s["a"] - s["a_mu"]) * s["a_rs"]  # (T, B, 4H)
-        d_g_hh, d_b_hh = (dz * a_hat).sum((0, 1)), dz.sum((0, 1))
+        d_g_hh, d_b_hh = _norm_weight_grad(dz, s["a"], s["a_mu"], s["a_rs"]), dz.sum((0, 1))
     if g_c is not None:
-        d_n = torch.stack(rec["d_n"][::-1])  # (T, B, H)
-        n_hat = (s["ct"] - s["n_mu"]) * s["n_rs"]
-        d_g_c, d_b_c = (d_n * n_hat).sum((0, 1)), d_n.sum((0, 1))
+        d_n = rec["d_n"]  # (T, B, H)
+        d_g_c, d_b_c = _norm_weight_grad(d_n, s["ct"], s["n_mu"], s["n_rs"]), d_n.sum((0, 1))
     return d_whh, d_whr, d_peep, d_g_hh, d_b_hh, d_g_c, d_b_c
+
+
+def _norm_weight_grad(d_out: Tensor, x: Tensor, mu: Tensor, rs: Tensor) -> Tensor:
+    """dγ = Σ_{t,b} d_out ⊙ x̂ with x̂ = (x - μ) rs (T, B, N): the sum over rows of rs as one
+    matrix-vector product, x̂ never formed (three passes over (T, B, N), not five)."""
+    n = x.shape[-1]
+    prod = (x - mu).mul_(d_out).reshape(-1, n)  # (T*B, N)
+    return torch.mv(prod.t(), rs.reshape(-1))

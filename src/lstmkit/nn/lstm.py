@@ -63,18 +63,6 @@ class LSTMConfig:
     impl: Impl = "auto"
 
 
-class _StepState(tuple):
-    """The ``(h, c)`` a one-layer plain :meth:`LSTM.step` returns: a plain 2-tuple of (1, B, H)
-    tensors that also remembers their (B, H) views (``flat``), so the next step skips two view
-    ops. In-place changes to h or c show through (same storage); any other tuple takes the
-    ordinary path."""
-
-    def __new__(cls, h: Tensor, c: Tensor, flat: State):
-        self = tuple.__new__(cls, (h, c))
-        self.flat = flat
-        return self
-
-
 class LSTM(nn.Module):
     """Multi-layer LSTM, a drop-in for :class:`torch.nn.LSTM` with variants, lengths and streaming.
 
@@ -461,9 +449,11 @@ class LSTM(nn.Module):
         """Advance a batch by one time step (unidirectional only).
 
         x_t (B, I); state (h, c) with h (L, B, H_out), c (L, B, H), zeros if None.
-        Returns y_t (B, H_out) (the last layer's h) and the new state. Plain configurations use
-        :func:`cell.fast_step` on this module's weights; variants use :func:`cell_step` (in training
-        mode stochastic masks are drawn afresh at every call).
+        Returns y_t (B, H_out) (the last layer's h) and the new state. Plain configurations (no
+        projection, no variant active) call torch's cell kernel (``_VF.lstm_cell``, the op behind
+        torch.nn.LSTMCell) once per layer on this module's parameters, with nothing else on the
+        one-layer path but two views in and two out. Variants use :func:`cell_step` (in training mode stochastic masks are drawn
+        afresh at every call). Differentiable either way.
         """
         fast = self._step_plan
         if fast is not None and not (self.training and fast[0]):  # plain: torch's cell kernel per layer
@@ -475,9 +465,8 @@ class LSTM(nn.Module):
             names = fast[1]
             if len(names) == 1:
                 wi, wh, bi, bh = names[0]
-                flat = state.flat if type(state) is _StepState else (h[0], c[0])  # (B, H) views
-                h1, c1 = _VF.lstm_cell(x_t, flat, p[wi], p[wh], p.get(bi), p.get(bh))
-                return h1, _StepState(h1.unsqueeze(0), c1.unsqueeze(0), (h1, c1))
+                h1, c1 = _VF.lstm_cell(x_t, (h[0], c[0]), p[wi], p[wh], p.get(bi), p.get(bh))
+                return h1, (h1.unsqueeze(0), c1.unsqueeze(0))
             hs, cs = [], []
             inp, last = x_t, len(names) - 1
             drop = self.dropout if self.training else 0.0
