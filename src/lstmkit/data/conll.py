@@ -24,6 +24,7 @@ from typing import Literal, NamedTuple, Sequence
 
 from seqeval.metrics.sequence_labeling import get_entities
 
+from lstmkit.data.text import read_lines
 from lstmkit.errors import DataError
 
 Scheme = Literal["IOB1", "IOB2", "IOBES", "none"]
@@ -52,20 +53,6 @@ class Span(NamedTuple):
 
 
 # --------------------------------------------------------------------------------------- readers
-def _read_lines(path: str | Path) -> list[str]:
-    p = Path(path)
-    if not p.is_file():
-        raise DataError(f"{p}: file not found")
-    try:
-        text = p.read_text(encoding="utf-8")
-    except UnicodeDecodeError as e:
-        raise DataError(f"{p}: not UTF-8 text ({e.reason} at byte {e.start})") from None
-    lines = text.splitlines()
-    if not any(line.strip() for line in lines):
-        raise DataError(f"{p}: empty file")
-    return lines
-
-
 def _split_columns(line: str) -> list[str]:
     """Tab-separated if the line has a tab (tokens may then hold spaces), else whitespace-separated."""
     line = line.rstrip("\r\n")
@@ -79,7 +66,7 @@ def read_conll(
 ) -> list[Sentence]:
     """Read a CoNLL column file. ``tag_column=None`` (or a one-column file without
     ``require_tags``) gives sentences without tags. Bad lines raise :class:`DataError`."""
-    lines = _read_lines(path)
+    lines = read_lines(path)
     sentences: list[Sentence] = []
     cur: list[tuple[int, list[str]]] = []
     n_cols: int | None = None
@@ -130,7 +117,7 @@ def read_conllu(path: str | Path, tag: Literal["upos", "xpos"] = "upos") -> list
     col = CONLLU_TAG_COLUMNS[tag]
     sentences: list[Sentence] = []
     cur: list[tuple[int, list[str]]] = []
-    for no, line in enumerate(_read_lines(path) + [""], start=1):
+    for no, line in enumerate(read_lines(path) + [""], start=1):
         if not line.strip():
             if cur:
                 sentences.append(_make_sentence(path, cur, 1, col, 10, True))
@@ -154,7 +141,7 @@ def read_conllu(path: str | Path, tag: Literal["upos", "xpos"] = "upos") -> list
 def read_text(path: str | Path) -> list[Sentence]:
     """Raw text: one sentence per line, whitespace-tokenised; blank lines skipped; no tags."""
     sentences = []
-    for no, line in enumerate(_read_lines(path), start=1):
+    for no, line in enumerate(read_lines(path), start=1):
         toks = line.split()
         if toks:
             sentences.append(Sentence(tokens=toks, tags=None, lines=[no] * len(toks), columns=[[t] for t in toks]))

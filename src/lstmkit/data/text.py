@@ -51,7 +51,7 @@ def read_lines(path: str | Path, allow_empty: bool = False) -> list[str]:
     if raw.startswith(b"\xef\xbb\xbf"):  # UTF-8 byte-order mark
         raw = raw[3:]
     if not raw.strip() and not allow_empty:
-        raise DataError(f"{p}: file is empty")
+        raise DataError(f"{p}: empty file")
     lines = raw.split(b"\n")
     if lines and lines[-1] == b"":
         lines.pop()  # final newline
