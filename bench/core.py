@@ -2,9 +2,9 @@
 
 For each configuration of issue 2, tokens/s (B*T per second) for inference (no grad) and training
 (forward + backward of out.sum()) of: torch.nn.LSTM; lstmkit's LSTM on the torch path; the reference
-path (plain); the fused path (plain, forced); and every variant on its default path ("auto": fused, or
-torch's kernel for weight drop) and,
-for the first configuration only (to keep the run near 10 minutes), on the reference path. Then the streaming step latency (B1, I256, H256) of ``LSTM.step`` against
+path (plain); the fused path (plain, forced); and every variant on its default path ("auto": the
+compiled C++ kernel, or torch's kernel for weight drop) and, for the first configuration only (to keep
+the run near 10 minutes), on the Python fused path and the reference path. Then the streaming step latency (B1, I256, H256) of ``LSTM.step`` against
 ``torch.nn.LSTMCell`` and ``torch.nn.LSTM`` called once per step, and the torch path against
 torch.nn.LSTM alone in interleaved pairs (``--pairs``), to resolve its ratio from the noise.
 
@@ -69,6 +69,7 @@ def candidates(cfg: Config, with_reference_variants: bool) -> dict[str, torch.nn
     for vname, vkw in VARIANTS.items():
         entries.append((f"auto {vname}", vkw, "auto"))
         if with_reference_variants:
+            entries.append((f"fused {vname}", vkw, "fused"))
             entries.append((f"reference {vname}", vkw, "reference"))
     for name, vkw, impl in entries:
         m = LSTM(cfg.inp, cfg.hidden, **kw, **vkw, impl=impl)
@@ -77,17 +78,21 @@ def candidates(cfg: Config, with_reference_variants: bool) -> dict[str, torch.nn
     return mods
 
 
+CLOCK = {"fn": time.perf_counter}  # --clock cpu: time.process_time
+
+
 def run_once(mod: torch.nn.Module, x: torch.Tensor, train: bool) -> float:
-    """Seconds for one inference pass or one forward+backward pass."""
+    """Seconds (wall, or this process's CPU time with --clock cpu) for one inference pass or one
+    forward+backward pass."""
     mod.train(train)
-    t0 = time.perf_counter()
+    t0 = CLOCK["fn"]()
     if train:
         out, _ = mod(x)
         out.sum().backward()
     else:
         with torch.no_grad():
             mod(x)
-    return time.perf_counter() - t0
+    return CLOCK["fn"]() - t0
 
 
 def bench_config(cfg: Config, reps: int, with_reference_variants: bool) -> list[dict]:
@@ -175,10 +180,10 @@ def bench_step(reps: int, calls: int) -> list[dict]:
             fn()
         for _ in range(reps):
             for name, fn in fns.items():
-                t0 = time.perf_counter()
+                t0 = CLOCK["fn"]()
                 for _ in range(calls):
                     fn()
-                times[name].append((time.perf_counter() - t0) / calls * 1e6)
+                times[name].append((CLOCK["fn"]() - t0) / calls * 1e6)
     base = statistics.median(times["torch.nn.LSTMCell"])
     return [dict(name=k, us=statistics.median(v), ratio=statistics.median(v) / base, best=min(v)) for k, v in times.items()]
 
@@ -231,11 +236,16 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="small sizes only, to check the script (default: off)")
     parser.add_argument("--no-reference-variants", action="store_true",
                         help="skip the variants on the reference path (default: run them on the first config)")
+    parser.add_argument("--clock", choices=["wall", "cpu"], default="wall",
+                        help="wall: elapsed time; cpu: this process's CPU time, steadier when other jobs share the "
+                             "cores (use with --threads 1, where it equals the compute thread's time) (default: wall)")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "core.md"),
                         help="markdown file to write (default: bench/results/core.md)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.clock == "cpu":
+        CLOCK["fn"] = time.process_time
     start, load0 = time.time(), os.getloadavg()
     rows = []
     for k, cfg in enumerate(QUICK if args.quick else CONFIGS):  # reference variants: first config only
@@ -251,12 +261,14 @@ def main() -> None:
     meta = {
         "command": "python bench/core.py " + " ".join(
             a for a in (f"--reps {args.reps}", f"--pairs {args.pairs}", f"--threads {args.threads}" if args.threads else "",
+                        f"--clock {args.clock}",
                         "--quick" if args.quick else "", "--no-reference-variants" if args.no_reference_variants else "") if a),
         "date (UTC)": time.strftime("%Y-%m-%d %H:%M", time.gmtime(start)),
         "torch": torch.__version__, "threads": torch.get_num_threads(), "machine": machine(),
         "load average (1 min) at start / end": f"{load0[0]:.1f} / {os.getloadavg()[0]:.1f}",
         "load average (1 / 5 / 15 min) at end": " / ".join(f"{v:.1f}" for v in os.getloadavg()),
         "wall time": f"{time.time() - start:.0f} s",
+        "clock": "process CPU time" if args.clock == "cpu" else "wall (perf_counter)",
     }
     text = render(rows, step_rows, meta, pair_rows)
     atomic_write_text(Path(args.out), text)

@@ -39,6 +39,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
     p.add_argument("--beam", type=int, default=5, help="beam size for the reported BLEU (default 5)")
     p.add_argument("--lowercase", action="store_true", help="lowercase everything (default: cased)")
+    p.add_argument("--hidden-size", type=int, default=512, help="LSTM units (default 512; --quick uses 256)")
+    p.add_argument("--emb-size", type=int, default=256, help="embedding size (default 256; --quick uses 128)")
+    p.add_argument("--vocab-size", type=int, default=6000, help="BPE vocabulary per side (default 6000)")
+    p.add_argument("--lr", type=float, default=2e-3, help="AdamW learning rate (default 2e-3)")
     p.add_argument("--out", default=str(ROOT / "runs" / "bench_translate"), help="model folder")
     p.add_argument("--results", default=None,
                    help="markdown output (default bench/results/translate.md)")
@@ -50,13 +54,13 @@ def make_config(args):
     from lstmkit.train import TrainConfig
 
     budget = 90.0 if args.quick else args.minutes * 60
-    train = TrainConfig(epochs=100, batch_size=64, lr=2e-3, monitor="bleu", mode="max", patience=4,
+    train = TrainConfig(epochs=100, batch_size=64, lr=args.lr, monitor="bleu", mode="max", patience=4,
                         clip_grad=1.0, max_time=budget, seed=0, device="cpu", quiet=False)
     if args.quick:
         return TranslateConfig(vocab_size=2000, emb_size=128, hidden_size=256, dropout=0.2,
                                lowercase=args.lowercase, train=train)
-    return TranslateConfig(vocab_size=6000, emb_size=256, hidden_size=512, dropout=0.3,
-                           lowercase=args.lowercase, train=train)
+    return TranslateConfig(vocab_size=args.vocab_size, emb_size=args.emb_size, hidden_size=args.hidden_size,
+                           dropout=0.3, lowercase=args.lowercase, train=train)
 
 
 def slice_files(args, tmp: Path) -> tuple[list[str], list[str]]:

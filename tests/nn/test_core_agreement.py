@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from lstmkit.nn import LSTM
+from lstmkit.nn import LSTM, compiled
 
 I, H, T, B = 3, 5, 4, 3
 TOL = dict(atol=1e-5, rtol=1e-5)
@@ -96,8 +96,8 @@ def test_matches_torch(cfg, impl, with_lengths):
 
 
 def test_default_dispatch_and_large_values():
-    """Plain configuration -> torch path; a variant -> fused; gates -> reference. Large inputs agree
-    (relative tolerance)."""
+    """Plain configuration -> torch path; a variant -> compiled (fused where it cannot build or with
+    a projection); gates -> reference. Large inputs agree (relative tolerance)."""
     ref, ours = _make(CONFIGS[2], "auto")
     x = 100 * torch.randn(B, T, I)
     out_o, _ = ours(x)
@@ -107,7 +107,10 @@ def test_default_dispatch_and_large_values():
     torch.testing.assert_close(ours(x)[0], ref(x)[0], **TOL)
     m = LSTM(I, H, peephole=True)
     m(torch.randn(T, B, I))
-    assert m.last_path == "fused"
+    assert m.last_path == ("compiled" if compiled.available() else "fused")
+    m_proj = LSTM(I, H, peephole=True, proj_size=3)
+    m_proj(torch.randn(T, B, I))
+    assert m_proj.last_path == "fused"
     m(torch.randn(T, B, I), return_gates=True)
     assert m.last_path == "reference"
     with pytest.raises(ValueError):

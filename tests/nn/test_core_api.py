@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 from torch.nn.utils.rnn import pack_sequence
 
-from lstmkit.nn import LSTM, LSTMCell, LSTMConfig
+from lstmkit.nn import LSTM, LSTMCell, LSTMConfig, compiled
 from lstmkit.nn.cell import LN_EPS
 
 TOL = dict(atol=1e-5, rtol=1e-5)
@@ -55,13 +55,15 @@ def test_gates_reproduce_outputs(case, with_lengths):
         torch.testing.assert_close(out[..., d * h_out:(d + 1) * h_out], h * valid, **TOL)
 
 
-@pytest.mark.parametrize("impl", ["torch", "reference", "fused"])
+@pytest.mark.parametrize("impl", ["torch", "reference", "fused", "compiled"])
 @pytest.mark.parametrize("kw", [dict(bidirectional=True, num_layers=2), dict(proj_size=2, bidirectional=True),
                                 dict(layer_norm=True, peephole=True, zoneout=0.2, bidirectional=True)])
 def test_padding_invariance(kw, impl):
     """A padded batch with lengths gives, for each sequence, what running it alone gives."""
     if impl == "torch" and len(kw) > 2:
         pytest.skip("variants do not run on the torch path")
+    if impl == "compiled" and ("proj_size" in kw or not compiled.available()):
+        pytest.skip("no projection on the compiled path (or no C++ compiler here)")
     torch.manual_seed(0)
     m = LSTM(3, 4, batch_first=True, impl=impl, **kw).eval()
     lengths = torch.tensor([2, 6, 4, 1])
@@ -113,8 +115,10 @@ def test_lstm_cell_matches_torch(bias):
     assert LSTMCell(3, 4, layer_norm=True, peephole=True)(x)[0].shape == (2, 4)
 
 
-@pytest.mark.parametrize("impl", ["torch", "reference", "fused"])
+@pytest.mark.parametrize("impl", ["torch", "reference", "fused", "compiled"])
 def test_packed_sequence_input(impl):
+    if impl == "compiled" and not compiled.available():
+        pytest.skip("no C++ compiler here")
     torch.manual_seed(0)
     ref = torch.nn.LSTM(3, 4, bidirectional=True)
     ours = LSTM(3, 4, bidirectional=True, impl=impl)

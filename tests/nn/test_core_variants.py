@@ -1,10 +1,10 @@
-"""The variants: gradcheck, the fused path against the reference, the stochastic variants."""
+"""The variants: gradcheck, the fused and compiled paths against the reference, the stochastic variants."""
 
 import pytest
 import torch
 from torch.func import functional_call
 
-from lstmkit.nn import LSTM
+from lstmkit.nn import LSTM, compiled
 from lstmkit.nn.cell import cell_step, input_projection
 
 VARIANTS = {
@@ -33,14 +33,23 @@ def _seeded_call(m, names, lengths):
 
 GRADCHECK_CASES = [(v, lengths, "fused") for v in VARIANTS for lengths in (False, True)] + [
     (v, True, "reference") for v in VARIANTS
-]
+] + [(v, lengths, "compiled") for v in VARIANTS if v != "proj" for lengths in (False, True)]
+
+
+def _needs_compiled(impl: str) -> None:
+    """The compiled kernel is built on first use; without a C++ toolchain its tests cannot run."""
+    if impl == "compiled" and not compiled.available():
+        pytest.skip("the compiled kernel could not be built here (no C++ compiler?)")
 
 
 @pytest.mark.parametrize("variant,with_lengths,impl", GRADCHECK_CASES)
 def test_gradcheck(variant, with_lengths, impl):
     """float64 gradcheck (hidden 4, length 3) w.r.t. input, initial state and every parameter."""
+    _needs_compiled(impl)
     torch.manual_seed(0)
     kw = dict(VARIANTS[variant])
+    if impl == "compiled":
+        kw.pop("proj_size", None)  # the compiled kernel has no projection (the fused path does it)
     m = LSTM(2, 4, impl=impl, **kw).double().train()
     names, params = zip(*[(n, p.detach().clone().requires_grad_()) for n, p in m.named_parameters()])
     lengths = torch.tensor([3, 1]) if with_lengths else None
@@ -64,7 +73,7 @@ FUSED_CASES = [
 @pytest.mark.parametrize("training", [True, False])
 @pytest.mark.parametrize("kw,with_lengths", FUSED_CASES)
 def test_fused_matches_reference(kw, with_lengths, training):
-    """Outputs, final states and all gradients of the fused path equal the reference path."""
+    """Outputs, final states and all gradients of the fused and compiled paths equal the reference path."""
     torch.manual_seed(0)
     m = LSTM(3, 5, **kw).double().train(training)
     shape = (4, 5, 3) if m.batch_first else (5, 4, 3)
@@ -74,7 +83,8 @@ def test_fused_matches_reference(kw, with_lengths, training):
           torch.randn(n, 4, 5, dtype=torch.double, requires_grad=True))
     lengths = torch.tensor([5, 2, 1, 4]) if with_lengths else None
     results = {}
-    for impl in ("reference", "fused"):
+    impls = ["reference", "fused"] + (["compiled"] if m.proj_size == 0 and compiled.available() else [])
+    for impl in impls:
         m.impl = impl
         torch.manual_seed(7)
         out, (h, c) = m(x, hx, lengths=lengths)
@@ -82,14 +92,16 @@ def test_fused_matches_reference(kw, with_lengths, training):
         torch.manual_seed(8)
         loss = (out * torch.randn(out.shape, dtype=out.dtype)).sum() + (h ** 2).sum() + (c * 3).sum()
         results[impl] = [out, h, c] + list(torch.autograd.grad(loss, [x, *hx, *m.parameters()]))
-    for a, b in zip(results["fused"], results["reference"]):
-        torch.testing.assert_close(a, b, atol=1e-10, rtol=1e-10)
+    for impl in impls[1:]:
+        for a, b in zip(results[impl], results["reference"]):
+            torch.testing.assert_close(a, b, atol=1e-10, rtol=1e-10)
 
 
-@pytest.mark.parametrize("impl", ["reference", "fused"])
+@pytest.mark.parametrize("impl", ["reference", "fused", "compiled"])
 @pytest.mark.parametrize("variant", ["variational", "weight_drop", "zoneout"])
 def test_identity_at_p0(variant, impl):
     """A stochastic variant with p = 0 computes exactly torch.nn.LSTM (in training mode)."""
+    _needs_compiled(impl)
     torch.manual_seed(0)
     kw = {k: (0.0 if not isinstance(v, tuple) else (0.0, 0.0)) for k, v in VARIANTS[variant].items()}
     ref = torch.nn.LSTM(3, 5, num_layers=2).train()
@@ -213,3 +225,17 @@ def test_weight_drop_runs_on_torch_kernel(with_lengths):
         assert m.last_path == ("torch" if impl == "auto" else "fused")
     for a, b in zip(results["auto"], results["fused"]):
         torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+
+
+def test_auto_falls_back_to_fused_without_the_kernel(monkeypatch):
+    """Where the C++ kernel cannot be built (or LSTMKIT_COMPILED=0), "auto" runs the Python fused
+    path, which computes the same function; forcing impl="compiled" is then an error."""
+    monkeypatch.setenv("LSTMKIT_COMPILED", "0")
+    assert compiled._load() is False
+    monkeypatch.setitem(compiled._state, "ok", False)
+    x = torch.randn(5, 2, 3)
+    m = LSTM(3, 4, layer_norm=True)
+    m(x)
+    assert m.last_path == "fused"
+    with pytest.raises(ValueError, match="compiled"):
+        LSTM(3, 4, layer_norm=True, impl="compiled")(x)

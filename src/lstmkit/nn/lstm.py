@@ -17,6 +17,8 @@ Three paths compute the same function (``last_path`` names the one that ran):
   (:meth:`LSTM._torch_lengths`); a PackedSequence input goes to torch's packed kernel.
 * ``"fused"``: any variant, the whole recurrence of a layer-direction as one autograd Function
   with a hand-written backward (:mod:`lstmkit.nn.fused`); checked against the reference.
+* ``"compiled"``: the fused path with each step's elementwise work in C++ (:mod:`lstmkit.nn.compiled`),
+  chosen over "fused" on CPU (float32/64, no projection) once the extension builds.
 * ``"reference"``: the gate equations of :mod:`lstmkit.nn.cell`, one step at a time, autograd
   through all of it. Used for ``return_gates=True`` and whenever ``impl="reference"``.
 """
@@ -37,8 +39,8 @@ from .sequence import reverse_index, reverse_padded, run_reference, valid_mask
 
 _PAD_BIG = 1.0e4  # |pre-activation| that saturates σ to exactly 0 or 1 in float16/32/64
 
-Impl = Literal["auto", "torch", "reference", "fused"]
-Path = Literal["torch", "reference", "fused"]
+Impl = Literal["auto", "torch", "reference", "fused", "compiled"]
+Path = Literal["torch", "reference", "fused", "compiled"]
 State = tuple[Tensor, Tensor]
 
 
@@ -71,8 +73,8 @@ class LSTM(nn.Module):
 
     Args (besides torch's): ``layer_norm``, ``peephole``, ``variational_dropout`` p,
     ``weight_drop`` p, ``zoneout`` p or (p_c, p_h), ``forget_bias`` (initial b_if + b_hf), and
-    ``impl``: "auto" (torch kernel when possible, else fused), or force "torch", "fused",
-    "reference".
+    ``impl``: "auto" (torch kernel when possible, else compiled, else fused), or force "torch",
+    "compiled", "fused", "reference".
 
     Call: ``out, (h_n, c_n) = lstm(x, hx=None, lengths=None)``; with ``return_gates=True`` also a
     list of :class:`Gates` (each field (B, T, H)), index layer * D + d.
@@ -104,8 +106,8 @@ class LSTM(nn.Module):
             raise ValueError("input_size, hidden_size and num_layers must be positive")
         if not 0 <= proj_size < hidden_size:
             raise ValueError("proj_size must be in [0, hidden_size)")
-        if impl not in ("auto", "torch", "reference", "fused"):
-            raise ValueError(f"impl must be auto, torch, reference or fused, got {impl!r}")
+        if impl not in ("auto", "torch", "reference", "fused", "compiled"):
+            raise ValueError(f"impl must be auto, torch, reference, fused or compiled, got {impl!r}")
         self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
         self.bias, self.batch_first, self.bidirectional = bias, batch_first, bidirectional
         self.dropout = check_probability("dropout", dropout) if dropout != 1 else 1.0
@@ -236,16 +238,29 @@ class LSTM(nn.Module):
         stochastic = self.training and self.variational_dropout > 0
         return not (self.layer_norm or self.peephole or stochastic or any(self.zoneout))
 
-    def _choose_path(self, return_gates: bool) -> Path:
+    def _choose_path(self, return_gates: bool, like: Tensor) -> Path:
         if self.impl == "torch":
             if return_gates or not self.torch_computable():
                 raise ValueError("impl='torch' cannot run this configuration (variant active or gates asked)")
             return "torch"
         if self.impl == "reference" or return_gates:
             return "reference"
+        if self.impl == "compiled":
+            if not self._compiled_ok(like):
+                raise ValueError("impl='compiled' needs a CPU float32/64 input, no projection and a built extension")
+            return "compiled"
         if self.impl == "fused":
             return "fused"
-        return "torch" if self.torch_computable() else "fused"
+        if self.torch_computable():
+            return "torch"
+        return "compiled" if self._compiled_ok(like) else "fused"
+
+    def _compiled_ok(self, like: Tensor) -> bool:
+        """The compiled kernel runs CPU float32/64 without projection (and needs the extension built)."""
+        from . import compiled
+
+        return (like.device.type == "cpu" and like.dtype in (torch.float32, torch.float64) and self.proj_size == 0
+                and compiled.available())
 
     def forward(
         self,
@@ -255,7 +270,7 @@ class LSTM(nn.Module):
         return_gates: bool = False,
     ):
         """``out, (h_n, c_n) = lstm(input, hx, lengths)`` (module docstring for shapes)."""
-        path = self._choose_path(return_gates)
+        path = self._choose_path(return_gates, input.data if isinstance(input, PackedSequence) else input)
         if isinstance(input, PackedSequence):
             if lengths is not None:
                 raise ValueError("lengths= cannot be combined with a PackedSequence input")
@@ -438,6 +453,10 @@ class LSTM(nn.Module):
 
     def _run_direction(self, path: Path, xg, h0, c0, w, valid, noise: ForwardNoise, k: int, record: bool):
         kwargs = dict(valid=valid, h_mask=noise.h_masks[k], keep_c=noise.keep_c[k], keep_h=noise.keep_h[k])
+        if path == "compiled":
+            from .compiled import run_compiled
+
+            return run_compiled(xg, h0, c0, w, **kwargs)
         if path == "fused":
             from .fused import run_fused
 
