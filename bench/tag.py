@@ -44,6 +44,7 @@ POS_DEV = DATA / "ud_english_ewt" / "en_ewt-ud-dev.conllu"
 
 FLAIR_SCRIPT = r'''
 import json, sys, time
+from flair.data import Dictionary
 from flair.datasets import ColumnCorpus
 from flair.embeddings import CharacterEmbeddings, OneHotEmbeddings, StackedEmbeddings
 from flair.models import SequenceTagger
@@ -52,7 +53,12 @@ folder, out, epochs = sys.argv[1], sys.argv[2], int(sys.argv[3])
 corpus = ColumnCorpus(folder, {0: "text", 3: "ner"}, train_file="train.txt", dev_file="valid.txt",
                       test_file="valid.txt")
 labels = corpus.make_label_dictionary("ner", add_unk=False)
-emb = StackedEmbeddings([OneHotEmbeddings.from_corpus(corpus), CharacterEmbeddings()])
+chars = Dictionary()  # flair's default character dictionary is a download; build it from the data
+for sentence in corpus.train:
+    for token in sentence:
+        for ch in token.text:
+            chars.add_item(ch)
+emb = StackedEmbeddings([OneHotEmbeddings.from_corpus(corpus), CharacterEmbeddings(path_to_char_dict=chars)])
 tagger = SequenceTagger(hidden_size=256, embeddings=emb, tag_dictionary=labels, tag_type="ner", use_crf=True)
 t0 = time.time()
 ModelTrainer(tagger, corpus).train(out, learning_rate=0.1, mini_batch_size=32, max_epochs=epochs)
@@ -191,6 +197,10 @@ def write_results(args, parts: dict) -> str:
     if "pos" in parts:
         lines.append(_row("UD EWT UPOS, token accuracy", parts["pos"], "accuracy"))
     lines.append("")
+    for name, r in parts.items():
+        if r and r.get("earlier"):
+            lines.append(f"- {name}: from the earlier run `bench/tag.py {r.get('run', '?')}` ({r.get('date', '?')}), "
+                         "kept in the work folder.")
     flair = parts.get("flair")
     if flair is None:
         lines.append("flair SequenceTagger: not run in this run (no `--flair-python`); no ratios.")
@@ -211,7 +221,9 @@ def write_results(args, parts: dict) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="small subsets and a 90 s budget (default: off)")
-    ap.add_argument("--parts", default="ner,pos", help="comma-separated parts: ner, pos (default: ner,pos)")
+    ap.add_argument("--parts", default="ner,pos",
+                    help="comma-separated parts: ner, pos, flair (flair alone: the NER ratios use the last saved "
+                         "lstmkit NER result in --work) (default: ner,pos; flair runs after ner with --flair-python)")
     ap.add_argument("--max-time", type=float, default=1800.0, help="training budget per part, s (default 1800)")
     ap.add_argument("--epochs", type=int, default=50, help="max epochs (default 50)")
     ap.add_argument("--batch-size", type=int, default=16, help="batch size (default 16)")
@@ -226,6 +238,8 @@ def main() -> None:
     ap.add_argument("--out", default=str(RESULTS), help="results markdown (default bench/results/tag.md)")
     ap.add_argument("--verbose", action="store_true", help="show training progress (default: off)")
     args = ap.parse_args()
+    from lstmkit.io import atomic_write_text
+
     if args.quick:
         args.max_time = min(args.max_time, 90.0)
     if args.threads:
@@ -236,12 +250,18 @@ def main() -> None:
     if "ner" in wanted:
         parts["ner"] = run_lstmkit(NER_TRAIN, NER_DEV, "conll", args, work / "ner")
         print(json.dumps({k: v for k, v in parts["ner"].items() if k not in ("metrics", "baseline")}), flush=True)
+    if "flair" in wanted or ("ner" in wanted and args.flair_python):
         parts["flair"] = run_flair(args, work)
     if "pos" in wanted:
         parts["pos"] = run_lstmkit(POS_TRAIN, POS_DEV, "conllu", args, work / "pos")
+    for name in ("ner", "pos", "flair"):  # each part's result is kept; parts not run now come from the last run
+        saved = work / f"{name}_result.json"
+        if name in parts and parts[name] is not None and "error" not in parts[name]:
+            atomic_write_text(saved, json.dumps({**parts[name], "run": " ".join(sys.argv[1:]),
+                                                 "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}))
+        elif name not in parts and saved.is_file() and not args.quick:
+            parts[name] = {**json.loads(saved.read_text()), "earlier": True}
     text = write_results(args, parts)
-    from lstmkit.io import atomic_write_text
-
     atomic_write_text(args.out, text)
     print(text)
 

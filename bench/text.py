@@ -73,8 +73,9 @@ def bench_sst2(args, work: Path) -> Section:
         data = [(r.text, r.label) for r in read_labelled(train_path)[:8000]]
     minutes = 1.5 if args.quick else args.sst2_minutes
     cfg = ClassifyConfig(tokenizer="whitespace", lowercase=True, min_freq=1)
-    shape = ClassifierShape(embed_size=300, hidden_size=256, bidirectional=True, pooling="max", dropout=0.5)
-    tcfg = _tcfg(epochs=2 if args.quick else 8, batch_size=64, lr=1e-3, patience=3, monitor="accuracy",
+    shape = ClassifierShape(embed_size=300, hidden_size=args.sst2_hidden, bidirectional=True, pooling="max",
+                            dropout=0.5, variational_dropout=args.sst2_variational)
+    tcfg = _tcfg(epochs=2 if args.quick else 8, batch_size=64, lr=args.sst2_lr, patience=3, monitor="accuracy",
                  mode="max", max_time=minutes * 60, seed=args.seed)
     t0 = time.monotonic()
     res = train(data, dev_path, work / "sst2", cfg, shape, tcfg)
@@ -87,7 +88,8 @@ def bench_sst2(args, work: Path) -> Section:
     s.rows.append((f"BiLSTM {shape.hidden_size}×2, max pool, no pretrained vectors", f"{acc:.2%}",
                    f"×{acc / majority:.3f}", f"{seconds:.0f} s", "≥ 84% required; 84.9–86.3% anchor (GloVe)"))
     s.rows.append(("majority class (same dev set)", f"{majority:.2%}", "×1.000", "—", ""))
-    s.notes.append(f"config: whitespace tokens, lowercase, embed 300, hidden 256, dropout 0.5, AdamW lr 1e-3, "
+    s.notes.append(f"config: whitespace tokens, lowercase, embed 300, hidden {shape.hidden_size}, dropout 0.5, "
+                   f"variational dropout {shape.variational_dropout}, AdamW lr {tcfg.lr:g}, "
                    f"batch 64, budget {minutes:g} min, epochs ≤ {tcfg.epochs}, seed {args.seed}"
                    + (", **quick: first 8000 training rows**" if args.quick else ""))
     return s
@@ -244,11 +246,14 @@ def main() -> None:
     p.add_argument("--only", default="sst2,char,word,generate", help="comma-separated parts to run")
     p.add_argument("--threads", type=int, default=torch.get_num_threads(), help="torch CPU threads")
     p.add_argument("--seed", type=int, default=0, help="random seed")
-    p.add_argument("--sst2-minutes", type=float, default=30.0, help="SST-2 time budget")
+    p.add_argument("--sst2-minutes", type=float, default=15.0, help="SST-2 time budget")
+    p.add_argument("--sst2-hidden", type=int, default=128, help="SST-2 BiLSTM units per direction")
+    p.add_argument("--sst2-lr", type=float, default=2e-3, help="SST-2 AdamW learning rate")
+    p.add_argument("--sst2-variational", type=float, default=0.25, help="SST-2 variational (locked) dropout in the LSTM")
     p.add_argument("--char-minutes", type=float, default=10.0, help="char LM time budget")
-    p.add_argument("--char-hidden", type=int, default=512, help="char LM hidden size")
+    p.add_argument("--char-hidden", type=int, default=256, help="char LM hidden size")
     p.add_argument("--word-minutes", type=float, default=30.0, help="time budget of each word LM run")
-    p.add_argument("--word-hidden", type=int, default=650, help="lstmkit word LM hidden size")
+    p.add_argument("--word-hidden", type=int, default=400, help="lstmkit word LM hidden size")
     p.add_argument("--gen-tokens", type=int, default=500, help="tokens generated in the generation part")
     p.add_argument("--out", default=str(RESULTS), help="markdown file written")
     args = p.parse_args()
