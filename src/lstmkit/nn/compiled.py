@@ -26,6 +26,7 @@ from torch import Tensor
 
 from .cell import CellWeights
 from .dropout import Keep
+from .fused import _prev
 from .sequence import DirectionOut
 
 _SOURCE = Path(__file__).with_name("csrc") / "lstm_cpu.cpp"
@@ -74,14 +75,6 @@ def _load() -> bool:
     except Exception as exc:  # no compiler, no ninja, read-only cache...: the fused path still works
         warnings.warn(f"lstmkit: compiled LSTM kernel unavailable, using the fused path ({exc})", stacklevel=3)
         return False
-
-
-def supports(xg: Tensor, w: CellWeights, keep_c: Keep, keep_h: Keep) -> bool:
-    """Whether the compiled kernel computes this layer-direction (else use the fused path)."""
-    if xg.device.type != "cpu" or xg.dtype not in (torch.float32, torch.float64) or w.w_hr is not None:
-        return False
-    masks = [m for m in (keep_c, keep_h) if isinstance(m, Tensor)]
-    return all(m.dtype == xg.dtype for m in masks) and available()
 
 
 def run_compiled(
@@ -135,7 +128,7 @@ class CompiledLSTM(torch.autograd.Function):
             d_y, d_hn, d_cn, w_hh, gates, ct, tn, cs, c0, ahat, a_rs, nhat, n_rs, g_hh, g_c, peep, h_mask, v, kc, kh,
             kc_p, kh_p)
         hidden = c0.shape[-1]
-        h_prev = torch.cat([h0.unsqueeze(0), hs[:-1]])  # (T, B, H): h_{t-1}
+        h_prev = _prev(h0, hs)  # (T, B, H): h_{t-1}
         hm = h_prev if h_mask is None else h_prev * h_mask
         d_whh = da.reshape(-1, 4 * hidden).t() @ hm.reshape(-1, hidden)  # Σ_t dA_tᵀ h_{t-1}   (4H, H)
         # acc (13H,) = [dγ_hh | dβ_hh | dγ_c | dβ_c | dw_ci | dw_cf | dw_co], summed in the kernel

@@ -35,9 +35,11 @@ inline T tanh_(T x) {
   return T(1) - T(2) / (std::exp(T(2) * x) + T(1));
 }
 
+inline bool has(const OptT& t) { return t.has_value() && t->defined(); }
+
 template <typename T>
 const T* ptr_or_null(const OptT& t) {
-  return t.has_value() && t->defined() ? t->data_ptr<T>() : nullptr;
+  return has(t) ? t->data_ptr<T>() : nullptr;
 }
 
 // Mean and reciprocal standard deviation (biased variance) of one row of n values.
@@ -90,7 +92,6 @@ struct Fill {
 Fill fill_absent(const Tensor& like, int64_t H, const OptT& peep, const OptT& keep_c, const OptT& keep_h,
                  double keep_c_p, double keep_h_p) {
   auto opt = like.options();
-  auto has = [](const OptT& t) { return t.has_value() && t->defined(); };
   return {has(peep) ? peep->contiguous() : at::zeros({3, H}, opt),
           has(keep_c) ? keep_c->contiguous() : at::full({H}, keep_c_p, opt),
           has(keep_h) ? keep_h->contiguous() : at::full({H}, keep_h_p, opt)};
@@ -182,14 +183,14 @@ std::vector<Tensor> lstm_forward(const Tensor& xg, const Tensor& h0, const Tenso
   auto opt = xg.options();
   Tensor gates = at::empty({T_, B, G}, opt), ct = at::empty({T_, B, H}, opt), tn = at::empty({T_, B, H}, opt);
   Tensor hs = at::empty({T_, B, H}, opt), cs = at::empty({T_, B, H}, opt), y = at::empty({T_, B, H}, opt);
-  const bool ln_hh = g_hh.has_value() && g_hh->defined(), ln_c = g_c.has_value() && g_c->defined();
+  const bool ln_hh = has(g_hh), ln_c = has(g_c);
   Tensor ahat = ln_hh ? at::empty({T_, B, G}, opt) : at::empty({0}, opt);
   Tensor a_rs = ln_hh ? at::empty({T_, B}, opt) : at::empty({0}, opt);
   Tensor nhat = ln_c ? at::empty({T_, B, H}, opt) : at::empty({0}, opt);
   Tensor n_rs = ln_c ? at::empty({T_, B}, opt) : at::empty({0}, opt);
   Tensor a = at::empty({B, G}, opt), hm = at::empty({B, H}, opt);
   Tensor w_t = w_hh.t();  // (H, 4H)
-  const bool masked = h_mask.has_value() && h_mask->defined();
+  const bool masked = has(h_mask);
   const Fill fill = fill_absent(xg, H, peep, keep_c, keep_h, keep_c_p, keep_h_p);
   AT_DISPATCH_FLOATING_TYPES(xg.scalar_type(), "lstm_forward", [&] {
     using T = scalar_t;
@@ -307,13 +308,13 @@ std::vector<Tensor> lstm_backward(const Tensor& d_y, const Tensor& d_hn, const T
                                   double keep_c_p, double keep_h_p) {
   const int64_t T_ = gates.size(0), B = gates.size(1), G = gates.size(2), H = G / 4;
   auto opt = gates.options();
-  const bool ln_hh = g_hh.has_value() && g_hh->defined(), ln_c = g_c.has_value() && g_c->defined();
+  const bool ln_hh = has(g_hh), ln_c = has(g_c);
   Tensor dz = at::empty({T_, B, G}, opt);
   Tensor da = ln_hh ? at::empty({T_, B, G}, opt) : dz;
   Tensor acc = at::zeros({B, 13 * H}, opt);
   Tensor dh = d_hn.contiguous().clone(), dc = d_cn.contiguous().clone(), dh_keep = at::empty({B, H}, opt);
   Tensor dyc = d_y.contiguous();
-  const bool masked = h_mask.has_value() && h_mask->defined(), has_peep = peep.has_value() && peep->defined();
+  const bool masked = has(h_mask), has_peep = has(peep);
   const Fill fill = fill_absent(gates, H, peep, keep_c, keep_h, keep_c_p, keep_h_p);
   AT_DISPATCH_FLOATING_TYPES(gates.scalar_type(), "lstm_backward", [&] {
     using T = scalar_t;
