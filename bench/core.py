@@ -226,6 +226,24 @@ def render(rows: list[dict], step_rows: list[dict], meta: dict, pair_rows: list[
     return "\n".join(lines) + "\n"
 
 
+def keep_freed_memory() -> str:
+    """Stop glibc from returning freed buffers to the OS (and faulting them in again on the next pass).
+
+    With glibc's adaptive thresholds a (T, B, 4H) buffer may come from a fresh mmap or a trimmed heap
+    on one pass and from reused memory on the next, depending on everything allocated before: one
+    process measured torch.nn.LSTM at 97 ms per training pass, then at 141 ms with 8,000 page faults
+    per pass. Fixed thresholds take that out of every candidate's time alike."""
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        m_trim_threshold, m_mmap_threshold = -1, -3
+        ok = libc.mallopt(m_mmap_threshold, 1 << 30) and libc.mallopt(m_trim_threshold, 1 << 30)
+    except (OSError, AttributeError):
+        ok = False
+    return "glibc, freed memory kept (M_MMAP_THRESHOLD = M_TRIM_THRESHOLD = 1 GiB)" if ok else "unchanged (no glibc)"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--reps", type=int, default=3, help="interleaved repetitions per candidate (default: 3)")
@@ -239,11 +257,17 @@ def main() -> None:
     parser.add_argument("--clock", choices=["wall", "cpu"], default="wall",
                         help="wall: elapsed time; cpu: this process's CPU time, steadier when other jobs share the "
                              "cores (use with --threads 1, where it equals the compute thread's time) (default: wall)")
+    parser.add_argument("--malloc", choices=["keep", "default"], default="keep",
+                        help="keep: tell glibc malloc to keep freed memory (mallopt M_MMAP_THRESHOLD / "
+                             "M_TRIM_THRESHOLD 1 GiB) for every candidate alike, so no candidate pays page faults on "
+                             "fresh buffers; default: glibc's adaptive thresholds, whose state depends on what ran "
+                             "before and once moved torch.nn.LSTM's own time by 45%% (default: keep)")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "core.md"),
                         help="markdown file to write (default: bench/results/core.md)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    malloc = keep_freed_memory() if args.malloc == "keep" else "glibc default (adaptive)"
     if args.clock == "cpu":
         CLOCK["fn"] = time.process_time
     start, load0 = time.time(), os.getloadavg()
@@ -261,7 +285,7 @@ def main() -> None:
     meta = {
         "command": "python bench/core.py " + " ".join(
             a for a in (f"--reps {args.reps}", f"--pairs {args.pairs}", f"--threads {args.threads}" if args.threads else "",
-                        f"--clock {args.clock}",
+                        f"--clock {args.clock}", f"--malloc {args.malloc}",
                         "--quick" if args.quick else "", "--no-reference-variants" if args.no_reference_variants else "") if a),
         "date (UTC)": time.strftime("%Y-%m-%d %H:%M", time.gmtime(start)),
         "torch": torch.__version__, "threads": torch.get_num_threads(), "machine": machine(),
@@ -269,6 +293,7 @@ def main() -> None:
         "load average (1 / 5 / 15 min) at end": " / ".join(f"{v:.1f}" for v in os.getloadavg()),
         "wall time": f"{time.time() - start:.0f} s",
         "clock": "process CPU time" if args.clock == "cpu" else "wall (perf_counter)",
+        "malloc": malloc,
     }
     text = render(rows, step_rows, meta, pair_rows)
     atomic_write_text(Path(args.out), text)

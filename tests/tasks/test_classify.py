@@ -60,6 +60,22 @@ def test_pooling_ignores_padding(pooling, bidirectional):
     torch.testing.assert_close(batched[0:1], alone, rtol=1e-5, atol=1e-6)
 
 
+def test_word_dropout_replaces_real_tokens_with_unk_in_training_only():
+    shape = ClassifierShape(vocab_size=50, pad_id=0, unk_id=1, embed_size=4, hidden_size=4, word_dropout=0.3)
+    net = SequenceClassifier(shape)
+    x = torch.randint(2, 50, (64, 40))
+    x[:, 30:] = 0  # padding
+    torch.manual_seed(0)
+    dropped = net.drop_words(x)
+    hit = dropped != x
+    assert (dropped[hit] == 1).all()  # only ever <unk>
+    assert not hit[:, 30:].any()  # padding untouched
+    assert 0.25 < hit[:, :30].float().mean().item() < 0.35  # about p of the real tokens
+    assert torch.equal(net.eval().drop_words(x), x)  # eval: identity
+    zero = SequenceClassifier(ClassifierShape(vocab_size=50, unk_id=1, embed_size=4, hidden_size=4))
+    assert torch.equal(zero.train().drop_words(x), x)  # p = 0: identity
+
+
 def test_metrics_by_hand():
     m = classification_metrics(np.array([0, 0, 1, 1, 2]), np.array([0, 1, 1, 1, 0]), labels=["a", "b", "c"])
     assert m["accuracy"] == pytest.approx(0.6)

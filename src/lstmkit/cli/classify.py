@@ -57,6 +57,8 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     a("--variational-dropout", type=float, default=0.0, help="lstmkit.nn variational (locked) dropout")
     a("--weight-drop", type=float, default=0.0, help="lstmkit.nn DropConnect on recurrent weights")
     a("--layer-norm", action="store_true", default=False, help="layer-normalised LSTM cells")
+    a("--word-dropout", type=float, default=0.0,
+      help="training only: replace each token by <unk> with this probability (helps with unseen words)")
     a("--valid-fraction", type=float, default=0.1,
       help="share of --data held out for validation when --valid is not given")
     p.set_defaults(func=cmd_train)
@@ -103,6 +105,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         embed_size=args.embed_size, hidden_size=args.hidden_size, num_layers=args.num_layers,
         bidirectional=args.bidirectional, dropout=args.dropout, pooling=args.pooling,
         variational_dropout=args.variational_dropout, weight_drop=args.weight_drop, layer_norm=args.layer_norm,
+        word_dropout=args.word_dropout,
     )
     _check_positive(hidden_size=args.hidden_size, num_layers=args.num_layers, embed_size=args.embed_size,
                     min_freq=args.min_freq, bpe_vocab_size=args.bpe_vocab_size)

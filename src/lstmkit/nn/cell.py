@@ -88,12 +88,13 @@ def input_projection(x: Tensor, w: CellWeights) -> Tensor:
     ``x`` (..., I) -> (..., 4H): ``LN_ih(x W_ihᵀ) + b_ih + b_hh`` (LN only with layer norm). Both biases
     are folded in here, so that the recurrent loop adds only ``W_hh h``.
     """
+    bias = (w.b_ih + w.b_hh) if w.b_ih is not None else None  # (4H,)
+    if w.ln_ih is None:
+        return F.linear(x, w.w_ih, bias)  # x W_ihᵀ + b, the bias added inside the GEMM   (..., 4H)
     xg = x @ w.w_ih.t()  # (..., 4H)
-    if w.ln_ih is not None:
-        xg = F.layer_norm(xg, xg.shape[-1:], w.ln_ih.weight, w.ln_ih.bias, LN_EPS)
-    if w.b_ih is not None:
-        xg = xg + (w.b_ih + w.b_hh)
-    return xg
+    # γ ⊙ x̂ + β + b as one layer-norm call with bias β + b: no separate pass over (..., 4H)
+    ln_bias = w.ln_ih.bias if bias is None else w.ln_ih.bias + bias
+    return F.layer_norm(xg, xg.shape[-1:], w.ln_ih.weight, ln_bias, LN_EPS)
 
 
 def cell_step(xg: Tensor, h: Tensor, c: Tensor, w: CellWeights, w_hh_t: Tensor | None = None) -> StepOut:

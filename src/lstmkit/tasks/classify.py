@@ -186,7 +186,8 @@ def build_model(enc: Encoder, shape: ClassifierShape, seed: int) -> tuple[Sequen
     """A seeded network sized for the encoder (vocabulary, classes), with pretrained vectors if configured."""
     cfg = enc.config
     shape = replace(shape, input=cfg.input, num_classes=len(enc.labels),
-                    vocab_size=len(enc.vocab) if enc.vocab else 0, pad_id=(enc.vocab.pad_id or 0) if enc.vocab else 0)
+                    vocab_size=len(enc.vocab) if enc.vocab else 0, pad_id=(enc.vocab.pad_id or 0) if enc.vocab else 0,
+                    unk_id=enc.vocab.unk_id if enc.vocab else None)
     emb = None
     if cfg.embeddings and cfg.input == "text":
         assert enc.vocab is not None

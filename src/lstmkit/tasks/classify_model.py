@@ -27,6 +27,7 @@ class ClassifierShape:
     input: InputKind = "text"
     vocab_size: int = 0          # text input: embedding rows (ignored for numeric input)
     pad_id: int = 0
+    unk_id: int | None = None    # text input: the <unk> row that word dropout substitutes
     num_classes: int = 2
     embed_size: int = 128
     hidden_size: int = 128
@@ -37,6 +38,7 @@ class ClassifierShape:
     variational_dropout: float = 0.0
     weight_drop: float = 0.0
     layer_norm: bool = False
+    word_dropout: float = 0.0    # training only: each real token becomes <unk> with this probability
 
 
 class ClassifyBatch(NamedTuple):
@@ -111,7 +113,16 @@ class SequenceClassifier(nn.Module):
         """(B, T) ids or values -> (B, T, E)."""
         if self.shape.input == "numeric":
             return self.embed(x.unsqueeze(-1).to(self.out.weight.dtype))   # (B, T, 1) -> (B, T, E)
-        return self.embed(x)
+        return self.embed(self.drop_words(x))
+
+    def drop_words(self, x: torch.Tensor) -> torch.Tensor:
+        """Word dropout (Iyyer et al. 2015): in training, each non-padding id becomes ``<unk>`` with
+        probability ``word_dropout``, so the network learns what to do with words it has never seen."""
+        s = self.shape
+        if not self.training or s.word_dropout <= 0 or s.unk_id is None:
+            return x
+        hit = (torch.rand(x.shape, device=x.device) < s.word_dropout) & (x != s.pad_id)  # (B, T)
+        return x.masked_fill(hit, s.unk_id)
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """x (B, T), lengths (B,) -> logits (B, C)."""
