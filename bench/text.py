@@ -72,12 +72,12 @@ def bench_sst2(args, work: Path) -> Section:
     if args.quick:  # a slice of the training file
         data = [(r.text, r.label) for r in read_labelled(train_path)[:8000]]
     minutes = 1.5 if args.quick else args.sst2_minutes
-    cfg = ClassifyConfig(tokenizer=args.sst2_tokenizer, lowercase=True, min_freq=1)
+    cfg = ClassifyConfig(tokenizer=args.sst2_tokenizer, lowercase=True, min_freq=1, bpe_vocab_size=args.sst2_bpe_vocab)
     shape = ClassifierShape(embed_size=300, hidden_size=args.sst2_hidden, bidirectional=True,
                             pooling=args.sst2_pooling, dropout=0.5, variational_dropout=args.sst2_variational,
                             word_dropout=args.sst2_word_dropout)
-    tcfg = _tcfg(epochs=2 if args.quick else 8, batch_size=64, lr=args.sst2_lr, patience=3, monitor="accuracy",
-                 mode="max", max_time=minutes * 60, seed=args.seed)
+    tcfg = _tcfg(epochs=2 if args.quick else args.sst2_epochs, batch_size=64, lr=args.sst2_lr, patience=3,
+                 monitor="accuracy", mode="max", max_time=minutes * 60, seed=args.seed, schedule=args.sst2_schedule)
     t0 = time.monotonic()
     res = train(data, dev_path, work / "sst2", cfg, shape, tcfg)
     seconds = time.monotonic() - t0
@@ -89,10 +89,11 @@ def bench_sst2(args, work: Path) -> Section:
     s.rows.append((f"BiLSTM {shape.hidden_size}×2, {shape.pooling} pool, no pretrained vectors", f"{acc:.2%}",
                    f"×{acc / majority:.3f}", f"{seconds:.0f} s", "≥ 84% required; 84.9–86.3% anchor (GloVe)"))
     s.rows.append(("majority class (same dev set)", f"{majority:.2%}", "×1.000", "—", ""))
-    s.notes.append(f"config: {cfg.tokenizer} tokens, lowercase, embed 300, hidden {shape.hidden_size}, dropout 0.5, "
+    s.notes.append(f"config: {cfg.tokenizer} tokens" + (f" ({cfg.bpe_vocab_size})" if cfg.tokenizer == "bpe" else "")
+                   + f", lowercase, embed 300, hidden {shape.hidden_size}, dropout 0.5, "
                    f"variational dropout {shape.variational_dropout}, word dropout {shape.word_dropout}, "
                    f"AdamW lr {tcfg.lr:g}, "
-                   f"batch 64, budget {minutes:g} min, epochs ≤ {tcfg.epochs}, seed {args.seed}"
+                   f"batch 64, schedule {tcfg.schedule}, budget {minutes:g} min, epochs ≤ {tcfg.epochs}, seed {args.seed}"
                    + (", **quick: first 8000 training rows**" if args.quick else ""))
     hist = work / "sst2" / "history.csv"
     if hist.is_file():
@@ -255,12 +256,15 @@ def main() -> None:
     p.add_argument("--only", default="sst2,char,word,generate", help="comma-separated parts to run")
     p.add_argument("--threads", type=int, default=torch.get_num_threads(), help="torch CPU threads")
     p.add_argument("--seed", type=int, default=0, help="random seed")
-    p.add_argument("--sst2-minutes", type=float, default=15.0, help="SST-2 time budget")
+    p.add_argument("--sst2-minutes", type=float, default=30.0, help="SST-2 time budget")
     p.add_argument("--sst2-hidden", type=int, default=128, help="SST-2 BiLSTM units per direction")
     p.add_argument("--sst2-lr", type=float, default=2e-3, help="SST-2 AdamW learning rate")
-    p.add_argument("--sst2-word-dropout", type=float, default=0.0, help="SST-2 word dropout (tokens -> <unk>)")
-    p.add_argument("--sst2-tokenizer", default="whitespace", choices=["whitespace", "word", "bpe"],
+    p.add_argument("--sst2-epochs", type=int, default=8, help="SST-2 maximum epochs")
+    p.add_argument("--sst2-schedule", default="none", choices=["none", "cosine", "plateau"], help="SST-2 LR schedule")
+    p.add_argument("--sst2-word-dropout", type=float, default=0.1, help="SST-2 word dropout (tokens -> <unk>)")
+    p.add_argument("--sst2-tokenizer", default="bpe", choices=["whitespace", "word", "bpe"],
                    help="SST-2 tokenizer")
+    p.add_argument("--sst2-bpe-vocab", type=int, default=8000, help="SST-2 BPE vocabulary size")
     p.add_argument("--sst2-pooling", default="max", choices=["last", "max", "mean", "attention"],
                    help="SST-2 pooling")
     p.add_argument("--sst2-variational", type=float, default=0.25, help="SST-2 variational (locked) dropout in the LSTM")

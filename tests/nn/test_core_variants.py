@@ -150,6 +150,20 @@ def test_zoneout_eval_is_expectation():
     torch.testing.assert_close(c_n[0], c, atol=1e-6, rtol=1e-5)
 
 
+@pytest.mark.parametrize("p", [0.03, 0.1, 0.5, 0.9])
+def test_zoneout_masks_have_probability_p(p):
+    from lstmkit.nn.dropout import zoneout_keep
+
+    torch.manual_seed(0)
+    keep = zoneout_keep(p, 200, 16, 101, torch.zeros(1, dtype=torch.float64), training=True)  # 323,200 draws
+    assert keep.shape == (200, 16, 101) and keep.dtype == torch.float64 and keep.is_contiguous()
+    assert set(keep.unique().tolist()) <= {0.0, 1.0}
+    sd = (p * (1 - p) / keep.numel()) ** 0.5
+    assert abs(keep.mean().item() - p) < 5 * sd + 2e-5  # 2e-5: p is rounded to a multiple of 1/65536
+    for k in range(3):  # each of the three 16-bit words taken from one 64-bit draw is unbiased
+        assert abs(keep.view(-1)[k::3].mean().item() - p) < 5 * sd * 3 ** 0.5 + 2e-5
+
+
 @pytest.mark.parametrize("impl", ["reference", "fused"])
 def test_variational_mask_same_at_every_step(impl):
     """One mask per sequence: the masks drawn have no time dimension, and a hand-written loop that
