@@ -95,6 +95,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     if not 0 <= args.valid_fraction < 1:
         raise LstmkitError(f"--valid-fraction must be in [0, 1) (got {args.valid_fraction})")
+    if not 0 <= args.word_dropout < 1:
+        raise LstmkitError(f"--word-dropout must be in [0, 1) (got {args.word_dropout})")
     cfg = ClassifyConfig(
         input=args.input, tokenizer=args.tokenizer, lowercase=args.lowercase, min_freq=args.min_freq,
         max_vocab=args.max_vocab, bpe_vocab_size=args.bpe_vocab_size, max_len=args.max_len,

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import math
 import sys
-
 from dataclasses import dataclass, field
 
 import torch
