@@ -4,21 +4,27 @@ For each configuration of issue 2, tokens/s (B*T per second) for inference (no g
 (forward + backward of out.sum()) of: torch.nn.LSTM; lstmkit's LSTM on the torch path; the reference
 path (plain); the fused path (plain, forced); and every variant on its default path ("auto": the
 compiled C++ kernel, or torch's kernel for weight drop) and, for the first configuration only (to keep
-the run near 10 minutes), on the Python fused path and the reference path. Then the streaming step latency (B1, I256, H256) of ``LSTM.step`` against
-``torch.nn.LSTMCell`` and ``torch.nn.LSTM`` called once per step, and the torch path against
-torch.nn.LSTM alone in interleaved pairs (``--pairs``), to resolve its ratio from the noise.
+the run near 10 minutes), on the Python fused path and the reference path. Then the streaming step
+latency (B1, I256, H256) of ``LSTM.step`` against ``torch.nn.LSTMCell`` and ``torch.nn.LSTM`` called
+once per step, on one thread and on all cores (wall clock whatever ``--clock`` says), and the torch
+path against torch.nn.LSTM alone in interleaved pairs (``--pairs``), to resolve its ratio from the
+noise.
 
 All candidates of one configuration run interleaved (A, B, C, B, C, A, C, A, B, ...: the order
 rotates each repetition, so that no candidate always runs first) and the table reports medians,
-because the machine is shared; ratios are against torch.nn.LSTM in the same run.
+because the machine is shared; ratios are against torch.nn.LSTM in the same run. Each timed pass
+follows an untimed pass of the same module: a pass's time depends on what ran just before it (the
+compiled layer-norm BiLSTM measured 0.69 of torch.nn.LSTM right after the Python fused path, 0.79
+right after itself, same run), and a training loop runs one module over and over.
 
-    .venv/bin/python bench/core.py                 # full run (about 10 minutes on 2 busy cores)
+    .venv/bin/python bench/core.py                 # full run (about 15 minutes on 2 cores)
     .venv/bin/python bench/core.py --quick         # small sizes, a smoke test of the script
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import platform
 import statistics
@@ -85,14 +91,19 @@ def run_once(mod: torch.nn.Module, x: torch.Tensor, train: bool) -> float:
     """Seconds (wall, or this process's CPU time with --clock cpu) for one inference pass or one
     forward+backward pass."""
     mod.train(train)
-    t0 = CLOCK["fn"]()
-    if train:
-        out, _ = mod(x)
-        out.sum().backward()
-    else:
-        with torch.no_grad():
-            mod(x)
-    return CLOCK["fn"]() - t0
+    gc.collect()  # the previous candidate's garbage is collected now, not inside this one's timing
+    gc.disable()  # as timeit does
+    try:
+        t0 = CLOCK["fn"]()
+        if train:
+            out, _ = mod(x)
+            out.sum().backward()
+        else:
+            with torch.no_grad():
+                mod(x)
+        return CLOCK["fn"]() - t0
+    finally:
+        gc.enable()
 
 
 def bench_config(cfg: Config, reps: int, with_reference_variants: bool) -> list[dict]:
@@ -109,8 +120,10 @@ def bench_config(cfg: Config, reps: int, with_reference_variants: bool) -> list[
         order = names[rep % len(names):] + names[: rep % len(names)]  # rotated: no candidate always first
         for train in (False, True):
             for name in order:
-                mod = mods[name]
-                times[(name, train)].append(run_once(mod, x_train if train else x, train))
+                mod, xx = mods[name], (x_train if train else x)
+                run_once(mod, xx, train)  # untimed: the timed pass follows this module's own pass (see module doc)
+                mod.zero_grad(set_to_none=True)
+                times[(name, train)].append(run_once(mod, xx, train))
                 mod.zero_grad(set_to_none=True)
     tokens = cfg.batch * cfg.steps
     med = {k: statistics.median(v) for k, v in times.items()}
@@ -149,8 +162,18 @@ def bench_torch_path(cfg: Config, pairs: int) -> dict:
     return dict(config=cfg.name, pairs=pairs, **res)
 
 
-def bench_step(reps: int, calls: int) -> list[dict]:
-    """Median µs per streaming step at B1, I256, H256."""
+def bench_step(reps: int, calls: int, threads: int) -> list[dict]:
+    """Median µs per streaming step at B1, I256, H256 on ``threads`` threads, by the wall clock (a
+    latency; process CPU time would add up the threads)."""
+    saved = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        return _bench_step(reps, calls, threads)
+    finally:
+        torch.set_num_threads(saved)
+
+
+def _bench_step(reps: int, calls: int, threads: int) -> list[dict]:
     torch.manual_seed(0)
     batch, inp, hidden = 1, 256, 256
     ours = LSTM(inp, hidden).eval()
@@ -185,12 +208,13 @@ def bench_step(reps: int, calls: int) -> list[dict]:
             fn()
         for _ in range(reps):
             for name, fn in fns.items():
-                t0 = CLOCK["fn"]()
+                t0 = time.perf_counter()
                 for _ in range(calls):
                     fn()
-                times[name].append((CLOCK["fn"]() - t0) / calls * 1e6)
+                times[name].append((time.perf_counter() - t0) / calls * 1e6)
     base = statistics.median(times["torch.nn.LSTMCell"])
-    return [dict(name=k, us=statistics.median(v), ratio=statistics.median(v) / base, best=min(v)) for k, v in times.items()]
+    return [dict(name=k, threads=threads, us=statistics.median(v), ratio=statistics.median(v) / base, best=min(v))
+            for k, v in times.items()]
 
 
 def machine() -> str:
@@ -225,9 +249,10 @@ def render(rows: list[dict], step_rows: list[dict], meta: dict, pair_rows: list[
         lines += [f"| {r['config']} | {r['pairs']} | {r['inf'][0]:.3f} [{r['inf'][1]:.2f}, {r['inf'][2]:.2f}] | "
                   f"{r['train'][0]:.3f} [{r['train'][1]:.2f}, {r['train'][2]:.2f}] |" for r in pair_rows]
     lines += ["", "## Streaming step latency (B1, I256, H256)", "",
-              "Each candidate is called in a streaming loop (its returned state is its next input).", "",
-              "| candidate | median µs/step | best µs/step | vs torch.nn.LSTMCell |", "|---|---:|---:|---:|"]
-    lines += [f"| {r['name']} | {r['us']:.1f} | {r['best']:.1f} | {r['ratio']:.2f} |" for r in step_rows]
+              "Each candidate is called in a streaming loop (its returned state is its next input), under "
+              "`torch.no_grad()` as generation runs; wall clock, on one thread and on all of them.", "",
+              "| candidate | threads | median µs/step | best µs/step | vs torch.nn.LSTMCell |", "|---|---:|---:|---:|---:|"]
+    lines += [f"| {r['name']} | {r['threads']} | {r['us']:.1f} | {r['best']:.1f} | {r['ratio']:.2f} |" for r in step_rows]
     return "\n".join(lines) + "\n"
 
 
@@ -254,9 +279,12 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=3, help="interleaved repetitions per candidate (default: 3)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's default)")
     parser.add_argument("--pairs", type=int, default=11,
-                        help="interleaved pairs for the torch path vs torch.nn.LSTM check, per config (halved for "
-                             "the 2-layer one; 0 skips it; default: 11)")
+                        help="interleaved pairs for the torch path vs torch.nn.LSTM check, per config (0 skips "
+                             "it; default: 11)")
     parser.add_argument("--quick", action="store_true", help="small sizes only, to check the script (default: off)")
+    parser.add_argument("--only", default="",
+                        help="run only the configurations whose name contains this text, e.g. BiLSTM (default: all; "
+                             "the step latency still runs)")
     parser.add_argument("--no-reference-variants", action="store_true",
                         help="skip the variants on the reference path (default: run them on the first config)")
     parser.add_argument("--clock", choices=["wall", "cpu"], default="wall",
@@ -277,21 +305,23 @@ def main() -> None:
         CLOCK["fn"] = time.process_time
     start, load0 = time.time(), os.getloadavg()
     rows = []
-    for k, cfg in enumerate(QUICK if args.quick else CONFIGS):  # reference variants: first config only
-        rows += bench_config(cfg, args.reps, k == 0 and not args.no_reference_variants)
+    configs = [c for c in (QUICK if args.quick else CONFIGS) if args.only in c.name]
+    for cfg in configs:  # reference variants: first config only
+        rows += bench_config(cfg, args.reps, cfg is CONFIGS[0] and not args.no_reference_variants)
         print(f"done {cfg.name} ({time.time() - start:.0f} s)", flush=True)
     pair_rows = []
     if args.pairs:
-        for cfg in QUICK if args.quick else CONFIGS:
-            pairs = max(3, args.pairs // 2) if cfg.layers > 1 else args.pairs  # the L2 config is the slow one
-            pair_rows.append(bench_torch_path(cfg, pairs))
+        for cfg in configs:
+            pair_rows.append(bench_torch_path(cfg, max(2, args.pairs)))  # quartiles need two
         print(f"done paired torch path ({time.time() - start:.0f} s)", flush=True)
-    step_rows = bench_step(reps=max(5, args.reps * 3), calls=50 if args.quick else 200)
+    step_rows = [row for n in sorted({1, os.cpu_count() or 1})
+                 for row in bench_step(reps=max(5, args.reps * 3), calls=50 if args.quick else 200, threads=n)]
     meta = {
         "command": "python bench/core.py " + " ".join(
             a for a in (f"--reps {args.reps}", f"--pairs {args.pairs}", f"--threads {args.threads}" if args.threads else "",
                         f"--clock {args.clock}", f"--malloc {args.malloc}",
-                        "--quick" if args.quick else "", "--no-reference-variants" if args.no_reference_variants else "") if a),
+                        "--quick" if args.quick else "", f"--only {args.only}" if args.only else "",
+                        "--no-reference-variants" if args.no_reference_variants else "") if a),
         "date (UTC)": time.strftime("%Y-%m-%d %H:%M", time.gmtime(start)),
         "torch": torch.__version__, "threads": torch.get_num_threads(), "machine": machine(),
         "load average (1 min) at start / end": f"{load0[0]:.1f} / {os.getloadavg()[0]:.1f}",

@@ -14,16 +14,11 @@ In eval mode (``training=False``) every variant is deterministic: no masks, zone
 
 from __future__ import annotations
 
-import math
-import sys
 from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-
-# A zoneout "keep" factor: per-step masks (T, B, N) in training, the probability p (a float) in eval.
-Keep = Tensor | float | None
 
 
 def parse_zoneout(zoneout: float | tuple[float, float] | None) -> tuple[float, float]:
@@ -56,34 +51,63 @@ def weight_drop(w_hh: Tensor, p: float, training: bool) -> Tensor:
     return F.dropout(w_hh, p, training=True)
 
 
-def zoneout_keep(p: float, steps: int, batch: int, size: int, like: Tensor, training: bool) -> Keep:
-    """Zoneout "keep previous value" factors for one layer-direction over ``steps`` steps.
+@dataclass(frozen=True)
+class ZoneoutDraw:
+    """The training zoneout mask of one layer-direction, as a seed instead of a tensor.
 
-    Training: a {0, 1} mask (T, B, N), 1 with probability p, fresh at every step. Eval: the
-    expectation p. None when p == 0.
+    ``keep[t, b, j] = 1`` iff ``hash32(seed, (t * B + b) * N + j) < threshold`` (threshold = p * 2³²):
+    a counter-based draw, so the compiled kernel generates each row where it needs it (in forward
+    and again in backward) and never reads a (T, B, N) mask from memory, while the other paths
+    materialise the identical mask with :meth:`mask`. The hash is murmur3's 32-bit finaliser over
+    a scrambled counter; (t, b) are in the layer input's time order for both directions.
     """
+
+    seed: int  # in [0, 2**31)
+    p: float
+
+    @property
+    def threshold(self) -> int:
+        return min(round(self.p * 2**32), 2**32 - 1)
+
+    def mask(self, steps: int, batch: int, size: int, like: Tensor) -> Tensor:
+        """The {0, 1} mask (T, B, N) in ``like``'s dtype and device."""
+        x = torch.arange(steps * batch * size, dtype=torch.int64, device=like.device)
+        x = _mul32(x & _M32, 0x9E3779B1) ^ self.seed
+        x = _mul32(x ^ (x >> 16), 0x85EBCA6B)
+        x = _mul32(x ^ (x >> 13), 0xC2B2AE35)
+        x = x ^ (x >> 16)
+        return (x < self.threshold).to(like.dtype).view(steps, batch, size)
+
+
+_M32 = 0xFFFFFFFF
+
+
+def _mul32(x: Tensor, c: int) -> Tensor:
+    """``x * c mod 2³²`` for x, c < 2³² in int64 without overflow (two 16-bit halves of x)."""
+    lo = (x & 0xFFFF) * c  # < 2⁴⁸
+    hi = ((x >> 16) * c) & 0xFFFF  # only its low 16 bits survive the shift mod 2³²
+    return (lo + (hi << 16)) & _M32
+
+
+# A zoneout "keep" factor: a ZoneoutDraw (or its (T, B, N) mask) in training, the probability p in eval.
+Keep = Tensor | float | ZoneoutDraw | None
+
+
+def zoneout_keep(p: float, training: bool) -> Keep:
+    """Zoneout "keep previous value" factor of one layer-direction: a fresh :class:`ZoneoutDraw`
+    (1 with probability p, independently at every step and unit) in training, the expectation p in
+    eval, None when p == 0. The seed comes from torch's default generator, so ``torch.manual_seed``
+    fixes the masks."""
     if p == 0.0:
         return None
     if not training:
         return p
-    shape = (steps, batch, size)
-    if like.device.type != "cpu" or sys.byteorder != "little":
-        return (torch.rand(shape, dtype=like.dtype, device=like.device) < p).to(like.dtype)
-    return bernoulli16(shape, p, like.dtype)
+    return ZoneoutDraw(int(torch.randint(0, 2**31 - 1, ()).item()), p)
 
 
-def bernoulli16(shape: tuple[int, ...], p: float, dtype: torch.dtype) -> Tensor:
-    """A {0, 1} CPU mask, 1 with probability min(round(65536 p), 65535) / 65536 (within 2e-5 of p).
-
-    Three 16-bit uniforms per int64 from ``random_`` (its low 48 bits are uniform; the top bit is
-    always 0, so the fourth 16-bit word is not used). For zoneout's (T, B, H) masks this takes about
-    half the time of ``torch.rand(shape) < p`` (measured 4.8 against 8.3 ms for T100 B32 H128, one
-    thread; a zoneout BiLSTM layer draws four such masks per forward).
-    """
-    n, threshold = math.prod(shape), min(round(p * 65536), 65535)
-    words = torch.empty(-(-n // 3), dtype=torch.int64).random_()  # (ceil(n/3),)
-    hit = words.view(torch.int16).view(-1, 4) < threshold - 32768  # (ceil(n/3), 4) bool
-    return hit[:, :3].to(dtype).reshape(-1)[:n].view(shape)
+def keep_tensor(keep: Keep, steps: int, batch: int, size: int, like: Tensor) -> Tensor | float | None:
+    """A keep factor as the reference and fused paths take it: a (T, B, N) mask or a float."""
+    return keep.mask(steps, batch, size, like) if isinstance(keep, ZoneoutDraw) else keep
 
 
 def zoneout(old: Tensor, new: Tensor, keep: Tensor | float) -> Tensor:
@@ -112,11 +136,9 @@ def sample_noise(
     zoneout_pc: float,
     zoneout_ph: float,
     training: bool,
-    steps: int,
     batch: int,
     input_sizes: list[int],
     directions: int,
-    hidden_size: int,
     out_size: int,
     like: Tensor,
 ) -> ForwardNoise:
@@ -127,8 +149,8 @@ def sample_noise(
         noise.input_masks.append(bernoulli_mask((batch, in_size), variational, like) if use_var else None)
         for _ in range(directions):
             noise.h_masks.append(bernoulli_mask((batch, out_size), variational, like) if use_var else None)
-            noise.keep_c.append(zoneout_keep(zoneout_pc, steps, batch, hidden_size, like, training))
-            noise.keep_h.append(zoneout_keep(zoneout_ph, steps, batch, out_size, like, training))
+            noise.keep_c.append(zoneout_keep(zoneout_pc, training))
+            noise.keep_h.append(zoneout_keep(zoneout_ph, training))
     return noise
 
 

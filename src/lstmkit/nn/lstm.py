@@ -33,9 +33,18 @@ import torch.nn.functional as F
 from torch import Tensor, _VF, nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
+from . import compiled
 from .cell import CellWeights, Gates, Norm, cell_step, fast_step, init_uniform_, input_projection, set_forget_bias_
-from .dropout import ForwardNoise, check_probability, parse_zoneout, sample_noise, weight_drop, zoneout
+from .dropout import ForwardNoise, check_probability, keep_tensor, parse_zoneout, sample_noise, weight_drop, zoneout
+from .fused import run_fused
 from .sequence import reverse_index, reverse_padded, run_reference, valid_mask
+
+
+def _compiled_step_ok(x: Tensor) -> bool:
+    """The compiled streaming step runs CPU float32/64 when the extension is built (it never builds
+    it: a plain LSTM's first step does not wait a minute for a compiler; any variant's first use does)."""
+    return x.is_cpu and (x.dtype is torch.float32 or x.dtype is torch.float64) and compiled.available(build=False)
+
 
 _PAD_BIG = 1.0e4  # |pre-activation| that saturates σ to exactly 0 or 1 in float16/32/64
 
@@ -257,8 +266,6 @@ class LSTM(nn.Module):
 
     def _compiled_ok(self, like: Tensor) -> bool:
         """The compiled kernel runs CPU float32/64 without projection (and needs the extension built)."""
-        from . import compiled
-
         return (like.device.type == "cpu" and like.dtype in (torch.float32, torch.float64) and self.proj_size == 0
                 and compiled.available())
 
@@ -411,57 +418,64 @@ class LSTM(nn.Module):
         return PackedSequence(out, batch_sizes, sorted_idx, unsorted_idx), (h_n, c_n)
 
     # ----------------------------------------------------------------------------- reference / fused
-    def _sample_noise(self, steps: int, batch: int, like: Tensor) -> ForwardNoise:
+    def _sample_noise(self, batch: int, like: Tensor) -> ForwardNoise:
         in_sizes = [self.input_size] + [self.out_size * self.num_directions] * (self.num_layers - 1)
         return sample_noise(
             variational=self.variational_dropout, zoneout_pc=self.zoneout[0], zoneout_ph=self.zoneout[1],
-            training=self.training, steps=steps, batch=batch, input_sizes=in_sizes,
-            directions=self.num_directions, hidden_size=self.hidden_size, out_size=self.out_size, like=like,
+            training=self.training, batch=batch, input_sizes=in_sizes, directions=self.num_directions,
+            out_size=self.out_size, like=like,
         )
 
     def _run_layers(self, x: Tensor, hx: State, lengths: Tensor | None, path: Path, record: bool):
         """All layers and directions on time-major x (T, B, I) -> (out (T, B, D*H_out), h_n, c_n, gates)."""
-        steps, batch = x.shape[0], x.shape[1]
         lengths = lengths.to(x.device) if lengths is not None else None
-        valid = valid_mask(lengths, steps) if lengths is not None else None  # (T, B, 1)
-        rev_idx = reverse_index(lengths, steps) if lengths is not None else None  # (T, B)
-        noise = self._sample_noise(steps, batch, x)
-        h0, c0 = hx
+        valid = valid_mask(lengths, x.shape[0]) if lengths is not None else None  # (T, B, 1)
+        noise = self._sample_noise(x.shape[1], x)
         h_n, c_n, gates = [], [], []
         layer_in = x
         for layer in range(self.num_layers):
             if noise.input_masks[layer] is not None:
                 layer_in = layer_in * noise.input_masks[layer]  # (T, B, I_l) * (B, I_l)
-            outs = []
-            for d in range(self.num_directions):
-                k = layer * self.num_directions + d
-                w = self.cell_weights(layer, d, self.training)
-                xd = layer_in if d == 0 else reverse_padded(layer_in, rev_idx)
-                xg = input_projection(xd, w)  # (T, B, 4H)
-                res = self._run_direction(path, xg, h0[k], c0[k], w, valid, noise, k, record)
-                y = res.y if d == 0 else reverse_padded(res.y, rev_idx)  # (T, B, H_out)
-                outs.append(y)
-                h_n.append(res.h_n)
-                c_n.append(res.c_n)
-                if record:
-                    g = res.gates if d == 0 else Gates(*(reverse_padded(z, rev_idx) for z in res.gates))
-                    gates.append(Gates(*(z.transpose(0, 1) for z in g)))  # each (B, T, H)
-            layer_in = outs[0] if len(outs) == 1 else torch.cat(outs, dim=-1)  # (T, B, D*H_out)
+            ks = range(layer * self.num_directions, (layer + 1) * self.num_directions)
+            if path == "compiled":
+                ws = [self.cell_weights(layer, d, self.training) for d in range(self.num_directions)]
+                layer_in, h, c = compiled.run_compiled_layer(
+                    layer_in, ws, [hx[0][k] for k in ks], [hx[1][k] for k in ks], valid=valid,
+                    h_masks=[noise.h_masks[k] for k in ks], keep_c=[noise.keep_c[k] for k in ks],
+                    keep_h=[noise.keep_h[k] for k in ks])  # (T, B, D*H), (D, B, H) twice
+                h_n += h.unbind(0)
+                c_n += c.unbind(0)
+            else:
+                layer_in = self._run_directions(layer, layer_in, hx, lengths, valid, noise, path, record,
+                                                (h_n, c_n, gates))
             if layer < self.num_layers - 1 and self.dropout > 0 and self.training:
                 layer_in = F.dropout(layer_in, self.dropout, training=True)
         return layer_in, torch.stack(h_n), torch.stack(c_n), (gates if record else None)
 
-    def _run_direction(self, path: Path, xg, h0, c0, w, valid, noise: ForwardNoise, k: int, record: bool):
-        kwargs = dict(valid=valid, h_mask=noise.h_masks[k], keep_c=noise.keep_c[k], keep_h=noise.keep_h[k])
-        if path == "compiled":
-            from .compiled import run_compiled
-
-            return run_compiled(xg, h0, c0, w, **kwargs)
-        if path == "fused":
-            from .fused import run_fused
-
-            return run_fused(xg, h0, c0, w, **kwargs)
-        return run_reference(xg, h0, c0, w, record=record, **kwargs)
+    def _run_directions(self, layer: int, layer_in: Tensor, hx: State, lengths: Tensor | None, valid,
+                        noise: ForwardNoise, path: Path, record: bool, into: tuple[list, list, list]) -> Tensor:
+        """One layer on the reference or fused path, a direction at a time; the reverse direction
+        runs on each sequence reversed within its length. Appends h_n, c_n (and gates) to ``into``."""
+        steps, batch = layer_in.shape[0], layer_in.shape[1]
+        rev_idx = reverse_index(lengths, steps) if lengths is not None else None  # (T, B)
+        outs = []
+        for d in range(self.num_directions):
+            k = layer * self.num_directions + d
+            w = self.cell_weights(layer, d, self.training)
+            flip = (lambda z: z) if d == 0 else (lambda z: reverse_padded(z, rev_idx))  # noqa: E731
+            kc, kh = (keep_tensor(keep, steps, batch, n, layer_in) for keep, n in
+                      ((noise.keep_c[k], self.hidden_size), (noise.keep_h[k], self.out_size)))
+            kc, kh = (flip(z) if isinstance(z, Tensor) else z for z in (kc, kh))  # masks in the input's time order
+            xg = input_projection(flip(layer_in), w)  # (T, B, 4H)
+            kwargs = dict(valid=valid, h_mask=noise.h_masks[k], keep_c=kc, keep_h=kh)
+            res = run_fused(xg, hx[0][k], hx[1][k], w, **kwargs) if path == "fused" else (
+                run_reference(xg, hx[0][k], hx[1][k], w, record=record, **kwargs))
+            outs.append(flip(res.y))  # (T, B, H_out)
+            into[0].append(res.h_n)
+            into[1].append(res.c_n)
+            if record:
+                into[2].append(Gates(*(flip(z).transpose(0, 1) for z in res.gates)))  # each (B, T, H)
+        return outs[0] if len(outs) == 1 else torch.cat(outs, dim=-1)  # (T, B, D*H_out)
 
     # ----------------------------------------------------------------------------- streaming
     def step(self, x_t: Tensor, state: State | None = None) -> tuple[Tensor, State]:
@@ -469,28 +483,33 @@ class LSTM(nn.Module):
 
         x_t (B, I); state (h, c) with h (L, B, H_out), c (L, B, H), zeros if None.
         Returns y_t (B, H_out) (the last layer's h) and the new state. Plain configurations (no
-        projection, no variant active) call torch's cell kernel (``_VF.lstm_cell``, the op behind
-        torch.nn.LSTMCell) once per layer on this module's parameters, with nothing else on the
-        one-layer path but two views in and two out. Variants use :func:`cell_step` (in training mode stochastic masks are drawn
-        afresh at every call). Differentiable either way.
+        projection, no variant active) run one cell kernel per layer on this module's parameters:
+        without autograd (``torch.no_grad()``, as generation runs) on a CPU where the compiled
+        extension is built (:func:`lstmkit.nn.compiled.available`), lstmkit's step (one matrix-vector product over W_ih and W_hh side by side,
+        cached until a parameter changes, then one pass for the gates); otherwise torch's
+        (``_VF.lstm_cell``, the op behind torch.nn.LSTMCell). Variants use :func:`cell_step` (in
+        training mode stochastic masks are drawn afresh at every call). Differentiable with grad on.
         """
         fast = self._step_plan
-        if fast is not None and not (self.training and fast[0]):  # plain: torch's cell kernel per layer
-            p = self._parameters  # direct access: this path is latency-bound
+        if fast is not None and not (self.training and fast[0]):  # plain: one cell kernel per layer
             if state is None:
                 h = c = x_t.new_zeros(self.num_layers, x_t.shape[0], self.hidden_size)
             else:
                 h, c = state
             names = fast[1]
+            fused = not torch.is_grad_enabled() and _compiled_step_ok(x_t)
+            if len(names) == 1 and fused:  # the streaming hot path: one op, states stay (1, B, H)
+                y, h1, c1 = compiled.step(x_t, h, c, *self._step_weights(0, names[0]))
+                return y, (h1, c1)
+            cell = self._fused_cell if fused else self._torch_cell
             if len(names) == 1:
-                wi, wh, bi, bh = names[0]
-                h1, c1 = _VF.lstm_cell(x_t, (h[0], c[0]), p[wi], p[wh], p.get(bi), p.get(bh))
+                h1, c1 = cell(0, names[0], x_t, h[0], c[0])
                 return h1, (h1.unsqueeze(0), c1.unsqueeze(0))
             hs, cs = [], []
             inp, last = x_t, len(names) - 1
             drop = self.dropout if self.training else 0.0
-            for (wi, wh, bi, bh), h_l, c_l in zip(names, h.unbind(0), c.unbind(0)):
-                inp, c1 = _VF.lstm_cell(inp, (h_l, c_l), p[wi], p[wh], p.get(bi), p.get(bh))
+            for layer, (n, h_l, c_l) in enumerate(zip(names, h.unbind(0), c.unbind(0))):
+                inp, c1 = cell(layer, n, inp, h_l, c_l)
                 hs.append(inp)
                 cs.append(c1)
                 if drop > 0 and len(hs) <= last:
@@ -504,6 +523,30 @@ class LSTM(nn.Module):
         h, c = state
         return self._step_layers(x_t, h, c)
 
+    def _torch_cell(self, layer: int, n: tuple, x: Tensor, h: Tensor, c: Tensor) -> tuple[Tensor, Tensor]:
+        p = self._parameters  # direct access: this path is latency-bound
+        return _VF.lstm_cell(x, (h, c), p[n[0]], p[n[1]], p.get(n[2]), p.get(n[3]))
+
+    def _fused_cell(self, layer: int, n: tuple, x: Tensor, h: Tensor, c: Tensor) -> tuple[Tensor, Tensor]:
+        h1, c1 = compiled.step(x, h, c, *self._step_weights(layer, n))[1:]
+        return h1, c1
+
+    def _step_weights(self, layer: int, names: tuple) -> tuple[Tensor, Tensor | None]:
+        """[W_ih | W_hh] (4H, I + H) and b_ih + b_hh of one layer for the compiled step, rebuilt
+        only when a parameter changed (its storage or its version counter): a copy of the layer's
+        weights, kept for streaming."""
+        p = self._parameters
+        w_ih, w_hh, b_ih, b_hh = p[names[0]], p[names[1]], p.get(names[2]), p.get(names[3])
+        key = (w_ih.data_ptr(), w_ih._version, w_hh.data_ptr(), w_hh._version)
+        if b_ih is not None:
+            key += (b_ih.data_ptr(), b_ih._version, b_hh.data_ptr(), b_hh._version)
+        cache = self.__dict__.setdefault("_step_cache", {})
+        hit = cache.get(layer)
+        if hit is None or hit[0] != key:
+            bias = (b_ih + b_hh) if b_ih is not None else None  # (4H,)
+            hit = cache[layer] = (key, torch.cat([w_ih, w_hh], dim=1).contiguous(), bias)  # (4H, I + H)
+        return hit[1], hit[2]
+
     def _make_step_plan(self) -> tuple[bool, tuple] | None:
         """For a plain unidirectional configuration without projection: (stochastic in training,
         per-layer parameter names (w_ih, w_hh, b_ih | None, b_hh | None)); else None."""
@@ -515,7 +558,7 @@ class LSTM(nn.Module):
         return (self.variational_dropout > 0 or self.weight_drop > 0, names) if plain else None
 
     def _step_layers(self, x_t: Tensor, h: Tensor, c: Tensor) -> tuple[Tensor, State]:
-        noise = self._sample_noise(1, x_t.shape[0], x_t)
+        noise = self._sample_noise(x_t.shape[0], x_t)
         plain = self.proj_size == 0 and self.torch_computable()  # torch's cell kernel has no projection
         hs, cs = [], []
         inp = x_t
@@ -528,7 +571,8 @@ class LSTM(nn.Module):
                     inp = inp * noise.input_masks[layer]
                 h_in = h[layer] if noise.h_masks[layer] is None else h[layer] * noise.h_masks[layer]
                 s = cell_step(input_projection(inp, w), h_in, c[layer], w)
-                kc, kh = noise.keep_c[layer], noise.keep_h[layer]
+                kc, kh = (keep_tensor(keep, 1, x_t.shape[0], n, x_t) for keep, n in
+                          ((noise.keep_c[layer], self.hidden_size), (noise.keep_h[layer], self.out_size)))
                 c1 = s.c if kc is None else zoneout(c[layer], s.c, kc[0] if isinstance(kc, Tensor) else kc)
                 h1 = s.h if kh is None else zoneout(h[layer], s.h, kh[0] if isinstance(kh, Tensor) else kh)
             hs.append(h1)

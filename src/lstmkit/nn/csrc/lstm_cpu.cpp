@@ -2,18 +2,33 @@
 //
 // The same arithmetic as lstmkit/nn/fused.py (its docstring states the equations), but every step's
 // elementwise work is one pass over each row instead of a dozen tensor ops: gate nonlinearities,
-// both layer norms (over the 4H recurrent pre-activations and over the H cell), peepholes, zoneout
-// and the padding mask. The two matrix products per step (W_hh h forward, dA W_hh backward) stay
-// with ATen's GEMM. Layout: every (T, B, N) tensor is time-major and contiguous; gates packed i|f|g|o.
+// the three layer norms (input 4H, recurrent 4H, cell H), peepholes, zoneout (masks drawn here from
+// a counter hash, see dropout.py) and the padding mask. The two matrix products per step (W_hh h
+// forward, dA W_hh backward) stay with ATen's GEMM. Gates packed i|f|g|o.
+//
+// Saved for the backward: the activated gates, c̃, and the states; tanh of the cell is recomputed
+// there. Without padding the hidden states are the outputs y and (without cell zoneout) the cell
+// states are c̃, so neither is stored twice.
+//
+// Layout: row (t, b) of the (T, B, N) tensors. xg, y, d_y and the returned dxg may be strided views
+// (a bidirectional layer reads both directions' projections from one (T, B, 8H) tensor and writes
+// both outputs into one (T, B, 2H) tensor); the saved buffers are contiguous, row = t * B + b.
+// With reverse=true the loop runs t = T-1 .. 0: padding (valid = 0) then sits before each sequence's
+// real end and leaves the initial state untouched, so each sequence starts at its own end.
 //
 // Loaded by lstmkit/nn/compiled.py with torch.utils.cpp_extension (JIT, cached); registered as the
-// operators torch.ops.lstmkit_cpu.forward / .backward.
+// operators torch.ops.lstmkit_cpu.forward / .backward / .step, and the step also as a plain Python
+// function of the module (a direct binding: the streaming loop calls it once per token).
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
+#include <torch/extension.h>
 #include <torch/library.h>
 
 #include <cmath>
+#include <algorithm>
+#include <climits>
+#include <cstdint>
 #include <vector>
 
 namespace {
@@ -33,6 +48,18 @@ template <typename T>
 inline T tanh_(T x) {
   x = x < T(-20) ? T(-20) : (x > T(20) ? T(20) : x);
   return T(1) - T(2) / (std::exp(T(2) * x) + T(1));
+}
+
+// Zoneout's counter hash (murmur3's 32-bit finaliser over a scrambled counter); dropout.py computes
+// the same function with torch integer ops for the other paths.
+inline uint32_t zo_hash(uint32_t idx, uint32_t seed) {
+  uint32_t x = (idx * 0x9E3779B1u) ^ seed;
+  x ^= x >> 16;
+  x *= 0x85EBCA6Bu;
+  x ^= x >> 13;
+  x *= 0xC2B2AE35u;
+  x ^= x >> 16;
+  return x;
 }
 
 inline bool has(const OptT& t) { return t.has_value() && t->defined(); }
@@ -55,7 +82,7 @@ inline void moments(const T* x, int64_t n, T& mu, T& rs) {
   rs = T(1) / std::sqrt(v / T(n) + T(kEps));
 }
 
-// Layer-norm input gradient of one row: dx = rs (dy γ - mean(dy γ) - x̂ mean(dy γ x̂)).
+// Layer-norm input gradient of one row: dx = rs (dy γ - mean(dy γ) - x̂ mean(dy γ x̂)). dx may be dy.
 template <typename T>
 inline void ln_backward_row(const T* dy, const T* xhat, const T* gamma, T rs, int64_t n, T* dx) {
   T m1 = 0, m2 = 0;
@@ -71,71 +98,112 @@ inline void ln_backward_row(const T* dy, const T* xhat, const T* gamma, T rs, in
   for (int64_t j = 0; j < n; ++j) dx[j] = rs * (dy[j] * gamma[j] - m1 - xhat[j] * m2);
 }
 
-struct Opts {  // optional inputs, as raw pointers (null when absent)
-  const void* g_hh;
-  const void* b_hh;
-  const void* g_c;
-  const void* b_c;
-  const void* peep;
-  const void* valid;  // (T, B) in the compute dtype: 1 real step, 0 padding
-  const void* keep_c;  // (T, B, H) zoneout factors, or one row of H constants (stride 0)
-  const void* keep_h;
-  int64_t kc_stride, kh_stride;  // H, or 0 for a constant factor
+struct Zone {  // one zoneout mask: none/eval (seed < 0, the constant row) or hashed (seed, threshold)
+  int64_t seed;
+  uint32_t thr;
 };
 
-// Inner loops never branch on an absent option: an absent peephole reads zeros and an absent
-// zoneout reads a row of constants (a masked load from a null pointer costs a microcode assist).
-struct Fill {
-  Tensor peep, keep_c, keep_h;
+// The zoneout factors of one row: a {0, 1} mask hashed from (seed, row * n + j) in training, else the
+// constant row (p in eval, 0 without zoneout). Inner loops never branch on an absent option.
+template <typename T>
+inline const T* keep_row(const Zone& z, int64_t row, int64_t n, const T* constant, T* scratch) {
+  if (z.seed < 0) return constant;
+  const uint32_t base = static_cast<uint32_t>(row * n), seed = static_cast<uint32_t>(z.seed), thr = z.thr;
+#pragma omp simd
+  for (int64_t j = 0; j < n; ++j) scratch[j] = zo_hash(base + static_cast<uint32_t>(j), seed) < thr ? T(1) : T(0);
+  return scratch;
+}
+
+struct Strided {  // a (T, B, N) tensor whose rows may be strided; the last dim is contiguous
+  int64_t st, sb;
+  template <typename T>
+  T* row(T* base, int64_t t, int64_t b) const { return base + t * st + b * sb; }
 };
 
-Fill fill_absent(const Tensor& like, int64_t H, const OptT& peep, const OptT& keep_c, const OptT& keep_h,
-                 double keep_c_p, double keep_h_p) {
-  auto opt = like.options();
-  return {has(peep) ? peep->contiguous() : at::zeros({3, H}, opt),
-          has(keep_c) ? keep_c->contiguous() : at::full({H}, keep_c_p, opt),
-          has(keep_h) ? keep_h->contiguous() : at::full({H}, keep_h_p, opt)};
+inline Strided strides(const Tensor& x) {
+  TORCH_CHECK(x.dim() == 3 && x.stride(2) == 1, "lstmkit_cpu: expected a (T, B, N) tensor with a contiguous last dim");
+  return {x.stride(0), x.stride(1)};
 }
 
 template <typename T>
-Opts make_opts(const OptT& g_hh, const OptT& b_hh, const OptT& g_c, const OptT& b_c, const OptT& valid,
-               const Fill& f, int64_t H) {
-  return {ptr_or_null<T>(g_hh), ptr_or_null<T>(b_hh), ptr_or_null<T>(g_c), ptr_or_null<T>(b_c),
-          f.peep.data_ptr<T>(), ptr_or_null<T>(valid), f.keep_c.data_ptr<T>(), f.keep_h.data_ptr<T>(),
-          f.keep_c.dim() == 1 ? 0 : H, f.keep_h.dim() == 1 ? 0 : H};
+struct Opts {  // optional inputs as raw pointers (null when absent); per-row constants for the rest
+  const T *g_ih, *b_ih, *g_hh, *b_hh, *g_c, *b_c;
+  const T* peep;   // (3, H), zeros when absent
+  const T* valid;  // (T, B): 1 real step, 0 padding; null = all real
+  const T *kc_const, *kh_const;  // rows of H constants
+  Zone zc, zh;
+};
+
+struct Fill {  // tensors standing in for absent options
+  Tensor peep, kc, kh;
+};
+
+Fill fill_absent(const Tensor& like, int64_t H, const OptT& peep, double zc_p, int64_t zc_seed, double zh_p,
+                 int64_t zh_seed) {
+  auto opt = like.options();
+  return {has(peep) ? peep->contiguous() : at::zeros({3, H}, opt), at::full({H}, zc_seed < 0 ? zc_p : 0.0, opt),
+          at::full({H}, zh_seed < 0 ? zh_p : 0.0, opt)};
+}
+
+template <typename T>
+Opts<T> make_opts(const OptT& g_ih, const OptT& b_ih, const OptT& g_hh, const OptT& b_hh, const OptT& g_c,
+                  const OptT& b_c, const OptT& valid, const Fill& f, int64_t zc_seed, int64_t zc_thr,
+                  int64_t zh_seed, int64_t zh_thr) {
+  return {ptr_or_null<T>(g_ih), ptr_or_null<T>(b_ih), ptr_or_null<T>(g_hh), ptr_or_null<T>(b_hh),
+          ptr_or_null<T>(g_c),  ptr_or_null<T>(b_c),  f.peep.data_ptr<T>(), ptr_or_null<T>(valid),
+          f.kc.data_ptr<T>(),   f.kh.data_ptr<T>(),   Zone{zc_seed, static_cast<uint32_t>(zc_thr)},
+          Zone{zh_seed, static_cast<uint32_t>(zh_thr)}};
 }
 
 // ---------------------------------------------------------------------------------------- forward
-// Saved (T, B, N) buffers: gates i|f|g|o (activated), ct = c̃, tn = tanh(n), hs/cs = states after
-// the step, ahat/a_rs (LN_hh), nhat/n_rs (LN_c).
 template <typename T>
-void forward_row(int64_t t, int64_t b, int64_t B, int64_t H, const T* xg, const T* a, const T* h_prev,
-                 const T* c_prev, const Opts& o, T* gates, T* ct, T* tn, T* hs, T* cs, T* y, T* ahat,
-                 T* a_rs, T* nhat, T* n_rs) {
-  const int64_t G = 4 * H, row = t * B + b;
-  const T* x = xg + row * G;
-  const T* ar = a + b * G;
-  T* z = gates + row * G;
-  const T* cp = c_prev + b * H;
-  const T* hp = h_prev + b * H;
-  if (o.g_hh) {  // z = xg + γ ⊙ LN(a) + β
-    const T *gm = (const T*)o.g_hh, *bt = (const T*)o.b_hh;
-    T mu, rs;
-    moments(ar, G, mu, rs);
-    a_rs[row] = rs;
-    T* ah = ahat + row * G;
+struct FwdBufs {  // saved (T, B, N): gates i|f|g|o (activated), ct = c̃, cs = cell states after the
+  T *gates, *ct, *cs;  // step (may be ct); ahat/a_rs (LN_hh), nhat/n_rs (LN_c), x_mu/x_rs (LN_ih)
+  T *ahat, *a_rs, *nhat, *n_rs, *x_mu, *x_rs;
+  T* scratch;  // (threads, 3H): zoneout rows, tanh(n)
+};
+
+// z = LN_ih(x) + LN_hh(a) (or x + a) for one row of G = 4H.
+template <typename T>
+inline void preactivation(const T* x, const T* ar, int64_t G, int64_t row, const Opts<T>& o, const FwdBufs<T>& s,
+                          T* z) {
+  if (!o.g_hh) {
+#pragma omp simd
+    for (int64_t j = 0; j < G; ++j) z[j] = x[j] + ar[j];
+    return;
+  }
+  T mu, rs;
+  moments(ar, G, mu, rs);
+  s.a_rs[row] = rs;
+  T* ah = s.ahat + row * G;
+  const T *gm = o.g_hh, *bt = o.b_hh;
+  if (!o.g_ih) {
 #pragma omp simd
     for (int64_t j = 0; j < G; ++j) {
       ah[j] = (ar[j] - mu) * rs;
       z[j] = x[j] + gm[j] * ah[j] + bt[j];
     }
-  } else {
-#pragma omp simd
-    for (int64_t j = 0; j < G; ++j) z[j] = x[j] + ar[j];
+    return;
   }
-  const T* pp = (const T*)o.peep;
+  T xm, xr;
+  moments(x, G, xm, xr);
+  s.x_mu[row] = xm, s.x_rs[row] = xr;
+  const T *gi = o.g_ih, *bi = o.b_ih;
+#pragma omp simd
+  for (int64_t j = 0; j < G; ++j) {
+    ah[j] = (ar[j] - mu) * rs;
+    z[j] = gi[j] * ((x[j] - xm) * xr) + bi[j] + gm[j] * ah[j] + bt[j];
+  }
+}
+
+template <typename T>
+void forward_row(int64_t row, int64_t H, const T* x, const T* ar, const T* hp, const T* cp, T* yr, T* hr,
+                 const Opts<T>& o, const FwdBufs<T>& s, int64_t slot) {
+  T* z = s.gates + row * 4 * H;
+  preactivation(x, ar, 4 * H, row, o, s, z);
+  const T* pp = o.peep;
   T *zi = z, *zf = z + H, *zg = z + 2 * H, *zo = z + 3 * H;
-  T* c_t = ct + row * H;
+  T* c_t = s.ct + row * H;
 #pragma omp simd
   for (int64_t j = 0; j < H; ++j) {
     T i = sigm(zi[j] + pp[j] * cp[j]), f = sigm(zf[j] + pp[H + j] * cp[j]), g = tanh_(zg[j]);
@@ -143,13 +211,13 @@ void forward_row(int64_t t, int64_t b, int64_t B, int64_t H, const T* xg, const 
     c_t[j] = f * cp[j] + i * g;  // c̃ = f ⊙ c + i ⊙ g
     zo[j] = sigm(zo[j] + pp[2 * H + j] * c_t[j]);
   }
-  T* tr = tn + row * H;
+  T* tr = s.scratch + slot * 3 * H + 2 * H;
   if (o.g_c) {  // τ = tanh(γ_c ⊙ LN(c̃) + β_c)
-    const T *gm = (const T*)o.g_c, *bt = (const T*)o.b_c;
+    const T *gm = o.g_c, *bt = o.b_c;
     T mu, rs;
     moments(c_t, H, mu, rs);
-    n_rs[row] = rs;
-    T* nh = nhat + row * H;
+    s.n_rs[row] = rs;
+    T* nh = s.nhat + row * H;
 #pragma omp simd
     for (int64_t j = 0; j < H; ++j) {
       nh[j] = (c_t[j] - mu) * rs;
@@ -159,10 +227,10 @@ void forward_row(int64_t t, int64_t b, int64_t B, int64_t H, const T* xg, const 
 #pragma omp simd
     for (int64_t j = 0; j < H; ++j) tr[j] = tanh_(c_t[j]);
   }
-  const T v = o.valid ? ((const T*)o.valid)[row] : T(1);
-  const T* kc = (const T*)o.keep_c + row * o.kc_stride;
-  const T* kh = (const T*)o.keep_h + row * o.kh_stride;
-  T *hr = hs + row * H, *cr = cs + row * H, *yr = y + row * H;
+  const T v = o.valid ? o.valid[row] : T(1);
+  const T* kc = keep_row(o.zc, row, H, o.kc_const, s.scratch + slot * 3 * H);
+  const T* kh = keep_row(o.zh, row, H, o.kh_const, s.scratch + slot * 3 * H + H);
+  T* cr = s.cs + row * H;  // may be c_t (then the same value is written back), hr may be yr
   const bool real = v != T(0);  // else frozen past the end
 #pragma omp simd
   for (int64_t j = 0; j < H; ++j) {
@@ -175,35 +243,41 @@ void forward_row(int64_t t, int64_t b, int64_t B, int64_t H, const T* xg, const 
   }
 }
 
+Tensor saved_or_empty(bool on, at::IntArrayRef shape, const at::TensorOptions& opt) {
+  return on ? at::empty(shape, opt) : at::empty({0}, opt);
+}
+
 std::vector<Tensor> lstm_forward(const Tensor& xg, const Tensor& h0, const Tensor& c0, const Tensor& w_hh,
-                                 const OptT& g_hh, const OptT& b_hh, const OptT& g_c, const OptT& b_c,
-                                 const OptT& peep, const OptT& h_mask, const OptT& valid, const OptT& keep_c,
-                                 const OptT& keep_h, double keep_c_p, double keep_h_p) {
+                                 const OptT& g_ih, const OptT& b_ih, const OptT& g_hh, const OptT& b_hh,
+                                 const OptT& g_c, const OptT& b_c, const OptT& peep, const OptT& h_mask,
+                                 const OptT& valid, double zc_p, int64_t zc_seed, int64_t zc_thr, double zh_p,
+                                 int64_t zh_seed, int64_t zh_thr, bool reverse, const OptT& y_out) {
   const int64_t T_ = xg.size(0), B = xg.size(1), G = xg.size(2), H = G / 4;
+  TORCH_CHECK(!has(g_ih) || has(g_hh), "lstmkit_cpu: the input layer norm needs the recurrent one");
   auto opt = xg.options();
-  Tensor gates = at::empty({T_, B, G}, opt), ct = at::empty({T_, B, H}, opt), tn = at::empty({T_, B, H}, opt);
-  Tensor hs = at::empty({T_, B, H}, opt), cs = at::empty({T_, B, H}, opt), y = at::empty({T_, B, H}, opt);
-  const bool ln_hh = has(g_hh), ln_c = has(g_c);
-  Tensor ahat = ln_hh ? at::empty({T_, B, G}, opt) : at::empty({0}, opt);
-  Tensor a_rs = ln_hh ? at::empty({T_, B}, opt) : at::empty({0}, opt);
-  Tensor nhat = ln_c ? at::empty({T_, B, H}, opt) : at::empty({0}, opt);
-  Tensor n_rs = ln_c ? at::empty({T_, B}, opt) : at::empty({0}, opt);
-  Tensor a = at::empty({B, G}, opt), hm = at::empty({B, H}, opt);
+  const bool ln_ih = has(g_ih), ln_hh = has(g_hh), ln_c = has(g_c), masked = has(h_mask);
+  Tensor gates = at::empty({T_, B, G}, opt), ct = at::empty({T_, B, H}, opt);
+  Tensor y = has(y_out) ? *y_out : at::empty({T_, B, H}, opt);
+  const bool padded = has(valid), c_zoneout = zc_seed >= 0 || zc_p != 0.0;
+  Tensor hs = padded ? at::empty({T_, B, H}, opt) : y;  // states = outputs unless padding zeroes outputs
+  Tensor cs = padded || c_zoneout ? at::empty({T_, B, H}, opt) : ct;
+  Tensor ahat = saved_or_empty(ln_hh, {T_, B, G}, opt), a_rs = saved_or_empty(ln_hh, {T_, B}, opt);
+  Tensor nhat = saved_or_empty(ln_c, {T_, B, H}, opt), n_rs = saved_or_empty(ln_c, {T_, B}, opt);
+  Tensor x_mu = saved_or_empty(ln_ih, {T_, B}, opt), x_rs = saved_or_empty(ln_ih, {T_, B}, opt);
+  Tensor a = at::empty({B, G}, opt), hm = at::empty({B, H}, opt), scratch = at::empty({at::get_num_threads(), 3 * H}, opt);
   Tensor w_t = w_hh.t().contiguous();  // (H, 4H), row-major: a faster B operand for the per-step GEMM
-  const bool masked = has(h_mask);
-  const Fill fill = fill_absent(xg, H, peep, keep_c, keep_h, keep_c_p, keep_h_p);
+  const Fill fill = fill_absent(xg, H, peep, zc_p, zc_seed, zh_p, zh_seed);
+  const Strided sx = strides(xg), sy = strides(y), sh = strides(hs);
   AT_DISPATCH_FLOATING_TYPES(xg.scalar_type(), "lstm_forward", [&] {
     using T = scalar_t;
-    Opts o = make_opts<T>(g_hh, b_hh, g_c, b_c, valid, fill, H);
+    const Opts<T> o = make_opts<T>(g_ih, b_ih, g_hh, b_hh, g_c, b_c, valid, fill, zc_seed, zc_thr, zh_seed, zh_thr);
+    auto p = [](Tensor& x) { return x.numel() ? x.data_ptr<T>() : nullptr; };
+    const FwdBufs<T> s{p(gates), p(ct), p(cs), p(ahat), p(a_rs), p(nhat), p(n_rs), p(x_mu), p(x_rs), p(scratch)};
     const T *p_xg = xg.data_ptr<T>(), *p_a = a.data_ptr<T>();
-    T *p_gates = gates.data_ptr<T>(), *p_ct = ct.data_ptr<T>(), *p_tn = tn.data_ptr<T>(), *p_hs = hs.data_ptr<T>();
-    T *p_cs = cs.data_ptr<T>(), *p_y = y.data_ptr<T>();
-    T* p_ahat = ln_hh ? ahat.data_ptr<T>() : nullptr;
-    T* p_ars = ln_hh ? a_rs.data_ptr<T>() : nullptr;
-    T* p_nhat = ln_c ? nhat.data_ptr<T>() : nullptr;
-    T* p_nrs = ln_c ? n_rs.data_ptr<T>() : nullptr;
-    for (int64_t t = 0; t < T_; ++t) {
-      Tensor h_prev = t == 0 ? h0 : hs[t - 1], c_prev = t == 0 ? c0 : cs[t - 1];  // (B, H)
+    T *p_y = y.data_ptr<T>(), *p_hs = hs.data_ptr<T>();
+    for (int64_t step = 0; step < T_; ++step) {
+      const int64_t t = reverse ? T_ - 1 - step : step, prev = reverse ? t + 1 : t - 1;
+      Tensor h_prev = step == 0 ? h0 : hs[prev], c_prev = step == 0 ? c0 : cs[prev];  // (B, H)
       if (masked) {
         at::mul_out(hm, h_prev, *h_mask);
         at::mm_out(a, hm, w_t);  // W_hh (h ⊙ m)   (B, 4H)
@@ -211,50 +285,85 @@ std::vector<Tensor> lstm_forward(const Tensor& xg, const Tensor& h0, const Tenso
         at::mm_out(a, h_prev, w_t);
       }
       const T *hp = h_prev.data_ptr<T>(), *cp = c_prev.data_ptr<T>();
+      const int64_t h_row = step == 0 ? H : sh.sb;  // h0 is contiguous, y's rows may be strided
       at::parallel_for(0, B, 8, [&](int64_t lo, int64_t hi) {
+        const int64_t slot = at::get_thread_num();  // this thread's scratch row
         for (int64_t b = lo; b < hi; ++b)
-          forward_row<T>(t, b, B, H, p_xg, p_a, hp, cp, o, p_gates, p_ct, p_tn, p_hs, p_cs, p_y, p_ahat, p_ars,
-                         p_nhat, p_nrs);
+          forward_row<T>(t * B + b, H, sx.row(p_xg, t, b), p_a + b * G, hp + b * h_row, cp + b * H,
+                         sy.row(p_y, t, b), sh.row(p_hs, t, b), o, s, slot);
       });
     }
   });
-  return {y, gates, ct, tn, hs, cs, ahat, a_rs, nhat, n_rs};
+  return {y, gates, ct, hs, cs, ahat, a_rs, nhat, n_rs, x_mu, x_rs};
 }
 
 // --------------------------------------------------------------------------------------- backward
-struct Saved {  // raw pointers into the forward's buffers
-  const void *gates, *ct, *tn, *cs, *c0, *ahat, *a_rs, *nhat, *n_rs;
+template <typename T>
+struct BwdBufs {  // the forward's buffers, and a scratch row per thread (7H): zoneout rows, x̂_ih, tanh(n)
+  const T* xg;
+  Strided sx;
+  const T *gates, *ct, *ahat, *a_rs, *nhat, *n_rs, *x_mu, *x_rs;
+  T* scratch;
 };
+
+// The layer-norm parts of one row's backward, after dz is known: dL/da through γ_hh ⊙ LN(a) (into
+// da), then dL/dx through γ_ih ⊙ LN(x), in place in dz. Sums dγ, dβ into the row's accumulators.
+template <typename T>
+inline void ln_backward(int64_t t, int64_t b, int64_t row, int64_t G, const BwdBufs<T>& s, const Opts<T>& o, T* dz,
+                        T* da, T* ac, T* scratch) {
+  const int64_t H = G / 4;
+  const T* ah = s.ahat + row * G;
+  ln_backward_row(dz, ah, o.g_hh, s.a_rs[row], G, da);
+  T *ag = ac, *ab = ac + G;
+#pragma omp simd
+  for (int64_t j = 0; j < G; ++j) ag[j] += dz[j] * ah[j], ab[j] += dz[j];
+  if (!o.g_ih) return;
+  const T* x = s.sx.row(s.xg, t, b);
+  const T xm = s.x_mu[row], xr = s.x_rs[row];
+  T* xh = scratch + 2 * H;
+  T *ig = ac + 13 * H, *ib = ac + 17 * H;
+#pragma omp simd
+  for (int64_t j = 0; j < G; ++j) {
+    xh[j] = (x[j] - xm) * xr;
+    ig[j] += dz[j] * xh[j], ib[j] += dz[j];
+  }
+  ln_backward_row(dz, xh, o.g_ih, xr, G, dz);
+}
 
 // One row of one step back. dh, dc (B, H) hold dL/dh_t, dL/dc_t on entry; on exit dc holds
 // dL/dc_{t-1} and dh_keep the part of dL/dh_{t-1} that skips the recurrent matmul (padding, zoneout).
-// The small parameters' gradients are summed per row while the row is in cache, into acc (B, 13H):
-// [dγ_hh | dβ_hh] (4H each), [dγ_c | dβ_c] (H each), [dw_ci | dw_cf | dw_co] (H each).
+// The small parameters' gradients are summed while the row is in cache, into this thread's ac (21H):
+// [dγ_hh | dβ_hh] (4H each), [dγ_c | dβ_c] (H each), [dw_ci | dw_cf | dw_co] (H each), [dγ_ih | dβ_ih].
 template <typename T>
-void backward_row(int64_t t, int64_t b, int64_t B, int64_t H, const T* dy, T* dh, T* dc, T* dh_keep, const Saved& s,
-                  const Opts& o, bool has_peep, T* dz, T* da, T* acc) {
+void backward_row(int64_t t, int64_t b, int64_t B, int64_t H, const T* dyr, const T* cp, T* dzr, T* dar, T* dh,
+                  T* dc, T* dh_keep, const BwdBufs<T>& s, const Opts<T>& o, bool has_peep, T* ac, T* scratch) {
   const int64_t G = 4 * H, row = t * B + b;
-  T* ac = acc + b * 13 * H;
-  T *dhr = dh + b * H, *dcr = dc + b * H, *dk = dh_keep + b * H, *dzr = dz + row * G;
-  const T v = o.valid ? ((const T*)o.valid)[row] : T(1);
+  T *dhr = dh + b * H, *dcr = dc + b * H, *dk = dh_keep + b * H;
+  const T v = o.valid ? o.valid[row] : T(1);
   if (v == T(0)) {  // padding: the state passed through unchanged
 #pragma omp simd
     for (int64_t j = 0; j < H; ++j) dk[j] = dhr[j];
     for (int64_t j = 0; j < G; ++j) dzr[j] = T(0);
-    if (da != dz) for (int64_t j = 0; j < G; ++j) da[row * G + j] = T(0);
+    if (dar != dzr) for (int64_t j = 0; j < G; ++j) dar[j] = T(0);
     return;
   }
-  const T* z = (const T*)s.gates + row * G;
+  const T* z = s.gates + row * G;
   const T *i = z, *f = z + H, *g = z + 2 * H, *og = z + 3 * H;
-  const T* ctr = (const T*)s.ct + row * H;
-  const T* tr = (const T*)s.tn + row * H;
-  const T* cp = t == 0 ? (const T*)s.c0 + b * H : (const T*)s.cs + (row - B) * H;
-  const T* kc = (const T*)o.keep_c + row * o.kc_stride;
-  const T* kh = (const T*)o.keep_h + row * o.kh_stride;
-  const T* pp = (const T*)o.peep;
-  const T* dyr = dy + row * H;
+  const T* ctr = s.ct + row * H;
+  const T* kc = keep_row(o.zc, row, H, o.kc_const, scratch);
+  const T* kh = keep_row(o.zh, row, H, o.kh_const, scratch + H);
+  T* tr = scratch + 6 * H;  // τ = tanh(n), recomputed
+  if (o.g_c) {
+    const T *nh = s.nhat + row * H, *gm = o.g_c, *bt = o.b_c;
+#pragma omp simd
+    for (int64_t j = 0; j < H; ++j) tr[j] = tanh_(gm[j] * nh[j] + bt[j]);
+  } else {
+#pragma omp simd
+    for (int64_t j = 0; j < H; ++j) tr[j] = tanh_(ctr[j]);
+  }
+  const T* pp = o.peep;
   // du = (1-k_h) dL/dh' ; dn = du ⊙ o (1-τ²) ; ∂z_o = du ⊙ τ o(1-o)
-  T* dnr = dzr;  // dL/dn, kept in dz's i-slot until the last loop overwrites it
+  T* dnr = dzr;  // dL/dn, kept in dz's i-slot until the next loop overwrites it
 #pragma omp simd
   for (int64_t j = 0; j < H; ++j) {
     T dh1 = dhr[j] + dyr[j];
@@ -265,8 +374,8 @@ void backward_row(int64_t t, int64_t b, int64_t B, int64_t H, const T* dy, T* dh
   }
   T* dct = dhr;  // dh's row is free now: reuse it for dL/dc̃
   if (o.g_c) {
-    const T* nh = (const T*)s.nhat + row * H;
-    ln_backward_row(dnr, nh, (const T*)o.g_c, ((const T*)s.n_rs)[row], H, dct);
+    const T* nh = s.nhat + row * H;
+    ln_backward_row(dnr, nh, o.g_c, s.n_rs[row], H, dct);
     T *ag = ac + 8 * H, *ab = ac + 9 * H;
 #pragma omp simd
     for (int64_t j = 0; j < H; ++j) ag[j] += dnr[j] * nh[j], ab[j] += dnr[j];
@@ -291,65 +400,160 @@ void backward_row(int64_t t, int64_t b, int64_t B, int64_t H, const T* dy, T* dh
     for (int64_t j = 0; j < H; ++j)
       ap[j] += dzr[j] * cp[j], ap[H + j] += dzr[H + j] * cp[j], ap[2 * H + j] += dzr[3 * H + j] * ctr[j];
   }
-  if (o.g_hh) {  // dL/da through γ ⊙ LN(a)
-    const T* ah = (const T*)s.ahat + row * G;
-    ln_backward_row(dzr, ah, (const T*)o.g_hh, ((const T*)s.a_rs)[row], G, da + row * G);
-    T* ab = ac + G;
-#pragma omp simd
-    for (int64_t j = 0; j < G; ++j) ac[j] += dzr[j] * ah[j], ab[j] += dzr[j];
-  }
+  if (o.g_hh) ln_backward(t, b, row, G, s, o, dzr, dar, ac, scratch);
 }
 
-std::vector<Tensor> lstm_backward(const Tensor& d_y, const Tensor& d_hn, const Tensor& d_cn, const Tensor& w_hh,
-                                  const Tensor& gates, const Tensor& ct, const Tensor& tn, const Tensor& cs,
-                                  const Tensor& c0, const Tensor& ahat, const Tensor& a_rs, const Tensor& nhat,
-                                  const Tensor& n_rs, const OptT& g_hh, const OptT& g_c, const OptT& peep,
-                                  const OptT& h_mask, const OptT& valid, const OptT& keep_c, const OptT& keep_h,
-                                  double keep_c_p, double keep_h_p) {
+Tensor last_dim_contiguous(const Tensor& x) { return x.stride(-1) == 1 ? x : x.contiguous(); }
+
+std::vector<Tensor> lstm_backward(const Tensor& d_y_in, const Tensor& d_hn, const Tensor& d_cn, const Tensor& w_hh,
+                                  const Tensor& xg, const Tensor& gates, const Tensor& ct, const Tensor& cs, const Tensor& c0, const Tensor& ahat, const Tensor& a_rs,
+                                  const Tensor& nhat, const Tensor& n_rs, const Tensor& x_mu, const Tensor& x_rs,
+                                  const OptT& g_ih, const OptT& g_hh, const OptT& g_c, const OptT& b_c,
+                                  const OptT& peep,
+                                  const OptT& h_mask, const OptT& valid, double zc_p, int64_t zc_seed,
+                                  int64_t zc_thr, double zh_p, int64_t zh_seed, int64_t zh_thr, bool reverse,
+                                  const OptT& dx_out) {
   const int64_t T_ = gates.size(0), B = gates.size(1), G = gates.size(2), H = G / 4;
   auto opt = gates.options();
-  const bool ln_hh = has(g_hh), ln_c = has(g_c);
-  Tensor dz = at::empty({T_, B, G}, opt);
-  Tensor da = ln_hh ? at::empty({T_, B, G}, opt) : dz;
-  Tensor acc = at::zeros({B, 13 * H}, opt);
+  const bool ln_hh = has(g_hh), masked = has(h_mask), has_peep = has(peep);
+  Tensor dxg = has(dx_out) ? *dx_out : at::empty({T_, B, G}, opt);  // dL/dxg; dL/dz before the input LN
+  Tensor da = ln_hh ? at::empty({T_, B, G}, opt) : dxg;  // dL/da, a = W_hh h_{t-1}
+  const int64_t threads = at::get_num_threads();
+  Tensor acc = at::zeros({threads, 21 * H}, opt), scratch = at::empty({threads, 7 * H}, opt);
   Tensor dh = d_hn.contiguous().clone(), dc = d_cn.contiguous().clone(), dh_keep = at::empty({B, H}, opt);
-  Tensor dyc = d_y.contiguous();
-  const bool masked = has(h_mask), has_peep = has(peep);
-  const Fill fill = fill_absent(gates, H, peep, keep_c, keep_h, keep_c_p, keep_h_p);
+  const Tensor d_y = last_dim_contiguous(d_y_in);
+  const Fill fill = fill_absent(gates, H, peep, zc_p, zc_seed, zh_p, zh_seed);
+  const Strided sdy = strides(d_y), sdx = strides(dxg), sda = strides(da);
   AT_DISPATCH_FLOATING_TYPES(gates.scalar_type(), "lstm_backward", [&] {
     using T = scalar_t;
-    Opts o = make_opts<T>(g_hh, c10::nullopt, g_c, c10::nullopt, valid, fill, H);
-    Saved s{gates.data_ptr<T>(), ct.data_ptr<T>(), tn.data_ptr<T>(), cs.data_ptr<T>(), c0.data_ptr<T>(),
-            ln_hh ? ahat.data_ptr<T>() : nullptr, ln_hh ? a_rs.data_ptr<T>() : nullptr,
-            ln_c ? nhat.data_ptr<T>() : nullptr, ln_c ? n_rs.data_ptr<T>() : nullptr};
-    const T* p_dy = dyc.data_ptr<T>();
+    const Opts<T> o = make_opts<T>(g_ih, c10::nullopt, g_hh, c10::nullopt, g_c, b_c, valid, fill, zc_seed, zc_thr,
+                                   zh_seed, zh_thr);
+    auto p = [](const Tensor& x) { return x.numel() ? x.data_ptr<T>() : nullptr; };
+    const BwdBufs<T> s{xg.data_ptr<T>(), strides(xg), p(gates), p(ct), p(ahat), p(a_rs), p(nhat), p(n_rs), p(x_mu),
+                       p(x_rs), scratch.data_ptr<T>()};
+    const T *p_dy = d_y.data_ptr<T>(), *p_cs = cs.data_ptr<T>(), *p_c0 = c0.data_ptr<T>();
     T *p_dh = dh.data_ptr<T>(), *p_dc = dc.data_ptr<T>(), *p_keep = dh_keep.data_ptr<T>();
-    T *p_dz = dz.data_ptr<T>(), *p_da = da.data_ptr<T>(), *p_acc = acc.data_ptr<T>();
-    for (int64_t t = T_ - 1; t >= 0; --t) {
+    T *p_dx = dxg.data_ptr<T>(), *p_da = da.data_ptr<T>(), *p_acc = acc.data_ptr<T>();
+    for (int64_t step = T_ - 1; step >= 0; --step) {
+      const int64_t t = reverse ? T_ - 1 - step : step, prev = reverse ? t + 1 : t - 1;
+      const T* cprev = step == 0 ? p_c0 : p_cs + prev * B * H;  // c_{t-1} in processing order   (B, H)
       at::parallel_for(0, B, 8, [&](int64_t lo, int64_t hi) {
+        const int64_t slot = at::get_thread_num();  // this thread's accumulators and scratch
         for (int64_t b = lo; b < hi; ++b)
-          backward_row<T>(t, b, B, H, p_dy, p_dh, p_dc, p_keep, s, o, has_peep, p_dz, p_da, p_acc);
+          backward_row<T>(t, b, B, H, sdy.row(p_dy, t, b), cprev + b * H, sdx.row(p_dx, t, b), sda.row(p_da, t, b),
+                          p_dh, p_dc, p_keep, s, o, has_peep, p_acc + slot * 21 * H, s.scratch + slot * 7 * H);
       });
       at::mm_out(dh, da[t], w_hh);  // dL/d(h ⊙ m) = dA W_hh   (B, H)
       if (masked) dh.mul_(*h_mask);
       dh.add_(dh_keep);
     }
   });
-  return {dz, da, acc.sum(0), dh, dc};  // acc summed over the batch: (13H,)
+  return {dxg, da, acc.sum(0), dh, dc};  // acc summed over the threads: (21H,)
+}
+
+// ------------------------------------------------------------------------------------- streaming
+// One step of a plain cell for a streaming loop (no autograd): z = [W_ih | W_hh] [x; h] + b as ONE
+// matrix-vector (B = 1) or matrix product over the cached side-by-side weights (4H, I + H), then
+// one pass for the gates. At B = 1 the step is a read of the weights: one pass instead of two, and
+// on several threads each core keeps re-reading the same rows (from its own cache). The B = 1
+// product calls BLAS's gemv directly when torch's library exports it (MKL builds do): dispatching
+// cat / addmv / select as tensor ops cost more than a third of the step.
+template <typename T>
+void step_row(int64_t H, const T* z, const T* cp, T* hr, T* cr) {
+#pragma omp simd
+  for (int64_t j = 0; j < H; ++j) {
+    T i = sigm(z[j]), f = sigm(z[H + j]), g = tanh_(z[2 * H + j]), o = sigm(z[3 * H + j]);
+    cr[j] = f * cp[j] + i * g;  // c' = f ⊙ c + i ⊙ g
+    hr[j] = o * tanh_(cr[j]);   // h' = o ⊙ tanh(c')
+  }
+}
+
+}  // namespace
+
+extern "C" {  // Fortran BLAS, resolved from libtorch_cpu when present (weak: null otherwise)
+void sgemv_(const char*, const int*, const int*, const float*, const float*, const int*, const float*, const int*,
+            const float*, float*, const int*) __attribute__((weak));
+void dgemv_(const char*, const int*, const int*, const double*, const double*, const int*, const double*,
+            const int*, const double*, double*, const int*) __attribute__((weak));
+}
+
+namespace {
+
+// y (n_out) = W (n_out, n_in, row-major) x + y, through BLAS when available. Returns false if not.
+inline bool blas_gemv(int64_t n_out, int64_t n_in, const float* w, const float* x, float* y) {
+  if (!sgemv_ || n_out > INT32_MAX || n_in > INT32_MAX) return false;
+  const int m = int(n_in), n = int(n_out), one = 1;  // column-major: Wᵀ is (n_in, n_out)
+  const float a = 1.f, b = 1.f;
+  sgemv_("T", &m, &n, &a, w, &m, x, &one, &b, y, &one);
+  return true;
+}
+inline bool blas_gemv(int64_t n_out, int64_t n_in, const double* w, const double* x, double* y) {
+  if (!dgemv_ || n_out > INT32_MAX || n_in > INT32_MAX) return false;
+  const int m = int(n_in), n = int(n_out), one = 1;
+  const double a = 1., b = 1.;
+  dgemv_("T", &m, &n, &a, w, &m, x, &one, &b, y, &one);
+  return true;
+}
+
+// z (4H,) = W [x; h] + b for one sequence.
+template <typename T>
+void step_gates(const Tensor& x, const Tensor& h, const Tensor& w_cat, const OptT& bias, Tensor& z) {
+  const int64_t I = x.size(1), H = h.size(1), G = w_cat.size(0);
+  std::vector<T> xh(I + H);
+  const T *px = x.data_ptr<T>(), *ph = h.data_ptr<T>();
+  std::copy(px, px + I, xh.begin());
+  std::copy(ph, ph + H, xh.begin() + I);
+  T* pz = z.data_ptr<T>();
+  if (has(bias)) std::copy(bias->data_ptr<T>(), bias->data_ptr<T>() + G, pz);
+  else std::fill(pz, pz + G, T(0));
+  if (!blas_gemv(G, I + H, w_cat.data_ptr<T>(), xh.data(), pz)) {
+    Tensor v = at::from_blob(xh.data(), {I + H}, x.options());
+    z.view({G}).add_(at::mv(w_cat, v));
+  }
+}
+
+// x (B, I); h, c (B, H) or one layer's (1, B, H) -> [y (B, H), h', c' (shaped as h, c)].
+std::vector<Tensor> lstm_step(const Tensor& x_in, const Tensor& h_in, const Tensor& c_in, const Tensor& w_cat,
+                              const OptT& bias) {
+  const int64_t B = x_in.size(0), H = c_in.size(-1);
+  const Tensor x = x_in.contiguous(), h = h_in.reshape({B, -1}).contiguous(), c = c_in.reshape({B, H}).contiguous();
+  TORCH_CHECK(w_cat.is_contiguous() && w_cat.size(0) == 4 * H && w_cat.size(1) == x.size(1) + h.size(1),
+              "lstmkit_cpu.step: w_cat must be the contiguous (4H, I + H) [W_ih | W_hh]");
+  Tensor z = at::empty({B, 4 * H}, x.options());
+  if (B == 1) {
+    AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "lstm_step_gates", [&] { step_gates<scalar_t>(x, h, w_cat, bias, z); });
+  } else {
+    Tensor xh = at::cat({x, h}, 1);  // (B, I + H)
+    z = has(bias) ? at::addmm(*bias, xh, w_cat.t()) : at::mm(xh, w_cat.t());  // (B, 4H)
+  }
+  Tensor h1 = at::empty(h_in.sizes(), x.options()), c1 = at::empty(c_in.sizes(), x.options());
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "lstm_step", [&] {
+    using T = scalar_t;
+    for (int64_t b = 0; b < B; ++b)
+      step_row<T>(H, z.data_ptr<T>() + b * 4 * H, c.data_ptr<T>() + b * H, h1.data_ptr<T>() + b * H,
+                  c1.data_ptr<T>() + b * H);
+  });
+  return {h1.view({B, H}), h1, c1};
 }
 
 }  // namespace
 
 TORCH_LIBRARY(lstmkit_cpu, m) {
   m.def(
-      "forward(Tensor xg, Tensor h0, Tensor c0, Tensor w_hh, Tensor? g_hh, Tensor? b_hh, Tensor? g_c, "
-      "Tensor? b_c, Tensor? peep, Tensor? h_mask, Tensor? valid, Tensor? keep_c, Tensor? keep_h, "
-      "float keep_c_p, float keep_h_p) -> Tensor[]",
+      "forward(Tensor xg, Tensor h0, Tensor c0, Tensor w_hh, Tensor? g_ih, Tensor? b_ih, Tensor? g_hh, "
+      "Tensor? b_hh, Tensor? g_c, Tensor? b_c, Tensor? peep, Tensor? h_mask, Tensor? valid, float zc_p, "
+      "int zc_seed, int zc_thr, float zh_p, int zh_seed, int zh_thr, bool reverse, Tensor? y_out) -> Tensor[]",
       &lstm_forward);
   m.def(
-      "backward(Tensor d_y, Tensor d_hn, Tensor d_cn, Tensor w_hh, Tensor gates, Tensor ct, Tensor tn, "
-      "Tensor cs, Tensor c0, Tensor ahat, Tensor a_rs, Tensor nhat, Tensor n_rs, Tensor? g_hh, Tensor? g_c, "
-      "Tensor? peep, Tensor? h_mask, Tensor? valid, Tensor? keep_c, Tensor? keep_h, float keep_c_p, "
-      "float keep_h_p) -> Tensor[]",
+      "backward(Tensor d_y, Tensor d_hn, Tensor d_cn, Tensor w_hh, Tensor xg, Tensor gates, Tensor ct, "
+      "Tensor cs, Tensor c0, Tensor ahat, Tensor a_rs, Tensor nhat, Tensor n_rs, Tensor x_mu, "
+      "Tensor x_rs, Tensor? g_ih, Tensor? g_hh, Tensor? g_c, Tensor? b_c, Tensor? peep, Tensor? h_mask, Tensor? valid, "
+      "float zc_p, int zc_seed, int zc_thr, float zh_p, int zh_seed, int zh_thr, bool reverse, "
+      "Tensor? dx_out) -> Tensor[]",
       &lstm_backward);
+  m.def("step(Tensor x, Tensor h, Tensor c, Tensor w_cat, Tensor? bias) -> Tensor[]", &lstm_step);
+}
+
+PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
+  m.def("step", &lstm_step, "one plain streaming LSTM step (no autograd)");
 }
