@@ -35,7 +35,7 @@ from .cell import CellWeights
 from .dropout import Keep, ZoneoutDraw
 from .fused import _prev
 
-_SOURCE = Path(__file__).with_name("csrc") / "lstm_cpu.cpp"
+_SOURCES = [Path(__file__).with_name("csrc") / f for f in ("lstm_cpu.cpp", "step_cpu.cpp")]  # + lstm_math.h
 _state: dict = {}  # "ok": loaded (bool); "step": the streaming step function; "cached": a build exists
 
 
@@ -97,7 +97,7 @@ def _load() -> bool:
             print("lstmkit: compiling the LSTM CPU kernel (once per machine, about a minute)", file=sys.stderr)
         # -ffast-math at compile time only (vectorised exp from libmvec): the link step does not see
         # it, so loading the library does not switch the process to flush-to-zero.
-        mod = cpp_extension.load(name=name, sources=[str(_SOURCE)],
+        mod = cpp_extension.load(name=name, sources=[str(f) for f in _SOURCES],
                                  extra_cflags=["-O3", "-ffast-math", "-fopenmp-simd", *isa], verbose=False)
         _state["step"] = mod.step  # a direct binding: calling through torch.ops costs ~15 µs a step
         return True

@@ -38,12 +38,7 @@ from .cell import CellWeights, Gates, Norm, cell_step, fast_step, init_uniform_,
 from .dropout import ForwardNoise, check_probability, keep_tensor, parse_zoneout, sample_noise, weight_drop, zoneout
 from .fused import run_fused
 from .sequence import reverse_index, reverse_padded, run_reference, valid_mask
-
-
-def _compiled_step_ok(x: Tensor) -> bool:
-    """The compiled streaming step runs CPU float32/64 when the extension is built (it never builds
-    it: a plain LSTM's first step does not wait a minute for a compiler; any variant's first use does)."""
-    return x.is_cpu and (x.dtype is torch.float32 or x.dtype is torch.float64) and compiled.available(build=False)
+from .streaming import PlainStep
 
 
 _PAD_BIG = 1.0e4  # |pre-activation| that saturates σ to exactly 0 or 1 in float16/32/64
@@ -483,38 +478,14 @@ class LSTM(nn.Module):
 
         x_t (B, I); state (h, c) with h (L, B, H_out), c (L, B, H), zeros if None.
         Returns y_t (B, H_out) (the last layer's h) and the new state. Plain configurations (no
-        projection, no variant active) run one cell kernel per layer on this module's parameters:
-        without autograd (``torch.no_grad()``, as generation runs) on a CPU where the compiled
-        extension is built (:func:`lstmkit.nn.compiled.available`), lstmkit's step (one matrix-vector product over W_ih and W_hh side by side,
-        cached until a parameter changes, then one pass for the gates); otherwise torch's
-        (``_VF.lstm_cell``, the op behind torch.nn.LSTMCell). Variants use :func:`cell_step` (in
-        training mode stochastic masks are drawn afresh at every call). Differentiable with grad on.
+        projection, no variant active) run one cell kernel per layer (:mod:`lstmkit.nn.streaming`:
+        lstmkit's one-GEMV step under ``torch.no_grad()`` on CPU, else torch's cell kernel).
+        Variants use :func:`cell_step` (in training mode stochastic masks are drawn afresh at every
+        call). Differentiable with grad on.
         """
-        fast = self._step_plan
-        if fast is not None and not (self.training and fast[0]):  # plain: one cell kernel per layer
-            if state is None:
-                h = c = x_t.new_zeros(self.num_layers, x_t.shape[0], self.hidden_size)
-            else:
-                h, c = state
-            names = fast[1]
-            fused = not torch.is_grad_enabled() and _compiled_step_ok(x_t)
-            if len(names) == 1 and fused:  # the streaming hot path: one op, states stay (1, B, H)
-                y, h1, c1 = compiled.step(x_t, h, c, *self._step_weights(0, names[0]))
-                return y, (h1, c1)
-            cell = self._fused_cell if fused else self._torch_cell
-            if len(names) == 1:
-                h1, c1 = cell(0, names[0], x_t, h[0], c[0])
-                return h1, (h1.unsqueeze(0), c1.unsqueeze(0))
-            hs, cs = [], []
-            inp, last = x_t, len(names) - 1
-            drop = self.dropout if self.training else 0.0
-            for layer, (n, h_l, c_l) in enumerate(zip(names, h.unbind(0), c.unbind(0))):
-                inp, c1 = cell(layer, n, inp, h_l, c_l)
-                hs.append(inp)
-                cs.append(c1)
-                if drop > 0 and len(hs) <= last:
-                    inp = F.dropout(inp, drop, training=True)
-            return hs[-1], (torch.stack(hs), torch.stack(cs))
+        plan = self._step_plan
+        if plan is not None and not (self.training and plan.stochastic):  # plain: streaming.PlainStep
+            return plan(x_t, state, self.dropout if self.training else 0.0)
         if self.bidirectional:
             raise ValueError("step() needs a unidirectional LSTM (a reverse direction cannot stream)")
         if state is None:
@@ -523,39 +494,16 @@ class LSTM(nn.Module):
         h, c = state
         return self._step_layers(x_t, h, c)
 
-    def _torch_cell(self, layer: int, n: tuple, x: Tensor, h: Tensor, c: Tensor) -> tuple[Tensor, Tensor]:
-        p = self._parameters  # direct access: this path is latency-bound
-        return _VF.lstm_cell(x, (h, c), p[n[0]], p[n[1]], p.get(n[2]), p.get(n[3]))
-
-    def _fused_cell(self, layer: int, n: tuple, x: Tensor, h: Tensor, c: Tensor) -> tuple[Tensor, Tensor]:
-        h1, c1 = compiled.step(x, h, c, *self._step_weights(layer, n))[1:]
-        return h1, c1
-
-    def _step_weights(self, layer: int, names: tuple) -> tuple[Tensor, Tensor | None]:
-        """[W_ih | W_hh] (4H, I + H) and b_ih + b_hh of one layer for the compiled step, rebuilt
-        only when a parameter changed (its storage or its version counter): a copy of the layer's
-        weights, kept for streaming."""
-        p = self._parameters
-        w_ih, w_hh, b_ih, b_hh = p[names[0]], p[names[1]], p.get(names[2]), p.get(names[3])
-        key = (w_ih.data_ptr(), w_ih._version, w_hh.data_ptr(), w_hh._version)
-        if b_ih is not None:
-            key += (b_ih.data_ptr(), b_ih._version, b_hh.data_ptr(), b_hh._version)
-        cache = self.__dict__.setdefault("_step_cache", {})
-        hit = cache.get(layer)
-        if hit is None or hit[0] != key:
-            bias = (b_ih + b_hh) if b_ih is not None else None  # (4H,)
-            hit = cache[layer] = (key, torch.cat([w_ih, w_hh], dim=1).contiguous(), bias)  # (4H, I + H)
-        return hit[1], hit[2]
-
-    def _make_step_plan(self) -> tuple[bool, tuple] | None:
-        """For a plain unidirectional configuration without projection: (stochastic in training,
-        per-layer parameter names (w_ih, w_hh, b_ih | None, b_hh | None)); else None."""
+    def _make_step_plan(self) -> PlainStep | None:
+        """The plain-configuration step (unidirectional, no projection, no variant but the
+        stochastic ones, which only training steps apply), or None."""
         plain = not (self.bidirectional or self.proj_size or self.layer_norm or self.peephole or any(self.zoneout))
         names = tuple(
             (f"weight_ih_l{k}", f"weight_hh_l{k}") + ((f"bias_ih_l{k}", f"bias_hh_l{k}") if self.bias else (None, None))
             for k in range(self.num_layers)
         )
-        return (self.variational_dropout > 0 or self.weight_drop > 0, names) if plain else None
+        stochastic = self.variational_dropout > 0 or self.weight_drop > 0
+        return PlainStep(self._parameters, names, self.hidden_size, stochastic) if plain else None
 
     def _step_layers(self, x_t: Tensor, h: Tensor, c: Tensor) -> tuple[Tensor, State]:
         noise = self._sample_noise(x_t.shape[0], x_t)
