@@ -20,6 +20,7 @@ padded, every variant, the batch split across threads) and gradcheck it in float
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import sys
@@ -45,8 +46,11 @@ def available(build: bool = True) -> bool:
     streaming step of a plain LSTM asks so: it never waits a minute for a compiler), else False and
     a later call may still build it."""
     if "ok" not in _state:
-        if not build and not _state.setdefault("cached", _built_path().exists()):
-            return False
+        if not build:
+            if "cached" not in _state:  # looked up once: the streaming step asks at every call
+                _state["cached"] = _built_path().exists()
+            if not _state["cached"]:
+                return False
         _state["ok"] = _load()
     return _state["ok"]
 
@@ -58,6 +62,7 @@ def step(x: Tensor, h: Tensor, c: Tensor, w_cat: Tensor, bias: Tensor | None) ->
     return _state["step"](x, h, c, w_cat, bias)
 
 
+@functools.cache
 def _cpu_flags() -> tuple[str, list[str]]:
     """(name suffix, compiler flags). AVX-512 or AVX2/FMA only when this CPU has them, never
     -march=native: the build cache may be shared by the different machines of a cluster."""

@@ -3,7 +3,7 @@
 :meth:`lstmkit.nn.LSTM.step` hands plain configurations to :class:`PlainStep`. Without autograd
 (``torch.no_grad()``, as generation runs) on a CPU where the compiled extension is built, a layer is
 lstmkit's step: one matrix-vector product over a cached ``[W_ih | W_hh]`` (4H, I + H), then one pass
-for the gates (``csrc/lstm_cpu.cpp``). At batch 1 a step is a read of the weights, so one pass over
+for the gates (``csrc/step_cpu.cpp``). At batch 1 a step is a read of the weights, so one pass over
 them instead of two is most of the gain. Otherwise it is torch's ``_VF.lstm_cell`` (the op behind
 torch.nn.LSTMCell), differentiable.
 
