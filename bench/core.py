@@ -7,12 +7,13 @@ compiled C++ kernel, or torch's kernel for weight drop) and, for the first confi
 the run near 10 minutes), on the Python fused path and the reference path. Then the streaming step
 latency (B1, I256, H256) of ``LSTM.step`` against ``torch.nn.LSTMCell`` and ``torch.nn.LSTM`` called
 once per step, on one thread and on all cores (wall clock whatever ``--clock`` says), and the torch
-path against torch.nn.LSTM alone in interleaved pairs (``--pairs``), to resolve its ratio from the
-noise.
+path against torch.nn.LSTM alone in interleaved rounds (``--pairs``), with a second torch.nn.LSTM as
+a control, to resolve its ratio from the noise.
 
 All candidates of one configuration run interleaved (A, B, C, B, C, A, C, A, B, ...: the order
 rotates each repetition, so that no candidate always runs first) and the table reports medians,
-because the machine is shared; ratios are against torch.nn.LSTM in the same run. Each timed pass
+because the machine is shared; a ratio is the median over the repetitions of the ratio to
+torch.nn.LSTM within one repetition, so that the machine's drift over the run cancels. Each timed pass
 follows an untimed pass of the same module: a pass's time depends on what ran just before it (the
 compiled layer-norm BiLSTM measured 0.69 of torch.nn.LSTM right after the Python fused path, 0.79
 right after itself, same run), and a training loop runs one module over and over.
@@ -127,39 +128,88 @@ def bench_config(cfg: Config, reps: int, with_reference_variants: bool) -> list[
                 mod.zero_grad(set_to_none=True)
     tokens = cfg.batch * cfg.steps
     med = {k: statistics.median(v) for k, v in times.items()}
-    base_inf, base_train = med[("torch.nn.LSTM", False)], med[("torch.nn.LSTM", True)]
+
+    def ratio(name: str, train: bool) -> float:
+        """Median over the repetitions of torch.nn.LSTM's time / this candidate's time in the same
+        repetition: the machine's drift over the run cancels within a repetition."""
+        base = times[("torch.nn.LSTM", train)]
+        return statistics.median(b / t for b, t in zip(base, times[(name, train)]))
+
     path = {n: getattr(m, "last_path", "-") for n, m in mods.items()}
     return [
         dict(config=cfg.name, name=n, path=path[n] or "-",
-             inf=tokens / med[(n, False)], inf_ratio=base_inf / med[(n, False)],
-             train=tokens / med[(n, True)], train_ratio=base_train / med[(n, True)])
+             inf=tokens / med[(n, False)], inf_ratio=ratio(n, False),
+             train=tokens / med[(n, True)], train_ratio=ratio(n, True))
         for n in mods
     ]
 
 
 def bench_torch_path(cfg: Config, pairs: int) -> dict:
-    """The torch path against torch.nn.LSTM only, ``pairs`` interleaved pairs per mode (order
-    alternating within the pair): the median and quartiles of the per-pair time ratios."""
+    """The torch path against torch.nn.LSTM, with a control: ``pairs`` interleaved rounds per mode of
+    torch.nn.LSTM, the torch path and a second torch.nn.LSTM with the same weights (the order
+    rotating each round). The median and quartiles of the per-round time ratios torch.nn.LSTM / torch
+    path and torch.nn.LSTM / its twin: the twin runs the very same code, so its ratio is how far this
+    machine moves two identical candidates apart."""
     torch.manual_seed(0)
     kw = dict(num_layers=cfg.layers, bidirectional=cfg.bidirectional)
     base = torch.nn.LSTM(cfg.inp, cfg.hidden, **kw)
     ours = LSTM(cfg.inp, cfg.hidden, **kw, impl="torch")
-    ours.load_state_dict(base.state_dict())
+    twin = torch.nn.LSTM(cfg.inp, cfg.hidden, **kw)
+    ours.load_state_dict(base.state_dict()), twin.load_state_dict(base.state_dict())
     x = torch.randn(cfg.steps, cfg.batch, cfg.inp)
     x_train = x.clone().requires_grad_()
     res = {}
     for train in (False, True):
         xx = x_train if train else x
-        run_once(base, xx, train), run_once(ours, xx, train)
-        ratios = []
+        mods = [base, ours, twin]
+        for m in mods:
+            run_once(m, xx, train)
+        ratios: dict[str, list[float]] = {"ours": [], "twin": []}
         for k in range(pairs):
-            order = (base, ours) if k % 2 == 0 else (ours, base)
+            order = mods[k % 3:] + mods[: k % 3]
             t = {id(m): run_once(m, xx, train) for m in order}
-            ratios.append(t[id(base)] / t[id(ours)])
-            base.zero_grad(set_to_none=True), ours.zero_grad(set_to_none=True)
-        q = statistics.quantiles(ratios, n=4)
-        res["train" if train else "inf"] = (statistics.median(ratios), q[0], q[2])
+            ratios["ours"].append(t[id(base)] / t[id(ours)])
+            ratios["twin"].append(t[id(base)] / t[id(twin)])
+            for m in mods:
+                m.zero_grad(set_to_none=True)
+        for who, r in ratios.items():
+            q = statistics.quantiles(r, n=4)
+            res[("train" if train else "inf") + ("" if who == "ours" else "_twin")] = (statistics.median(r), q[0], q[2])
     return dict(config=cfg.name, pairs=pairs, **res)
+
+
+def bench_dispatch(cfg: Config, calls: int = 1000, reps: int = 9) -> dict:
+    """What the torch path adds to torch.nn.LSTM's own call, in µs per pass: both modules with this
+    configuration's layers and directions at a size where the kernel costs next to nothing (B1 T1
+    I8 H8), ``calls`` passes per timing, interleaved; the median over ``reps`` of the difference.
+    The two make the identical ``_VF.lstm`` call (and backward), so this difference is the torch
+    path's whole cost, and dividing it by a real pass bounds the ratio more finely than timing
+    whole passes on a noisy machine can."""
+    kw = dict(num_layers=cfg.layers, bidirectional=cfg.bidirectional)
+    torch.manual_seed(0)
+    base, ours = torch.nn.LSTM(8, 8, **kw), LSTM(8, 8, **kw, impl="torch")
+    ours.load_state_dict(base.state_dict())
+    x = torch.randn(1, 1, 8)
+    x_train = x.clone().requires_grad_()
+    res = {}
+    for train in (False, True):
+        xx = x_train if train else x
+        diffs = []
+        for rep in range(reps):
+            t = {}
+            for m in ((base, ours) if rep % 2 == 0 else (ours, base)):
+                run_once(m, xx, train)  # warm
+                t0 = time.perf_counter()
+                for _ in range(calls):
+                    if train:
+                        m(xx)[0].sum().backward()
+                    else:
+                        with torch.no_grad():
+                            m(xx)
+                t[id(m)] = (time.perf_counter() - t0) / calls * 1e6
+            diffs.append(t[id(ours)] - t[id(base)])
+        res["train" if train else "inf"] = statistics.median(diffs)
+    return dict(config=cfg.name, **res)
 
 
 def bench_step(reps: int, calls: int, threads: int) -> list[dict]:
@@ -229,11 +279,13 @@ def machine() -> str:
     return f"{model}, {os.cpu_count()} logical CPUs"
 
 
-def render(rows: list[dict], step_rows: list[dict], meta: dict, pair_rows: list[dict] | None = None) -> str:
+def render(rows: list[dict], step_rows: list[dict], meta: dict, pair_rows: list[dict] | None = None,
+           dispatch_rows: list[dict] | None = None) -> str:
     lines = ["# lstmkit core benchmark", "", "Written by `bench/core.py` (" + meta["command"] + ").", ""]
     lines += [f"- {k}: {v}" for k, v in meta.items() if k != "command"]
-    lines += ["", "Tokens/s = B*T / median seconds per pass; ratio = against torch.nn.LSTM in the same run "
-              "(> 1 is faster). `path` is `last_path` after the run.", ""]
+    lines += ["", "Tokens/s = B*T / median seconds per pass; ratio = torch.nn.LSTM's time / the candidate's time "
+              "within each repetition, median over the repetitions (> 1 is faster). `path` is `last_path` after "
+              "the run.", ""]
     current = None
     for r in rows:
         if r["config"] != current:
@@ -242,12 +294,25 @@ def render(rows: list[dict], step_rows: list[dict], meta: dict, pair_rows: list[
                       "|---|---|---:|---:|---:|---:|"]
         lines.append(f"| {r['name']} | {r['path']} | {r['inf']:,.0f} | {r['inf_ratio']:.2f} | {r['train']:,.0f} | {r['train_ratio']:.2f} |")
     if pair_rows:
-        lines += ["", "## Torch path vs torch.nn.LSTM, paired", "",
-                  "Time ratio torch.nn.LSTM / torch path over interleaved pairs (> 1: the torch path is faster): "
-                  "median [quartiles].", "",
-                  "| config | pairs | inference | training |", "|---|---:|---:|---:|"]
-        lines += [f"| {r['config']} | {r['pairs']} | {r['inf'][0]:.3f} [{r['inf'][1]:.2f}, {r['inf'][2]:.2f}] | "
-                  f"{r['train'][0]:.3f} [{r['train'][1]:.2f}, {r['train'][2]:.2f}] |" for r in pair_rows]
+        lines += ["", "## Torch path vs torch.nn.LSTM, paired, with a control", "",
+                  "Time ratio torch.nn.LSTM / candidate over interleaved rounds (> 1: the candidate is faster): "
+                  "median [quartiles]. The control is a second torch.nn.LSTM with the same weights: the same "
+                  "code, so its distance from 1 is the measurement's own.", "",
+                  "| config | rounds | inference: torch path | inference: control | training: torch path | "
+                  "training: control |", "|---|---:|---:|---:|---:|---:|"]
+        cell = lambda v: f"{v[0]:.3f} [{v[1]:.2f}, {v[2]:.2f}]"  # noqa: E731
+        lines += [f"| {r['config']} | {r['pairs']} | {cell(r['inf'])} | {cell(r['inf_twin'])} | {cell(r['train'])} | "
+                  f"{cell(r['train_twin'])} |" for r in pair_rows]
+    if dispatch_rows:
+        lines += ["", "## Torch path: its cost over torch.nn.LSTM's own call", "",
+                  "µs the torch path adds per pass (median difference, both at B1 T1 I8 H8 with this configuration's "
+                  "layers and directions, where the kernel costs next to nothing), and the ratio it implies for a "
+                  "pass of this configuration (torch.nn.LSTM's median pass above / (that + the overhead)). A negative "
+                  "figure: the torch path's Python costs less than torch.nn.LSTM.forward's own checks.", "",
+                  "| config | inference: µs added | pass ms | implied ratio | training: µs added | pass ms | "
+                  "implied ratio |", "|---|---:|---:|---:|---:|---:|---:|"]
+        lines += [f"| {r['config']} | {r['inf']:.1f} | {r['inf_pass_ms']:.1f} | {r['inf_bound']:.4f} | "
+                  f"{r['train']:.1f} | {r['train_pass_ms']:.1f} | {r['train_bound']:.4f} |" for r in dispatch_rows]
     lines += ["", "## Streaming step latency (B1, I256, H256)", "",
               "Each candidate is called in a streaming loop (its returned state is its next input), under "
               "`torch.no_grad()` as generation runs; wall clock, on one thread and on all of them.", "",
@@ -279,8 +344,8 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=3, help="interleaved repetitions per candidate (default: 3)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's default)")
     parser.add_argument("--pairs", type=int, default=11,
-                        help="interleaved pairs for the torch path vs torch.nn.LSTM check, per config (0 skips "
-                             "it; default: 11)")
+                        help="interleaved rounds (torch.nn.LSTM, torch path, a second torch.nn.LSTM as control) for "
+                             "the torch path check, per config (0 skips it; default: 11)")
     parser.add_argument("--quick", action="store_true", help="small sizes only, to check the script (default: off)")
     parser.add_argument("--only", default="",
                         help="run only the configurations whose name contains this text, e.g. BiLSTM (default: all; "
@@ -314,6 +379,15 @@ def main() -> None:
         for cfg in configs:
             pair_rows.append(bench_torch_path(cfg, max(2, args.pairs)))  # quartiles need two
         print(f"done paired torch path ({time.time() - start:.0f} s)", flush=True)
+    dispatch_rows = []
+    for cfg in configs:
+        d = bench_dispatch(cfg, calls=200 if args.quick else 1000)
+        base = {r["config"]: r for r in rows if r["name"] == "torch.nn.LSTM"}[cfg.name]
+        tokens = cfg.batch * cfg.steps
+        for mode, key in (("inf", "inf"), ("train", "train")):
+            pass_us = tokens / base[key] * 1e6  # torch.nn.LSTM's median pass in this run
+            d[f"{mode}_pass_ms"], d[f"{mode}_bound"] = pass_us / 1e3, pass_us / (pass_us + d[mode])
+        dispatch_rows.append(d)
     step_rows = [row for n in sorted({1, os.cpu_count() or 1})
                  for row in bench_step(reps=max(5, args.reps * 3), calls=50 if args.quick else 200, threads=n)]
     meta = {
@@ -330,7 +404,7 @@ def main() -> None:
         "clock": "process CPU time" if args.clock == "cpu" else "wall (perf_counter)",
         "malloc": malloc,
     }
-    text = render(rows, step_rows, meta, pair_rows)
+    text = render(rows, step_rows, meta, pair_rows, dispatch_rows)
     atomic_write_text(Path(args.out), text)
     print(text)
 

@@ -152,28 +152,38 @@ def test_step_matches_sequence(kw):
     torch.testing.assert_close(state[1], c_n, **TOL)
 
 
-@pytest.mark.parametrize("batch,dtype", [(1, torch.float32), (3, torch.float32), (1, torch.float64)])
-def test_compiled_step_matches_torch_cell_and_follows_weight_updates(batch, dtype):
-    """Under no_grad a plain step runs the compiled kernel on a cached [W_ih | W_hh]: same result as
-    torch's cell (the grad-enabled path), one layer and two, and a new result after an in-place
-    weight update (the cache follows the parameters' version counters)."""
+@pytest.mark.parametrize("size", [(3, 4), (100, 100)])
+@pytest.mark.parametrize("batch,dtype", [(1, torch.float32), (3, torch.float32), (9, torch.float32),
+                                         (1, torch.float64), (9, torch.float64)])
+def test_compiled_step_matches_torch_cell_and_follows_weight_updates(batch, dtype, size):
+    """Under no_grad a plain step runs the compiled kernel on its cached unit-blocked weights: same
+    result as torch's cell (the grad-enabled path), one layer and two, and a new result after an
+    in-place weight update (the cache follows the parameters' version counters). H = 100 is six full
+    blocks of 16 units and a partial one, large enough for the batch-1 step to split its blocks
+    over two threads. Batch 9 takes the batched-GEMM branch, 1 and 3 the kernel's own products."""
     if not compiled.available():
         pytest.skip("the compiled kernel could not be built here (no C++ compiler?)")
     torch.manual_seed(0)
-    for layers in (1, 2):
-        m = LSTM(3, 4, num_layers=layers).to(dtype).eval()
-        x = torch.randn(batch, 3, dtype=dtype)
-        state = (torch.randn(layers, batch, 4, dtype=dtype), torch.randn(layers, batch, 4, dtype=dtype))
-        for _ in range(2):
-            with torch.no_grad():
-                y_fast, (h_fast, c_fast) = m.step(x, state)
-            y_ref, (h_ref, c_ref) = m.step(x, state)  # grad enabled: torch's _VF.lstm_cell
-            for a, b in ((y_fast, y_ref), (h_fast, h_ref), (c_fast, c_ref)):
-                assert a.shape == b.shape
-                torch.testing.assert_close(a, b, **TOL)
-            with torch.no_grad():
-                m.weight_hh_l0.mul_(-1.5)  # the second round must see this
-                m.bias_ih_l0.add_(0.5)
+    inp, hidden = size
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        for layers in (1, 2):
+            m = LSTM(inp, hidden, num_layers=layers).to(dtype).eval()
+            x = torch.randn(batch, inp, dtype=dtype)
+            state = tuple(torch.randn(layers, batch, hidden, dtype=dtype) for _ in range(2))
+            for _ in range(2):
+                with torch.no_grad():
+                    y_fast, (h_fast, c_fast) = m.step(x, state)
+                y_ref, (h_ref, c_ref) = m.step(x, state)  # grad enabled: torch's _VF.lstm_cell
+                for a, b in ((y_fast, y_ref), (h_fast, h_ref), (c_fast, c_ref)):
+                    assert a.shape == b.shape
+                    torch.testing.assert_close(a, b, **TOL)
+                with torch.no_grad():
+                    m.weight_hh_l0.mul_(-1.5)  # the second round must see this
+                    m.bias_ih_l0.add_(0.5)
+    finally:
+        torch.set_num_threads(threads)
 
 
 def test_step_rejects_bidirectional_and_keeps_grad():

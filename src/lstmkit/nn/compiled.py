@@ -21,6 +21,7 @@ padded, every variant, the batch split across threads) and gradcheck it in float
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
 import shutil
 import sys
@@ -55,11 +56,18 @@ def available(build: bool = True) -> bool:
     return _state["ok"]
 
 
-def step(x: Tensor, h: Tensor, c: Tensor, w_cat: Tensor, bias: Tensor | None) -> list[Tensor]:
-    """One plain streaming step (no autograd): x (B, I), h and c (B, H) or (1, B, H), w_cat the
-    contiguous [W_ih | W_hh] (4H, I + H) -> [y (B, H), h', c' (shaped as h, c)]. Needs
-    :func:`available`."""
-    return _state["step"](x, h, c, w_cat, bias)
+def step(x: Tensor, h: Tensor, c: Tensor, w_blk: Tensor, bias: Tensor | None) -> list[Tensor]:
+    """One plain streaming step (no autograd): x (B, I), h and c (B, H) or (1, B, H), ``w_blk`` and
+    ``bias`` from :func:`pack` -> [y (B, H), h', c' (shaped as h, c)]. Needs :func:`available`."""
+    return _state["step"](x, h, c, w_blk, bias)
+
+
+def pack(w_ih: Tensor, w_hh: Tensor, b_ih: Tensor | None, b_hh: Tensor | None) -> list[Tensor | None]:
+    """The step's weights: [W_ih | W_hh] (4H, I + H) as (blocks, I + H, 4, 16) and b_ih + b_hh (4H,)
+    as (blocks, 4, 16) or None, H padded to whole blocks of 16 units (``csrc/step_cpu.cpp`` draws
+    the layout). Needs :func:`available`."""
+    with torch.no_grad():
+        return _state["pack"](w_ih, w_hh, b_ih, b_hh)
 
 
 @functools.cache
@@ -78,11 +86,25 @@ def _cpu_flags() -> tuple[str, list[str]]:
     return "generic", []
 
 
+_CFLAGS = ["-O3", "-ffast-math", "-fopenmp"]  # OpenMP: at::parallel_for and the step's threads are real
+
+
+@functools.cache
+def _build_name() -> str:
+    """The extension's name: instruction set and a hash of the sources and flags, so that a build of
+    other sources (an older lstmkit) is never taken for this one's cached build."""
+    suffix, isa = _cpu_flags()
+    digest = hashlib.sha1(" ".join(_CFLAGS + isa).encode())
+    for f in [*_SOURCES, _SOURCES[0].with_name("lstm_math.h")]:
+        digest.update(f.read_bytes())
+    return f"lstmkit_cpu_{suffix}_{digest.hexdigest()[:10]}"
+
+
 def _built_path() -> Path:
     """Where torch.utils.cpp_extension keeps this machine's build of the kernel."""
     from torch.utils import cpp_extension
 
-    name = f"lstmkit_cpu_{_cpu_flags()[0]}"
+    name = _build_name()
     return Path(cpp_extension._get_build_directory(name, False)) / f"{name}.so"
 
 
@@ -96,15 +118,15 @@ def _load() -> bool:
             import ninja
 
             os.environ["PATH"] = ninja.BIN_DIR + os.pathsep + os.environ.get("PATH", "")
-        suffix, isa = _cpu_flags()
-        name = f"lstmkit_cpu_{suffix}"
+        name, isa = _build_name(), _cpu_flags()[1]
         if not _built_path().exists():
             print("lstmkit: compiling the LSTM CPU kernel (once per machine, about a minute)", file=sys.stderr)
         # -ffast-math at compile time only (vectorised exp from libmvec): the link step does not see
         # it, so loading the library does not switch the process to flush-to-zero.
         mod = cpp_extension.load(name=name, sources=[str(f) for f in _SOURCES],
-                                 extra_cflags=["-O3", "-ffast-math", "-fopenmp-simd", *isa], verbose=False)
-        _state["step"] = mod.step  # a direct binding: calling through torch.ops costs ~15 µs a step
+                                 extra_cflags=[*_CFLAGS, *isa], extra_ldflags=["-fopenmp"],
+                                 verbose=False)
+        _state["step"], _state["pack"] = mod.step, mod.pack  # direct bindings: torch.ops costs ~15 µs a step
         return True
     except Exception as exc:  # no compiler, no ninja, read-only cache...: the fused path still works
         warnings.warn(f"lstmkit: compiled LSTM kernel unavailable, using the fused path ({exc})", stacklevel=3)

@@ -34,11 +34,11 @@ from torch import Tensor, _VF, nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 from . import compiled
-from .cell import CellWeights, Gates, Norm, cell_step, fast_step, init_uniform_, input_projection, set_forget_bias_
-from .dropout import ForwardNoise, check_probability, keep_tensor, parse_zoneout, sample_noise, weight_drop, zoneout
+from .cell import CellWeights, Gates, Norm, init_uniform_, input_projection, set_forget_bias_
+from .dropout import ForwardNoise, check_probability, keep_tensor, parse_zoneout, sample_noise, weight_drop
 from .fused import run_fused
 from .sequence import reverse_index, reverse_padded, run_reference, valid_mask
-from .streaming import PlainStep
+from .streaming import PlainStep, variant_step
 
 
 _PAD_BIG = 1.0e4  # |pre-activation| that saturates σ to exactly 0 or 1 in float16/32/64
@@ -125,7 +125,7 @@ class LSTM(nn.Module):
         self.last_path: Path | None = None
         self._make_parameters({"device": device, "dtype": dtype})
         self.reset_parameters()
-        self._step_plan = self._make_step_plan()  # the configuration is fixed from here on
+        self._step_plan = PlainStep.of(self)  # the configuration is fixed from here on
 
     # ----------------------------------------------------------------------------- parameters
     @property
@@ -479,7 +479,7 @@ class LSTM(nn.Module):
         x_t (B, I); state (h, c) with h (L, B, H_out), c (L, B, H), zeros if None.
         Returns y_t (B, H_out) (the last layer's h) and the new state. Plain configurations (no
         projection, no variant active) run one cell kernel per layer (:mod:`lstmkit.nn.streaming`:
-        lstmkit's one-GEMV step under ``torch.no_grad()`` on CPU, else torch's cell kernel).
+        lstmkit's step kernel under ``torch.no_grad()`` on CPU, else torch's cell kernel).
         Variants use :func:`cell_step` (in training mode stochastic masks are drawn afresh at every
         call). Differentiable with grad on.
         """
@@ -492,43 +492,7 @@ class LSTM(nn.Module):
             z = x_t.new_zeros(self.num_layers, x_t.shape[0], self.out_size)
             state = (z, z if self.proj_size == 0 else x_t.new_zeros(self.num_layers, x_t.shape[0], self.hidden_size))
         h, c = state
-        return self._step_layers(x_t, h, c)
-
-    def _make_step_plan(self) -> PlainStep | None:
-        """The plain-configuration step (unidirectional, no projection, no variant but the
-        stochastic ones, which only training steps apply), or None."""
-        plain = not (self.bidirectional or self.proj_size or self.layer_norm or self.peephole or any(self.zoneout))
-        names = tuple(
-            (f"weight_ih_l{k}", f"weight_hh_l{k}") + ((f"bias_ih_l{k}", f"bias_hh_l{k}") if self.bias else (None, None))
-            for k in range(self.num_layers)
-        )
-        stochastic = self.variational_dropout > 0 or self.weight_drop > 0
-        return PlainStep(self._parameters, names, self.hidden_size, stochastic) if plain else None
-
-    def _step_layers(self, x_t: Tensor, h: Tensor, c: Tensor) -> tuple[Tensor, State]:
-        noise = self._sample_noise(x_t.shape[0], x_t)
-        plain = self.proj_size == 0 and self.torch_computable()  # torch's cell kernel has no projection
-        hs, cs = [], []
-        inp = x_t
-        for layer in range(self.num_layers):
-            w = self.cell_weights(layer, 0, self.training)
-            if plain:
-                h1, c1 = fast_step(inp, h[layer], c[layer], w)
-            else:
-                if noise.input_masks[layer] is not None:
-                    inp = inp * noise.input_masks[layer]
-                h_in = h[layer] if noise.h_masks[layer] is None else h[layer] * noise.h_masks[layer]
-                s = cell_step(input_projection(inp, w), h_in, c[layer], w)
-                kc, kh = (keep_tensor(keep, 1, x_t.shape[0], n, x_t) for keep, n in
-                          ((noise.keep_c[layer], self.hidden_size), (noise.keep_h[layer], self.out_size)))
-                c1 = s.c if kc is None else zoneout(c[layer], s.c, kc[0] if isinstance(kc, Tensor) else kc)
-                h1 = s.h if kh is None else zoneout(h[layer], s.h, kh[0] if isinstance(kh, Tensor) else kh)
-            hs.append(h1)
-            cs.append(c1)
-            inp = h1
-            if layer < self.num_layers - 1 and self.dropout > 0 and self.training:
-                inp = F.dropout(inp, self.dropout, training=True)
-        return hs[-1], (torch.stack(hs), torch.stack(cs))
+        return variant_step(self, x_t, h, c)
 
     def extra_repr(self) -> str:
         cfg = self.config

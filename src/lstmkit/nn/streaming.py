@@ -1,10 +1,13 @@
-"""The streaming step of a plain LSTM (no variant, no projection): one cell kernel per layer.
+"""The streaming step of :meth:`lstmkit.nn.LSTM.step`: one cell kernel per layer for a plain LSTM
+(no variant, no projection), the gate equations for the others (:func:`variant_step`).
 
 :meth:`lstmkit.nn.LSTM.step` hands plain configurations to :class:`PlainStep`. Without autograd
 (``torch.no_grad()``, as generation runs) on a CPU where the compiled extension is built, a layer is
-lstmkit's step: one matrix-vector product over a cached ``[W_ih | W_hh]`` (4H, I + H), then one pass
-for the gates (``csrc/step_cpu.cpp``). At batch 1 a step is a read of the weights, so one pass over
-them instead of two is most of the gain. Otherwise it is torch's ``_VF.lstm_cell`` (the op behind
+lstmkit's step (``csrc/step_cpu.cpp``): one read of a cached ``[W_ih | W_hh]`` laid out in blocks of
+16 hidden units, each block's gate pre-activations summed in vector registers and its units' c' and
+h' finished by the thread that computed them, every thread on the same blocks at every step. At
+batch 1 a step is a read of the weights, so one pass over them (not two, and not a GEMV then a gate
+pass) is most of the gain. Otherwise it is torch's ``_VF.lstm_cell`` (the op behind
 torch.nn.LSTMCell), differentiable.
 
 The cache is a copy of each layer's weights, rebuilt when a parameter's storage or version counter
@@ -19,6 +22,8 @@ import torch.nn.functional as F
 from torch import Tensor, _VF
 
 from . import compiled
+from .cell import cell_step, fast_step, input_projection
+from .dropout import keep_tensor, zoneout
 
 State = tuple[Tensor, Tensor]
 Names = tuple[str, str, "str | None", "str | None"]  # w_ih, w_hh, b_ih, b_hh of one layer
@@ -37,6 +42,19 @@ class PlainStep:
         self.params, self.names, self.hidden_size = params, names, hidden_size
         self.stochastic = stochastic  # variational dropout / weight drop: training steps go elsewhere
         self._cache: dict[int, tuple] = {}
+
+    @classmethod
+    def of(cls, lstm) -> "PlainStep | None":
+        """The step of an :class:`~lstmkit.nn.LSTM` whose configuration is plain (unidirectional, no
+        projection, no variant but the stochastic ones, which only training steps apply), or None."""
+        if lstm.bidirectional or lstm.proj_size or lstm.layer_norm or lstm.peephole or any(lstm.zoneout):
+            return None
+        names = tuple(
+            (f"weight_ih_l{k}", f"weight_hh_l{k}") + ((f"bias_ih_l{k}", f"bias_hh_l{k}") if lstm.bias else (None, None))
+            for k in range(lstm.num_layers)
+        )
+        stochastic = lstm.variational_dropout > 0 or lstm.weight_drop > 0
+        return cls(lstm._parameters, names, lstm.hidden_size, stochastic)
 
     def __call__(self, x_t: Tensor, state: State | None, dropout: float) -> tuple[Tensor, State]:
         """x_t (B, I); state (h, c), each (L, B, H), or None -> (y (B, H), (h', c'))."""
@@ -68,7 +86,8 @@ class PlainStep:
         return h1, c1
 
     def weights(self, layer: int) -> tuple[Tensor, Tensor | None]:
-        """[W_ih | W_hh] (4H, I + H) and b_ih + b_hh (4H,) of one layer, from the cache."""
+        """One layer's [W_ih | W_hh] and b_ih + b_hh in the step's unit-blocked layout
+        (:func:`compiled.pack`: (blocks, I + H, 4, 16) and (blocks, 4, 16)), from the cache."""
         p, n = self.params, self.names[layer]
         w_ih, w_hh, b_ih, b_hh = p[n[0]], p[n[1]], p.get(n[2]), p.get(n[3])
         key = (w_ih.data_ptr(), w_ih._version, w_hh.data_ptr(), w_hh._version)
@@ -76,7 +95,34 @@ class PlainStep:
             key += (b_ih.data_ptr(), b_ih._version, b_hh.data_ptr(), b_hh._version)
         hit = self._cache.get(layer)
         if hit is None or hit[0] != key:
-            with torch.no_grad():
-                bias = (b_ih + b_hh) if b_ih is not None else None  # (4H,)
-                hit = self._cache[layer] = (key, torch.cat([w_ih, w_hh], dim=1).contiguous(), bias)  # (4H, I + H)
+            hit = self._cache[layer] = (key, *compiled.pack(w_ih, w_hh, b_ih, b_hh))  # (4H, I + H), (4H,)
         return hit[1], hit[2]
+
+
+def variant_step(lstm, x_t: Tensor, h: Tensor, c: Tensor) -> tuple[Tensor, State]:
+    """One step of an :class:`~lstmkit.nn.LSTM` that :class:`PlainStep` does not take (a variant, a
+    projection, or stochastic masks in training): the gate equations of :func:`cell_step` per layer,
+    masks drawn afresh at every call. x_t (B, I); h (L, B, H_out), c (L, B, H) -> (y, (h', c'))."""
+    noise = lstm._sample_noise(x_t.shape[0], x_t)
+    plain = lstm.proj_size == 0 and lstm.torch_computable()  # torch's cell kernel has no projection
+    hs, cs = [], []
+    inp = x_t
+    for layer in range(lstm.num_layers):
+        w = lstm.cell_weights(layer, 0, lstm.training)
+        if plain:
+            h1, c1 = fast_step(inp, h[layer], c[layer], w)
+        else:
+            if noise.input_masks[layer] is not None:
+                inp = inp * noise.input_masks[layer]
+            h_in = h[layer] if noise.h_masks[layer] is None else h[layer] * noise.h_masks[layer]
+            s = cell_step(input_projection(inp, w), h_in, c[layer], w)
+            kc, kh = (keep_tensor(keep, 1, x_t.shape[0], n, x_t) for keep, n in
+                      ((noise.keep_c[layer], lstm.hidden_size), (noise.keep_h[layer], lstm.out_size)))
+            c1 = s.c if kc is None else zoneout(c[layer], s.c, kc[0] if isinstance(kc, Tensor) else kc)
+            h1 = s.h if kh is None else zoneout(h[layer], s.h, kh[0] if isinstance(kh, Tensor) else kh)
+        hs.append(h1)
+        cs.append(c1)
+        inp = h1
+        if layer < lstm.num_layers - 1 and lstm.dropout > 0 and lstm.training:
+            inp = F.dropout(inp, lstm.dropout, training=True)
+    return hs[-1], (torch.stack(hs), torch.stack(cs))
