@@ -95,7 +95,7 @@ class PlainStep:
             key += (b_ih.data_ptr(), b_ih._version, b_hh.data_ptr(), b_hh._version)
         hit = self._cache.get(layer)
         if hit is None or hit[0] != key:
-            hit = self._cache[layer] = (key, *compiled.pack(w_ih, w_hh, b_ih, b_hh))  # (4H, I + H), (4H,)
+            hit = self._cache[layer] = (key, *compiled.pack(w_ih, w_hh, b_ih, b_hh))  # blocked weights, bias
         return hit[1], hit[2]
 
 
