@@ -178,6 +178,14 @@ def bench_torch_path(cfg: Config, pairs: int) -> dict:
     return dict(config=cfg.name, pairs=pairs, **res)
 
 
+def us_per_call(fn, calls: int) -> float:
+    """Wall-clock µs per call of ``fn`` over ``calls`` back-to-back calls."""
+    t0 = time.perf_counter()
+    for _ in range(calls):
+        fn()
+    return (time.perf_counter() - t0) / calls * 1e6
+
+
 def bench_dispatch(cfg: Config, calls: int = 1000, reps: int = 9) -> dict:
     """What the torch path adds to torch.nn.LSTM's own call, in µs per pass: both modules with this
     configuration's layers and directions at a size where the kernel costs next to nothing (B1 T1
@@ -191,22 +199,21 @@ def bench_dispatch(cfg: Config, calls: int = 1000, reps: int = 9) -> dict:
     ours.load_state_dict(base.state_dict())
     x = torch.randn(1, 1, 8)
     x_train = x.clone().requires_grad_()
+    def one_pass(m: torch.nn.Module, train: bool) -> None:
+        if train:
+            m(x_train)[0].sum().backward()
+        else:
+            with torch.no_grad():
+                m(x)
+
     res = {}
     for train in (False, True):
-        xx = x_train if train else x
         diffs = []
         for rep in range(reps):
             t = {}
             for m in ((base, ours) if rep % 2 == 0 else (ours, base)):
-                run_once(m, xx, train)  # warm
-                t0 = time.perf_counter()
-                for _ in range(calls):
-                    if train:
-                        m(xx)[0].sum().backward()
-                    else:
-                        with torch.no_grad():
-                            m(xx)
-                t[id(m)] = (time.perf_counter() - t0) / calls * 1e6
+                one_pass(m, train)  # warm
+                t[id(m)] = us_per_call(lambda: one_pass(m, train), calls)
             diffs.append(t[id(ours)] - t[id(base)])
         res["train" if train else "inf"] = statistics.median(diffs)
     return dict(config=cfg.name, **res)
@@ -258,10 +265,7 @@ def _bench_step(reps: int, calls: int, threads: int) -> list[dict]:
             fn()
         for _ in range(reps):
             for name, fn in fns.items():
-                t0 = time.perf_counter()
-                for _ in range(calls):
-                    fn()
-                times[name].append((time.perf_counter() - t0) / calls * 1e6)
+                times[name].append(us_per_call(fn, calls))
     base = statistics.median(times["torch.nn.LSTMCell"])
     return [dict(name=k, threads=threads, us=statistics.median(v), ratio=statistics.median(v) / base, best=min(v))
             for k, v in times.items()]
@@ -379,13 +383,12 @@ def main() -> None:
         for cfg in configs:
             pair_rows.append(bench_torch_path(cfg, max(2, args.pairs)))  # quartiles need two
         print(f"done paired torch path ({time.time() - start:.0f} s)", flush=True)
+    base_rows = {r["config"]: r for r in rows if r["name"] == "torch.nn.LSTM"}
     dispatch_rows = []
     for cfg in configs:
         d = bench_dispatch(cfg, calls=200 if args.quick else 1000)
-        base = {r["config"]: r for r in rows if r["name"] == "torch.nn.LSTM"}[cfg.name]
-        tokens = cfg.batch * cfg.steps
-        for mode, key in (("inf", "inf"), ("train", "train")):
-            pass_us = tokens / base[key] * 1e6  # torch.nn.LSTM's median pass in this run
+        for mode in ("inf", "train"):
+            pass_us = cfg.batch * cfg.steps / base_rows[cfg.name][mode] * 1e6  # torch.nn.LSTM's median pass
             d[f"{mode}_pass_ms"], d[f"{mode}_bound"] = pass_us / 1e3, pass_us / (pass_us + d[mode])
         dispatch_rows.append(d)
     step_rows = [row for n in sorted({1, os.cpu_count() or 1})
