@@ -118,7 +118,7 @@ def bench_config(cfg: Config, reps: int, with_reference_variants: bool) -> list[
         run_once(mod, x_train, True)
     names = list(mods)
     for rep in range(reps):
-        order = names[rep % len(names):] + names[: rep % len(names)]  # rotated: no candidate always first
+        order = names[rep % len(names) :] + names[: rep % len(names)]  # rotated: no candidate always first
         for train in (False, True):
             for name in order:
                 mod, xx = mods[name], (x_train if train else x)
@@ -137,9 +137,15 @@ def bench_config(cfg: Config, reps: int, with_reference_variants: bool) -> list[
 
     path = {n: getattr(m, "last_path", "-") for n, m in mods.items()}
     return [
-        dict(config=cfg.name, name=n, path=path[n] or "-",
-             inf=tokens / med[(n, False)], inf_ratio=ratio(n, False),
-             train=tokens / med[(n, True)], train_ratio=ratio(n, True))
+        dict(
+            config=cfg.name,
+            name=n,
+            path=path[n] or "-",
+            inf=tokens / med[(n, False)],
+            inf_ratio=ratio(n, False),
+            train=tokens / med[(n, True)],
+            train_ratio=ratio(n, True),
+        )
         for n in mods
     ]
 
@@ -166,7 +172,7 @@ def bench_torch_path(cfg: Config, pairs: int) -> dict:
             run_once(m, xx, train)
         ratios: dict[str, list[float]] = {"ours": [], "twin": []}
         for k in range(pairs):
-            order = mods[k % 3:] + mods[: k % 3]
+            order = mods[k % 3 :] + mods[: k % 3]
             t = {id(m): run_once(m, xx, train) for m in order}
             ratios["ours"].append(t[id(base)] / t[id(ours)])
             ratios["twin"].append(t[id(base)] / t[id(twin)])
@@ -199,6 +205,7 @@ def bench_dispatch(cfg: Config, calls: int = 1000, reps: int = 9) -> dict:
     ours.load_state_dict(base.state_dict())
     x = torch.randn(1, 1, 8)
     x_train = x.clone().requires_grad_()
+
     def one_pass(m: torch.nn.Module, train: bool) -> None:
         if train:
             m(x_train)[0].sum().backward()
@@ -211,9 +218,9 @@ def bench_dispatch(cfg: Config, calls: int = 1000, reps: int = 9) -> dict:
         diffs = []
         for rep in range(reps):
             t = {}
-            for m in ((base, ours) if rep % 2 == 0 else (ours, base)):
+            for m in (base, ours) if rep % 2 == 0 else (ours, base):
                 one_pass(m, train)  # warm
-                t[id(m)] = us_per_call(lambda: one_pass(m, train), calls)
+                t[id(m)] = us_per_call(lambda m=m, train=train: one_pass(m, train), calls)
             diffs.append(t[id(ours)] - t[id(base)])
         res["train" if train else "inf"] = statistics.median(diffs)
     return dict(config=cfg.name, **res)
@@ -248,6 +255,7 @@ def _bench_step(reps: int, calls: int, threads: int) -> list[dict]:
     def run(key, fn):
         def call():
             state[key] = fn(state[key])
+
         return call
 
     fns = {
@@ -267,8 +275,10 @@ def _bench_step(reps: int, calls: int, threads: int) -> list[dict]:
             for name, fn in fns.items():
                 times[name].append(us_per_call(fn, calls))
     base = statistics.median(times["torch.nn.LSTMCell"])
-    return [dict(name=k, threads=threads, us=statistics.median(v), ratio=statistics.median(v) / base, best=min(v))
-            for k, v in times.items()]
+    return [
+        dict(name=k, threads=threads, us=statistics.median(v), ratio=statistics.median(v) / base, best=min(v))
+        for k, v in times.items()
+    ]
 
 
 def machine() -> str:
@@ -283,45 +293,86 @@ def machine() -> str:
     return f"{model}, {os.cpu_count()} logical CPUs"
 
 
-def render(rows: list[dict], step_rows: list[dict], meta: dict, pair_rows: list[dict] | None = None,
-           dispatch_rows: list[dict] | None = None) -> str:
+def render(
+    rows: list[dict],
+    step_rows: list[dict],
+    meta: dict,
+    pair_rows: list[dict] | None = None,
+    dispatch_rows: list[dict] | None = None,
+) -> str:
     lines = ["# lstmkit core benchmark", "", "Written by `bench/core.py` (" + meta["command"] + ").", ""]
     lines += [f"- {k}: {v}" for k, v in meta.items() if k != "command"]
-    lines += ["", "Tokens/s = B*T / median seconds per pass; ratio = torch.nn.LSTM's time / the candidate's time "
-              "within each repetition, median over the repetitions (> 1 is faster). `path` is `last_path` after "
-              "the run.", ""]
+    lines += [
+        "",
+        "Tokens/s = B*T / median seconds per pass; ratio = torch.nn.LSTM's time / the candidate's time "
+        "within each repetition, median over the repetitions (> 1 is faster). `path` is `last_path` after "
+        "the run.",
+        "",
+    ]
     current = None
     for r in rows:
         if r["config"] != current:
             current = r["config"]
-            lines += ["", f"## {current}", "", "| candidate | path | inference tok/s | ratio | training tok/s | ratio |",
-                      "|---|---|---:|---:|---:|---:|"]
-        lines.append(f"| {r['name']} | {r['path']} | {r['inf']:,.0f} | {r['inf_ratio']:.2f} | {r['train']:,.0f} | {r['train_ratio']:.2f} |")
+            lines += [
+                "",
+                f"## {current}",
+                "",
+                "| candidate | path | inference tok/s | ratio | training tok/s | ratio |",
+                "|---|---|---:|---:|---:|---:|",
+            ]
+        lines.append(
+            f"| {r['name']} | {r['path']} | {r['inf']:,.0f} | {r['inf_ratio']:.2f} | {r['train']:,.0f} | {r['train_ratio']:.2f} |"
+        )
     if pair_rows:
-        lines += ["", "## Torch path vs torch.nn.LSTM, paired, with a control", "",
-                  "Time ratio torch.nn.LSTM / candidate over interleaved rounds (> 1: the candidate is faster): "
-                  "median [quartiles]. The control is a second torch.nn.LSTM with the same weights: the same "
-                  "code, so its distance from 1 is the measurement's own.", "",
-                  "| config | rounds | inference: torch path | inference: control | training: torch path | "
-                  "training: control |", "|---|---:|---:|---:|---:|---:|"]
+        lines += [
+            "",
+            "## Torch path vs torch.nn.LSTM, paired, with a control",
+            "",
+            "Time ratio torch.nn.LSTM / candidate over interleaved rounds (> 1: the candidate is faster): "
+            "median [quartiles]. The control is a second torch.nn.LSTM with the same weights: the same "
+            "code, so its distance from 1 is the measurement's own.",
+            "",
+            "| config | rounds | inference: torch path | inference: control | training: torch path | "
+            "training: control |",
+            "|---|---:|---:|---:|---:|---:|",
+        ]
         cell = lambda v: f"{v[0]:.3f} [{v[1]:.2f}, {v[2]:.2f}]"  # noqa: E731
-        lines += [f"| {r['config']} | {r['pairs']} | {cell(r['inf'])} | {cell(r['inf_twin'])} | {cell(r['train'])} | "
-                  f"{cell(r['train_twin'])} |" for r in pair_rows]
+        lines += [
+            f"| {r['config']} | {r['pairs']} | {cell(r['inf'])} | {cell(r['inf_twin'])} | {cell(r['train'])} | "
+            f"{cell(r['train_twin'])} |"
+            for r in pair_rows
+        ]
     if dispatch_rows:
-        lines += ["", "## Torch path: its cost over torch.nn.LSTM's own call", "",
-                  "µs the torch path adds per pass (median difference, both at B1 T1 I8 H8 with this configuration's "
-                  "layers and directions, where the kernel costs next to nothing), and the ratio it implies for a "
-                  "pass of this configuration (torch.nn.LSTM's median pass above / (that + the overhead)). A negative "
-                  "figure: the torch path's Python costs less than torch.nn.LSTM.forward's own checks.", "",
-                  "| config | inference: µs added | pass ms | implied ratio | training: µs added | pass ms | "
-                  "implied ratio |", "|---|---:|---:|---:|---:|---:|---:|"]
-        lines += [f"| {r['config']} | {r['inf']:.1f} | {r['inf_pass_ms']:.1f} | {r['inf_bound']:.4f} | "
-                  f"{r['train']:.1f} | {r['train_pass_ms']:.1f} | {r['train_bound']:.4f} |" for r in dispatch_rows]
-    lines += ["", "## Streaming step latency (B1, I256, H256)", "",
-              "Each candidate is called in a streaming loop (its returned state is its next input), under "
-              "`torch.no_grad()` as generation runs; wall clock, on one thread and on all of them.", "",
-              "| candidate | threads | median µs/step | best µs/step | vs torch.nn.LSTMCell |", "|---|---:|---:|---:|---:|"]
-    lines += [f"| {r['name']} | {r['threads']} | {r['us']:.1f} | {r['best']:.1f} | {r['ratio']:.2f} |" for r in step_rows]
+        lines += [
+            "",
+            "## Torch path: its cost over torch.nn.LSTM's own call",
+            "",
+            "µs the torch path adds per pass (median difference, both at B1 T1 I8 H8 with this configuration's "
+            "layers and directions, where the kernel costs next to nothing), and the ratio it implies for a "
+            "pass of this configuration (torch.nn.LSTM's median pass above / (that + the overhead)). A negative "
+            "figure: the torch path's Python costs less than torch.nn.LSTM.forward's own checks.",
+            "",
+            "| config | inference: µs added | pass ms | implied ratio | training: µs added | pass ms | implied ratio |",
+            "|---|---:|---:|---:|---:|---:|---:|",
+        ]
+        lines += [
+            f"| {r['config']} | {r['inf']:.1f} | {r['inf_pass_ms']:.1f} | {r['inf_bound']:.4f} | "
+            f"{r['train']:.1f} | {r['train_pass_ms']:.1f} | {r['train_bound']:.4f} |"
+            for r in dispatch_rows
+        ]
+    lines += [
+        "",
+        "## Streaming step latency (B1, I256, H256)",
+        "",
+        "Each candidate is called in a streaming loop (its returned state is its next input), under "
+        "`torch.no_grad()` as generation runs; wall clock, on one thread and on all of them.",
+        "",
+        "| candidate | threads | median µs/step | best µs/step | vs torch.nn.LSTMCell |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    lines += [
+        f"| {r['name']} | {r['threads']} | {r['us']:.1f} | {r['best']:.1f} | {r['ratio']:.2f} |" for r in step_rows
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -347,25 +398,46 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--reps", type=int, default=3, help="interleaved repetitions per candidate (default: 3)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's default)")
-    parser.add_argument("--pairs", type=int, default=11,
-                        help="interleaved rounds (torch.nn.LSTM, torch path, a second torch.nn.LSTM as control) for "
-                             "the torch path check, per config (0 skips it; default: 11)")
+    parser.add_argument(
+        "--pairs",
+        type=int,
+        default=11,
+        help="interleaved rounds (torch.nn.LSTM, torch path, a second torch.nn.LSTM as control) for "
+        "the torch path check, per config (0 skips it; default: 11)",
+    )
     parser.add_argument("--quick", action="store_true", help="small sizes only, to check the script (default: off)")
-    parser.add_argument("--only", default="",
-                        help="run only the configurations whose name contains this text, e.g. BiLSTM (default: all; "
-                             "the step latency still runs)")
-    parser.add_argument("--no-reference-variants", action="store_true",
-                        help="skip the variants on the reference path (default: run them on the first config)")
-    parser.add_argument("--clock", choices=["wall", "cpu"], default="wall",
-                        help="wall: elapsed time; cpu: this process's CPU time, steadier when other jobs share the "
-                             "cores (use with --threads 1, where it equals the compute thread's time) (default: wall)")
-    parser.add_argument("--malloc", choices=["keep", "default"], default="keep",
-                        help="keep: tell glibc malloc to keep freed memory (mallopt M_MMAP_THRESHOLD / "
-                             "M_TRIM_THRESHOLD 1 GiB) for every candidate alike, so no candidate pays page faults on "
-                             "fresh buffers; default: glibc's adaptive thresholds, whose state depends on what ran "
-                             "before and once moved torch.nn.LSTM's own time by 45%% (default: keep)")
-    parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "core.md"),
-                        help="markdown file to write (default: bench/results/core.md)")
+    parser.add_argument(
+        "--only",
+        default="",
+        help="run only the configurations whose name contains this text, e.g. BiLSTM (default: all; "
+        "the step latency still runs)",
+    )
+    parser.add_argument(
+        "--no-reference-variants",
+        action="store_true",
+        help="skip the variants on the reference path (default: run them on the first config)",
+    )
+    parser.add_argument(
+        "--clock",
+        choices=["wall", "cpu"],
+        default="wall",
+        help="wall: elapsed time; cpu: this process's CPU time, steadier when other jobs share the "
+        "cores (use with --threads 1, where it equals the compute thread's time) (default: wall)",
+    )
+    parser.add_argument(
+        "--malloc",
+        choices=["keep", "default"],
+        default="keep",
+        help="keep: tell glibc malloc to keep freed memory (mallopt M_MMAP_THRESHOLD / "
+        "M_TRIM_THRESHOLD 1 GiB) for every candidate alike, so no candidate pays page faults on "
+        "fresh buffers; default: glibc's adaptive thresholds, whose state depends on what ran "
+        "before and once moved torch.nn.LSTM's own time by 45%% (default: keep)",
+    )
+    parser.add_argument(
+        "--out",
+        default=str(Path(__file__).parent / "results" / "core.md"),
+        help="markdown file to write (default: bench/results/core.md)",
+    )
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -391,16 +463,31 @@ def main() -> None:
             pass_us = cfg.batch * cfg.steps / base_rows[cfg.name][mode] * 1e6  # torch.nn.LSTM's median pass
             d[f"{mode}_pass_ms"], d[f"{mode}_bound"] = pass_us / 1e3, pass_us / (pass_us + d[mode])
         dispatch_rows.append(d)
-    step_rows = [row for n in sorted({1, os.cpu_count() or 1})
-                 for row in bench_step(reps=max(5, args.reps * 3), calls=50 if args.quick else 200, threads=n)]
+    step_rows = [
+        row
+        for n in sorted({1, os.cpu_count() or 1})
+        for row in bench_step(reps=max(5, args.reps * 3), calls=50 if args.quick else 200, threads=n)
+    ]
     meta = {
-        "command": "python bench/core.py " + " ".join(
-            a for a in (f"--reps {args.reps}", f"--pairs {args.pairs}", f"--threads {args.threads}" if args.threads else "",
-                        f"--clock {args.clock}", f"--malloc {args.malloc}",
-                        "--quick" if args.quick else "", f"--only {args.only}" if args.only else "",
-                        "--no-reference-variants" if args.no_reference_variants else "") if a),
+        "command": "python bench/core.py "
+        + " ".join(
+            a
+            for a in (
+                f"--reps {args.reps}",
+                f"--pairs {args.pairs}",
+                f"--threads {args.threads}" if args.threads else "",
+                f"--clock {args.clock}",
+                f"--malloc {args.malloc}",
+                "--quick" if args.quick else "",
+                f"--only {args.only}" if args.only else "",
+                "--no-reference-variants" if args.no_reference_variants else "",
+            )
+            if a
+        ),
         "date (UTC)": time.strftime("%Y-%m-%d %H:%M", time.gmtime(start)),
-        "torch": torch.__version__, "threads": torch.get_num_threads(), "machine": machine(),
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "machine": machine(),
         "load average (1 min) at start / end": f"{load0[0]:.1f} / {os.getloadavg()[0]:.1f}",
         "load average (1 / 5 / 15 min) at end": " / ".join(f"{v:.1f}" for v in os.getloadavg()),
         "wall time": f"{time.time() - start:.0f} s",

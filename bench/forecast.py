@@ -70,10 +70,13 @@ ABLATIONS = [
     ("M-24 no channel independence", "etth1-M-24", {"channel_independent": False}),
 ]
 # Published / issue reference numbers (MSE), for the notes column.
-REFERENCE = {"etth1-S-24": "issue: last 0.0343, linear 0.0276; LSTMa 0.114",
-             "etth1-S-48": "issue: last 0.0501, linear 0.0421", "etth1-S-168": "issue: last 0.0872, linear 0.0783",
-             "etth1-M-24": "issue: last 1.222, linear 0.309; LSTMa 0.650",
-             "etth1-M-96": "issue: last 1.294, linear 0.382; PatchTST/64 0.370 (L 512)"}
+REFERENCE = {
+    "etth1-S-24": "issue: last 0.0343, linear 0.0276; LSTMa 0.114",
+    "etth1-S-48": "issue: last 0.0501, linear 0.0421",
+    "etth1-S-168": "issue: last 0.0872, linear 0.0783",
+    "etth1-M-24": "issue: last 1.222, linear 0.309; LSTMa 0.650",
+    "etth1-M-96": "issue: last 1.294, linear 0.382; PatchTST/64 0.370 (L 512)",
+}
 
 
 def run_row(row: Row, args: argparse.Namespace, out: Path | None = None, overrides: dict | None = None) -> dict:
@@ -82,12 +85,27 @@ def run_row(row: Row, args: argparse.Namespace, out: Path | None = None, overrid
     from lstmkit.train import TrainConfig
 
     out = out or Path(args.work) / row.name
-    settings = {"lookback": 96, "patch": args.patch, "hidden_size": args.hidden_size, "norm": args.norm,
-                "highway": args.highway, **(overrides or {})}
-    cfg = ForecastConfig(target=["OT"], features=row.features, time_column="date", horizon=row.horizon,
-                         split=row.split, **settings)
-    tcfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, patience=args.patience,
-                       max_time=args.max_time, seed=args.seed, device="cpu", quiet=True)
+    settings = {
+        "lookback": 96,
+        "patch": args.patch,
+        "hidden_size": args.hidden_size,
+        "norm": args.norm,
+        "highway": args.highway,
+        **(overrides or {}),
+    }
+    cfg = ForecastConfig(
+        target=["OT"], features=row.features, time_column="date", horizon=row.horizon, split=row.split, **settings
+    )
+    tcfg = TrainConfig(
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        patience=args.patience,
+        max_time=args.max_time,
+        seed=args.seed,
+        device="cpu",
+        quiet=True,
+    )
     load0 = os.getloadavg()[0]
     t0 = time.monotonic()
     train(DATA / row.file, cfg, tcfg, out)
@@ -96,10 +114,18 @@ def run_row(row: Row, args: argparse.Namespace, out: Path | None = None, overrid
     metrics = load_predictor(out).evaluate(DATA / row.file, split="test")
     eval_s = time.monotonic() - t1
     hist = (out / "history.csv").read_text().strip().splitlines()
-    record = {"row": row.name, "train_seconds": train_s, "eval_seconds": eval_s, "epochs_run": len(hist) - 1,
-              "threads": torch.get_num_threads(), "load_start": load0, "load_end": os.getloadavg()[0],
-              "config": {**settings, "lr": args.lr, "batch_size": args.batch_size, "max_time": args.max_time},
-              "overrides": overrides or {}, "metrics": metrics}
+    record = {
+        "row": row.name,
+        "train_seconds": train_s,
+        "eval_seconds": eval_s,
+        "epochs_run": len(hist) - 1,
+        "threads": torch.get_num_threads(),
+        "load_start": load0,
+        "load_end": os.getloadavg()[0],
+        "config": {**settings, "lr": args.lr, "batch_size": args.batch_size, "max_time": args.max_time},
+        "overrides": overrides or {},
+        "metrics": metrics,
+    }
     (out / "bench.json").write_text(json.dumps(record, indent=2))
     return record
 
@@ -110,12 +136,17 @@ def _fmt(m: dict) -> str:
 
 def write_table(work: Path) -> str:
     """Rebuild bench/results/forecast.md from every finished row under ``work``."""
-    lines = ["# Forecast benchmark (ETTh1 / ETTm1, Informer protocol)", "",
-             "Written by `bench/forecast.py` (run by hand). Lookback 96, every test window (stride 1), MSE / MAE",
-             "on the standardised scale (train-split statistics). Baselines computed by the same",
-             "`forecast evaluate` call on the same windows. `ratio` = model MSE / linear MSE (< 1: the LSTM wins).",
-             "", "| row | windows | LSTM mse / mae | last value | seasonal naive (1 day) | linear (ridge) | ratio "
-             "| train s (epochs) | threads, load | config |", "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "# Forecast benchmark (ETTh1 / ETTm1, Informer protocol)",
+        "",
+        "Written by `bench/forecast.py` (run by hand). Lookback 96, every test window (stride 1), MSE / MAE",
+        "on the standardised scale (train-split statistics). Baselines computed by the same",
+        "`forecast evaluate` call on the same windows. `ratio` = model MSE / linear MSE (< 1: the LSTM wins).",
+        "",
+        "| row | windows | LSTM mse / mae | last value | seasonal naive (1 day) | linear (ridge) | ratio "
+        "| train s (epochs) | threads, load | config |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
     notes = []
     for row in ROWS:
         f = work / row.name / "bench.json"
@@ -125,18 +156,26 @@ def write_table(work: Path) -> str:
         m, b = r["metrics"], r["metrics"]["baselines"]
         sn = _fmt(b["seasonal_naive"]) if "seasonal_naive" in b else "-"
         c = r["config"]
-        lines.append(f"| {row.name} | {m['windows']} | **{_fmt(m)}** | {_fmt(b['last_value'])} | {sn} | "
-                     f"{_fmt(b['linear'])} | {m['mse'] / b['linear']['mse']:.3f} | {r['train_seconds']:.0f} "
-                     f"({r['epochs_run']}) | {r['threads']}, {r['load_start']:.1f}→{r['load_end']:.1f} | patch "
-                     f"{c['patch']}, hidden {c['hidden_size']}, {c['norm']}{', highway' if c['highway'] else ''}, "
-                     f"budget {c['max_time']:.0f} s |")
+        lines.append(
+            f"| {row.name} | {m['windows']} | **{_fmt(m)}** | {_fmt(b['last_value'])} | {sn} | "
+            f"{_fmt(b['linear'])} | {m['mse'] / b['linear']['mse']:.3f} | {r['train_seconds']:.0f} "
+            f"({r['epochs_run']}) | {r['threads']}, {r['load_start']:.1f}→{r['load_end']:.1f} | patch "
+            f"{c['patch']}, hidden {c['hidden_size']}, {c['norm']}{', highway' if c['highway'] else ''}, "
+            f"budget {c['max_time']:.0f} s |"
+        )
         if row.name in REFERENCE:
             notes.append(f"- {row.name}: {REFERENCE[row.name]}")
     lines += _ablation_table(work)
     lines += _peers_table(work)
-    lines += ["", f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores shared with "
-              "other jobs while this ran (the load column is the 1-minute load average at start → end of the "
-              "row; above 2 the row got less CPU than its budget).", "", "Reference numbers:", *notes]
+    lines += [
+        "",
+        f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores shared with "
+        "other jobs while this ran (the load column is the 1-minute load average at start → end of the "
+        "row; above 2 the row got less CPU than its budget).",
+        "",
+        "Reference numbers:",
+        *notes,
+    ]
     text = "\n".join(lines) + "\n"
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(text)
@@ -145,19 +184,26 @@ def write_table(work: Path) -> str:
 
 def _ablation_table(work: Path) -> list[str]:
     rows = []
-    for i, (label, row_name, _) in enumerate(ABLATIONS):
+    for i, (label, _row_name, _) in enumerate(ABLATIONS):
         f = work / "ablation" / f"a{i}" / "bench.json"
         if f.is_file():
             r = json.loads(f.read_text())
             m, lin = r["metrics"], r["metrics"]["baselines"]["linear"]
-            rows.append(f"| {label} | {_fmt(m)} | {_fmt(lin)} | {m['mse'] / lin['mse']:.3f} | "
-                        f"{r['train_seconds']:.0f} ({r['epochs_run']}) / {r['config']['max_time']:.0f} | "
-                        f"{r['load_start']:.1f}→{r['load_end']:.1f} |")
+            rows.append(
+                f"| {label} | {_fmt(m)} | {_fmt(lin)} | {m['mse'] / lin['mse']:.3f} | "
+                f"{r['train_seconds']:.0f} ({r['epochs_run']}) / {r['config']['max_time']:.0f} | "
+                f"{r['load_start']:.1f}→{r['load_end']:.1f} |"
+            )
     if not rows:
         return []
-    return ["", "## Technique measurements (ETTh1, one change from the row's settings; `--ablation`)", "",
-            "| variant | LSTM mse / mae | linear | ratio | train s (epochs) / budget s | load |", "|---|---|---|---|---|---|",
-            *rows]
+    return [
+        "",
+        "## Technique measurements (ETTh1, one change from the row's settings; `--ablation`)",
+        "",
+        "| variant | LSTM mse / mae | linear | ratio | train s (epochs) / budget s | load |",
+        "|---|---|---|---|---|---|",
+        *rows,
+    ]
 
 
 def run_peers(args: argparse.Namespace) -> dict:
@@ -168,8 +214,18 @@ def run_peers(args: argparse.Namespace) -> dict:
     ours = run_row(row, args, work / "lstmkit-etth1-S-24")
     m = ours["metrics"]
     print(f"lstmkit {row.name}: mse {m['mse']:.4f} in {ours['train_seconds']:.0f} s", flush=True)
-    cmd = [args.peers, str(ROOT / "bench" / "forecast_peers.py"), "--threads", str(torch.get_num_threads()),
-           "--max-time", str(args.peers_max_time), "--seed", str(args.seed), "--work", str(work / "scratch")]
+    cmd = [
+        args.peers,
+        str(ROOT / "bench" / "forecast_peers.py"),
+        "--threads",
+        str(torch.get_num_threads()),
+        "--max-time",
+        str(args.peers_max_time),
+        "--seed",
+        str(args.seed),
+        "--work",
+        str(work / "scratch"),
+    ]
     load0 = os.getloadavg()[0]
     with open(work / "peers.log", "w") as log:  # the libraries' warnings and Lightning messages
         proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=log, text=True, cwd=ROOT)
@@ -177,10 +233,18 @@ def run_peers(args: argparse.Namespace) -> dict:
     if proc.returncode != 0 or not results:
         raise SystemExit(f"{' '.join(cmd)} failed (exit {proc.returncode}); see {work / 'peers.log'}")
     for r in results:
-        print(f"{r['name']}: " + (r["error"] if "error" in r else f"mse {r['mse']:.4f} in {r['train_seconds']:.0f} s"),
-              flush=True)
-    record = {"lstmkit": ours, "peers": results, "command": "python " + " ".join(sys.argv), "peers_command": " ".join(cmd),
-              "load_start": load0, "load_end": os.getloadavg()[0]}
+        print(
+            f"{r['name']}: " + (r["error"] if "error" in r else f"mse {r['mse']:.4f} in {r['train_seconds']:.0f} s"),
+            flush=True,
+        )
+    record = {
+        "lstmkit": ours,
+        "peers": results,
+        "command": "python " + " ".join(sys.argv),
+        "peers_command": " ".join(cmd),
+        "load_start": load0,
+        "load_end": os.getloadavg()[0],
+    }
     (work / "peers.json").write_text(json.dumps(record, indent=2))
     return record
 
@@ -192,28 +256,40 @@ def _peers_table(work: Path) -> list[str]:
     rec = json.loads(f.read_text())
     ours, m = rec["lstmkit"], rec["lstmkit"]["metrics"]
     t = ours["train_seconds"]
-    lines = ["", "## Peers (ETTh1 univariate OT, H24, one run; `--peers PYTHON`)", "",
-             "lstmkit's row retrained in the same invocation as the peers, which ran right after it in their own",
-             "environment (`bench/forecast_peers.py`: same split, standardisation and 2857 test windows, stride 1;",
-             "its last-value check matches lstmkit's). `mse ratio` = lstmkit MSE / peer MSE (< 1: lstmkit more",
-             "accurate), `time ratio` = lstmkit train s / peer train s. Goal: mse ratio < 1 and time ratio <= 1/3.",
-             "", "| model | mse / mae | train s | mse ratio | time ratio | threads | settings |",
-             "|---|---|---|---|---|---|---|",
-             f"| lstmkit (etth1-S-24) | **{_fmt(m)}** | {t:.0f} ({ours['epochs_run']} epochs) | 1 | 1 | "
-             f"{ours['threads']} | patch {ours['config']['patch']}, hidden {ours['config']['hidden_size']}, "
-             f"{ours['config']['norm']}, budget {ours['config']['max_time']:.0f} s |"]
+    lines = [
+        "",
+        "## Peers (ETTh1 univariate OT, H24, one run; `--peers PYTHON`)",
+        "",
+        "lstmkit's row retrained in the same invocation as the peers, which ran right after it in their own",
+        "environment (`bench/forecast_peers.py`: same split, standardisation and 2857 test windows, stride 1;",
+        "its last-value check matches lstmkit's). `mse ratio` = lstmkit MSE / peer MSE (< 1: lstmkit more",
+        "accurate), `time ratio` = lstmkit train s / peer train s. Goal: mse ratio < 1 and time ratio <= 1/3.",
+        "",
+        "| model | mse / mae | train s | mse ratio | time ratio | threads | settings |",
+        "|---|---|---|---|---|---|---|",
+        f"| lstmkit (etth1-S-24) | **{_fmt(m)}** | {t:.0f} ({ours['epochs_run']} epochs) | 1 | 1 | "
+        f"{ours['threads']} | patch {ours['config']['patch']}, hidden {ours['config']['hidden_size']}, "
+        f"{ours['config']['norm']}, budget {ours['config']['max_time']:.0f} s |",
+    ]
     for r in rec["peers"]:
         if "error" in r:
             lines.append(f"| {r['name']} | failed: {r['error']} | | | | | |")
         elif r["name"].startswith("last value"):
-            lines.append(f"| last value (peers script check) | {_fmt(r)} | 0 | {m['mse'] / r['mse']:.3f} | - | - | "
-                         f"{r['windows']} windows |")
+            lines.append(
+                f"| last value (peers script check) | {_fmt(r)} | 0 | {m['mse'] / r['mse']:.3f} | - | - | "
+                f"{r['windows']} windows |"
+            )
         else:
             ran = f" ({r['steps']} steps)" if "steps" in r else (f" ({r['epochs']} epochs)" if "epochs" in r else "")
-            lines.append(f"| {r['name']} | {_fmt(r)} | {r['train_seconds']:.0f}{ran} | {m['mse'] / r['mse']:.3f} | "
-                         f"{t / r['train_seconds']:.3f} | {r['threads']} | {r['settings']} |")
-    lines += ["", f"Load (1-minute average) {rec['load_start']:.1f} → {rec['load_end']:.1f} while the peers ran; "
-              f"lstmkit's row {ours['load_start']:.1f} → {ours['load_end']:.1f}. Command: `{rec['command']}`."]
+            lines.append(
+                f"| {r['name']} | {_fmt(r)} | {r['train_seconds']:.0f}{ran} | {m['mse'] / r['mse']:.3f} | "
+                f"{t / r['train_seconds']:.3f} | {r['threads']} | {r['settings']} |"
+            )
+    lines += [
+        "",
+        f"Load (1-minute average) {rec['load_start']:.1f} → {rec['load_end']:.1f} while the peers ran; "
+        f"lstmkit's row {ours['load_start']:.1f} → {ours['load_end']:.1f}. Command: `{rec['command']}`.",
+    ]
     return lines
 
 
@@ -233,10 +309,19 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=0, help="torch threads (default 0: torch's choice)")
     ap.add_argument("--work", default=str(ROOT / "bench" / "work" / "forecast"), help="model folders")
     ap.add_argument("--table-only", action="store_true", help="only rebuild the table from finished rows")
-    ap.add_argument("--ablation", nargs="*", type=int, default=None,
-                    help="run the technique measurements (indices into ABLATIONS; none given: all) instead of rows")
-    ap.add_argument("--peers", metavar="PYTHON", default=None,
-                    help="also run lstmkit's etth1-S-24 row and the peers (bench/forecast_peers.py under PYTHON)")
+    ap.add_argument(
+        "--ablation",
+        nargs="*",
+        type=int,
+        default=None,
+        help="run the technique measurements (indices into ABLATIONS; none given: all) instead of rows",
+    )
+    ap.add_argument(
+        "--peers",
+        metavar="PYTHON",
+        default=None,
+        help="also run lstmkit's etth1-S-24 row and the peers (bench/forecast_peers.py under PYTHON)",
+    )
     ap.add_argument("--peers-max-time", type=float, default=300.0, help="training cap per peer, seconds (default 300)")
     args = ap.parse_args()
     if args.threads:
@@ -258,8 +343,11 @@ def main() -> None:
             raise SystemExit(f"unknown row {name} (rows: {', '.join(known)})")
         r = run_row(known[name], args)
         m = r["metrics"]
-        print(f"{name}: mse {m['mse']:.4f} (linear {m['baselines']['linear']['mse']:.4f}, last "
-              f"{m['baselines']['last_value']['mse']:.4f}) in {r['train_seconds']:.0f} s", flush=True)
+        print(
+            f"{name}: mse {m['mse']:.4f} (linear {m['baselines']['linear']['mse']:.4f}, last "
+            f"{m['baselines']['last_value']['mse']:.4f}) in {r['train_seconds']:.0f} s",
+            flush=True,
+        )
     print(write_table(Path(args.work)))
 
 

@@ -50,7 +50,7 @@ def load() -> tuple[np.ndarray, np.ndarray]:
 def metrics(pred: np.ndarray, z: np.ndarray, origins: np.ndarray) -> dict:
     true = z[origins[:, None] + np.arange(H)[None, :]].astype(np.float64)  # (W, H)
     err = pred.astype(np.float64) - true
-    return {"mse": float((err ** 2).mean()), "mae": float(np.abs(err).mean()), "windows": int(len(origins))}
+    return {"mse": float((err**2).mean()), "mae": float(np.abs(err).mean()), "windows": int(len(origins))}
 
 
 class _Clock:
@@ -84,11 +84,24 @@ def run_neuralforecast(z: np.ndarray, origins: np.ndarray, args: argparse.Namesp
 
     # Library defaults (2+2 layers of 128, max_steps 1000, batch 32 series x 128 windows, lr 1e-3, robust
     # scaler) except: MSE loss (the metric; default MAE), input_size 96, early stopping on the valid split.
-    model = LSTM(h=H, input_size=L, loss=MSE(), max_steps=args.nf_max_steps, val_check_steps=50,
-                 early_stop_patience_steps=args.patience, random_seed=args.seed, alias="LSTM",
-                 accelerator="cpu", max_time=_max_time(args.max_time), callbacks=[clock_callback()],
-                 enable_progress_bar=False, enable_model_summary=False, logger=False,
-                 enable_checkpointing=False, default_root_dir=str(args.work))
+    model = LSTM(
+        h=H,
+        input_size=L,
+        loss=MSE(),
+        max_steps=args.nf_max_steps,
+        val_check_steps=50,
+        early_stop_patience_steps=args.patience,
+        random_seed=args.seed,
+        alias="LSTM",
+        accelerator="cpu",
+        max_time=_max_time(args.max_time),
+        callbacks=[clock_callback()],
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        logger=False,
+        enable_checkpointing=False,
+        default_root_dir=str(args.work),
+    )
     df = pd.DataFrame({"unique_id": "OT", "ds": np.arange(len(z), dtype=np.int64), "y": z.astype(np.float64)})
     nf = NeuralForecast(models=[model], freq=1)
     _Clock.t0 = _Clock.t1 = None
@@ -102,10 +115,15 @@ def run_neuralforecast(z: np.ndarray, origins: np.ndarray, args: argparse.Namesp
     if not (np.array_equal(cut + 1, origins) and np.array_equal(ds, origins[:, None] + np.arange(H))):
         raise SystemExit(f"neuralforecast: windows do not line up ({len(cut)} windows, first cutoff {cut[:1]})")
     pred = cv["LSTM"].to_numpy().reshape(-1, H)
-    return {"name": f"NeuralForecast {neuralforecast.__version__} LSTM", **metrics(pred, z, origins),
-            "train_seconds": _Clock.t1 - _Clock.t0, "total_seconds": total, "steps": _Clock.steps,
-            "settings": f"2x128 enc + 2x128 MLP dec, MSE loss, batch 32x128 windows, lr 1e-3, robust scaler, "
-                        f"max_steps {args.nf_max_steps}, early stop {args.patience} x 50 steps"}
+    return {
+        "name": f"NeuralForecast {neuralforecast.__version__} LSTM",
+        **metrics(pred, z, origins),
+        "train_seconds": _Clock.t1 - _Clock.t0,
+        "total_seconds": total,
+        "steps": _Clock.steps,
+        "settings": f"2x128 enc + 2x128 MLP dec, MSE loss, batch 32x128 windows, lr 1e-3, robust scaler, "
+        f"max_steps {args.nf_max_steps}, early stop {args.patience} x 50 steps",
+    }
 
 
 def run_darts(z: np.ndarray, origins: np.ndarray, args: argparse.Namespace) -> dict:
@@ -116,31 +134,55 @@ def run_darts(z: np.ndarray, origins: np.ndarray, args: argparse.Namespace) -> d
 
     series = TimeSeries.from_values(z.astype(np.float32))  # integer index = row number
     train = series[:TRAIN]
-    valid = series[TRAIN - L: TRAIN + VALID]  # valid windows may look back into train
+    valid = series[TRAIN - L : TRAIN + VALID]  # valid windows may look back into train
     # Library defaults (hidden 25, 1 layer, batch 32, Adam lr 1e-3, MSE loss, 100 epochs) with LSTM cells,
     # direct 24-step output and early stopping on the valid split.
-    model = BlockRNNModel(model="LSTM", input_chunk_length=L, output_chunk_length=H, n_epochs=args.darts_epochs,
-                          random_state=args.seed, work_dir=str(args.work), save_checkpoints=False,
-                          pl_trainer_kwargs={"accelerator": "cpu", "max_time": _max_time(args.max_time),
-                                             "enable_progress_bar": False, "enable_model_summary": False,
-                                             "logger": False, "enable_checkpointing": False,
-                                             "callbacks": [EarlyStopping("val_loss", patience=args.patience),
-                                                           clock_callback()]})
+    model = BlockRNNModel(
+        model="LSTM",
+        input_chunk_length=L,
+        output_chunk_length=H,
+        n_epochs=args.darts_epochs,
+        random_state=args.seed,
+        work_dir=str(args.work),
+        save_checkpoints=False,
+        pl_trainer_kwargs={
+            "accelerator": "cpu",
+            "max_time": _max_time(args.max_time),
+            "enable_progress_bar": False,
+            "enable_model_summary": False,
+            "logger": False,
+            "enable_checkpointing": False,
+            "callbacks": [EarlyStopping("val_loss", patience=args.patience), clock_callback()],
+        },
+    )
     _Clock.t0 = _Clock.t1 = None
     t0 = time.monotonic()
     model.fit(train, val_series=valid, verbose=False)
     fit_s = time.monotonic() - t0
-    fc = model.historical_forecasts(series, start=int(origins[0]), start_format="position", forecast_horizon=H,
-                                    stride=1, retrain=False, last_points_only=False, overlap_end=False,
-                                    verbose=False, show_warnings=False)
+    fc = model.historical_forecasts(
+        series,
+        start=int(origins[0]),
+        start_format="position",
+        forecast_horizon=H,
+        stride=1,
+        retrain=False,
+        last_points_only=False,
+        overlap_end=False,
+        verbose=False,
+        show_warnings=False,
+    )
     starts = np.asarray([int(f.start_time()) for f in fc], np.int64)
     if not (np.array_equal(starts, origins) and all(len(f) == H for f in fc)):
         raise SystemExit(f"darts: windows do not line up ({len(fc)} windows, first start {starts[:1]})")
     pred = np.stack([f.values(copy=False)[:, 0] for f in fc])
-    return {"name": f"Darts {darts.__version__} BlockRNNModel(LSTM)", **metrics(pred, z, origins),
-            "train_seconds": fit_s, "epochs": _Clock.epochs,
-            "settings": f"1x25 LSTM + linear head, MSE loss, batch 32, lr 1e-3, n_epochs {args.darts_epochs}, "
-                        f"early stop {args.patience} epochs"}
+    return {
+        "name": f"Darts {darts.__version__} BlockRNNModel(LSTM)",
+        **metrics(pred, z, origins),
+        "train_seconds": fit_s,
+        "epochs": _Clock.epochs,
+        "settings": f"1x25 LSTM + linear head, MSE loss, batch 32, lr 1e-3, n_epochs {args.darts_epochs}, "
+        f"early stop {args.patience} epochs",
+    }
 
 
 def _max_time(seconds: float) -> str:

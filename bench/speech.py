@@ -48,13 +48,23 @@ SR = 8000  # FSDD is recorded at 8 kHz
 
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--quick", action="store_true", help="subset, small net, 2 epochs: checks the script, not the model (default: off)")
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="subset, small net, 2 epochs: checks the script, not the model (default: off)",
+    )
     p.add_argument("--tasks", default="classify,ctc-word,ctc-seq", help="comma-separated tasks (default: all three)")
-    p.add_argument("--work", default=str(ROOT / "runs" / "bench_speech"), help="scratch folder (default: runs/bench_speech)")
+    p.add_argument(
+        "--work", default=str(ROOT / "runs" / "bench_speech"), help="scratch folder (default: runs/bench_speech)"
+    )
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="training device (default: auto)")
     p.add_argument("--epochs", type=int, default=None, help="override every task's epoch count (default: per task)")
-    p.add_argument("--max-time", type=float, default=None,
-                   help="training time budget per task, s (default: 1200 classify, 1800 ctc-word, 3600 ctc-seq)")
+    p.add_argument(
+        "--max-time",
+        type=float,
+        default=None,
+        help="training time budget per task, s (default: 1200 classify, 1800 ctc-word, 3600 ctc-seq)",
+    )
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     p.add_argument("--out", default=str(ROOT / "bench" / "results" / "speech.md"), help="results markdown")
     return p.parse_args()
@@ -122,16 +132,37 @@ def task_settings(task: str, quick: bool, epochs: int | None) -> tuple[SpeechCon
     """Model and trainer settings per task; ``max_time`` is the default training budget (s)."""
     feats = FeatureConfig(kind="mfcc", sample_rate=SR, n_mfcc=13, n_mels=40, deltas=2)
     if task == "classify":
-        cfg = SpeechConfig(mode="classify", features=feats, hidden_size=96, num_layers=2, dropout=0.2,
-                           subsample=3, pooling="meanmax", specaugment=True)
-        tc = dict(epochs=30, lr=3e-3, schedule="cosine", patience=8, monitor="accuracy", mode="max",
-                  max_time=1200)
+        cfg = SpeechConfig(
+            mode="classify",
+            features=feats,
+            hidden_size=96,
+            num_layers=2,
+            dropout=0.2,
+            subsample=3,
+            pooling="meanmax",
+            specaugment=True,
+        )
+        tc = dict(epochs=30, lr=3e-3, schedule="cosine", patience=8, monitor="accuracy", mode="max", max_time=1200)
     else:
         big = task == "ctc-seq"
-        cfg = SpeechConfig(mode="ctc", features=feats, hidden_size=160 if big else 128,
-                           num_layers=3 if big else 2, dropout=0.2, subsample=3, specaugment=True)
-        tc = dict(epochs=30 if big else 60, lr=3e-3, schedule="cosine", patience=10, monitor="cer", mode="min",
-                  max_time=3600 if big else 1800)
+        cfg = SpeechConfig(
+            mode="ctc",
+            features=feats,
+            hidden_size=160 if big else 128,
+            num_layers=3 if big else 2,
+            dropout=0.2,
+            subsample=3,
+            specaugment=True,
+        )
+        tc = dict(
+            epochs=30 if big else 60,
+            lr=3e-3,
+            schedule="cosine",
+            patience=10,
+            monitor="cer",
+            mode="min",
+            max_time=3600 if big else 1800,
+        )
     if quick:  # checks the pipeline only: a small network, 2 epochs
         tc["epochs"] = 2
         cfg = dataclasses.replace(cfg, hidden_size=32, num_layers=1)
@@ -148,9 +179,14 @@ def run_task(task: str, train_csv: Path, test_csv: Path, work: Path, args: argpa
     t0 = time.perf_counter()
     predictor, metrics = fit(train_csv, cfg, train_cfg, work / f"model_{task}")
     train_s = time.perf_counter() - t0
-    row = {"task": task, "train_s": train_s, "epochs": metrics["epochs_run"],
-           "best_epoch": int(metrics["valid"].get("epoch", 0)), "n_train": metrics["n_train"],
-           "params": sum(p.numel() for p in predictor.net.parameters())}
+    row = {
+        "task": task,
+        "train_s": train_s,
+        "epochs": metrics["epochs_run"],
+        "best_epoch": int(metrics["valid"].get("epoch", 0)),
+        "n_train": metrics["n_train"],
+        "params": sum(p.numel() for p in predictor.net.parameters()),
+    }
     ev = predictor.evaluate(test_csv)
     row.update({f"test_{k}": v for k, v in ev.items()})
     if task != "classify":
@@ -190,37 +226,62 @@ def ratio(a: float, b: float) -> str:
 def report(rows: dict, baseline: dict | None, args: argparse.Namespace, total_s: float) -> str:
     lines = ["# Speech benchmark (FSDD)", ""]
     if args.quick:
-        lines += ["**QUICK RUN (`--quick`): a subset and 2 epochs to check that the script runs end to end. "
-                  "These are NOT benchmark results; the full run is pending.**", ""]
+        lines += [
+            "**QUICK RUN (`--quick`): a subset and 2 epochs to check that the script runs end to end. "
+            "These are NOT benchmark results; the full run is pending.**",
+            "",
+        ]
     dev = "cuda: " + torch.cuda.get_device_name(0) if args.device != "cpu" and torch.cuda.is_available() else "cpu"
-    lines += [f"Command: `.venv/bin/python bench/speech.py {' '.join(sys.argv[1:])}`",
-              f"Machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, "
-              f"training device {dev}, prediction on CPU; torch {torch.__version__}; total {total_s:.0f} s.", "",
-              "| task | metric | lstmkit | required | ratio to requirement | train s | epochs | rtf |",
-              "|---|---|---|---|---|---|---|---|"]
+    lines += [
+        f"Command: `.venv/bin/python bench/speech.py {' '.join(sys.argv[1:])}`",
+        f"Machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, "
+        f"training device {dev}, prediction on CPU; torch {torch.__version__}; total {total_s:.0f} s.",
+        "",
+        "| task | metric | lstmkit | required | ratio to requirement | train s | epochs | rtf |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     if "classify" in rows:
         r = rows["classify"]
         acc = r["test_accuracy"]
-        lines.append(f"| classify | test accuracy (n={r['test_n']}) | {acc:.2%} | >= 97% (goal 99%) | "
-                     f"{acc / 0.97:.3f} | {r['train_s']:.0f} | {r['epochs']} | {r['test_rtf']:.4f} |")
+        lines.append(
+            f"| classify | test accuracy (n={r['test_n']}) | {acc:.2%} | >= 97% (goal 99%) | "
+            f"{acc / 0.97:.3f} | {r['train_s']:.0f} | {r['epochs']} | {r['test_rtf']:.4f} |"
+        )
     for task, need in (("ctc-word", 0.05), ("ctc-seq", 0.10)):
         if task in rows:
             r = rows[task]
-            lines.append(f"| {task} | test WER greedy (n={r['test_n']}) | {r['test_wer']:.2%} | <= {need:.0%} | "
-                         f"{r['test_wer'] / need:.3f} | {r['train_s']:.0f} | {r['epochs']} | {r['test_rtf']:.4f} |")
-            lines.append(f"| {task} | test WER beam 8 | {r['test_wer_beam']:.2%} | <= {need:.0%} | "
-                         f"{r['test_wer_beam'] / need:.3f} | | | {r['rtf_beam']:.4f} |")
-            lines.append(f"| {task} | test CER greedy / beam | {r['test_cer']:.2%} / {r['test_cer_beam']:.2%} | | | | | |")
+            lines.append(
+                f"| {task} | test WER greedy (n={r['test_n']}) | {r['test_wer']:.2%} | <= {need:.0%} | "
+                f"{r['test_wer'] / need:.3f} | {r['train_s']:.0f} | {r['epochs']} | {r['test_rtf']:.4f} |"
+            )
+            lines.append(
+                f"| {task} | test WER beam 8 | {r['test_wer_beam']:.2%} | <= {need:.0%} | "
+                f"{r['test_wer_beam'] / need:.3f} | | | {r['rtf_beam']:.4f} |"
+            )
+            lines.append(
+                f"| {task} | test CER greedy / beam | {r['test_cer']:.2%} / {r['test_cer_beam']:.2%} | | | | | |"
+            )
     lines.append("")
     if baseline is not None and "classify" in rows:
         acc, base = rows["classify"]["test_accuracy"], baseline["test_accuracy"]
-        lines += ["Baselines for classify (same run, same test set): reference CNN on MFCC (published) 97.00%; "
-                  f"logistic regression on per-clip MFCC mean/std (measured) {base:.2%}. "
-                  f"Error-rate ratio lstmkit / logreg = {ratio(1 - acc, 1 - base)}; "
-                  f"lstmkit / CNN reference = {(1 - acc) / 0.03:.3f}.", ""]
-    lines += ["rtf = (read + features + network + decoding seconds) / audio seconds, batches of 32, CPU. "
-              "ctc-seq data: 2-5 digits of one speaker joined by 0.1-0.3 s silences (seeded).", "",
-              "Raw rows:", "", "```", *[json.dumps(r) for r in rows.values()], "```", ""]
+        lines += [
+            "Baselines for classify (same run, same test set): reference CNN on MFCC (published) 97.00%; "
+            f"logistic regression on per-clip MFCC mean/std (measured) {base:.2%}. "
+            f"Error-rate ratio lstmkit / logreg = {ratio(1 - acc, 1 - base)}; "
+            f"lstmkit / CNN reference = {(1 - acc) / 0.03:.3f}.",
+            "",
+        ]
+    lines += [
+        "rtf = (read + features + network + decoding seconds) / audio seconds, batches of 32, CPU. "
+        "ctc-seq data: 2-5 digits of one speaker joined by 0.1-0.3 s silences (seeded).",
+        "",
+        "Raw rows:",
+        "",
+        "```",
+        *[json.dumps(r) for r in rows.values()],
+        "```",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -239,8 +300,13 @@ def main() -> int:
         baseline = mfcc_logreg_baseline(train_csv, test_csv)
         rows["classify"] = run_task("classify", train_csv, test_csv, work, args)
     if "ctc-word" in tasks:
-        rows["ctc-word"] = run_task("ctc-word", as_words(train_csv, work / "words_train.csv"),
-                                    as_words(test_csv, work / "words_test.csv"), work, args)
+        rows["ctc-word"] = run_task(
+            "ctc-word",
+            as_words(train_csv, work / "words_train.csv"),
+            as_words(test_csv, work / "words_test.csv"),
+            work,
+            args,
+        )
     if "ctc-seq" in tasks:
         n_train, n_test = (100, 20) if args.quick else (4000, 600)
         seq_train = digit_sequences(train_csv, work / "seq_train", n_train, seed=1)

@@ -42,7 +42,7 @@ NER_TRAIN, NER_DEV = DATA / "conll2003" / "train.txt", DATA / "conll2003" / "val
 POS_TRAIN = DATA / "ud_english_ewt" / "en_ewt-ud-train.conllu"
 POS_DEV = DATA / "ud_english_ewt" / "en_ewt-ud-dev.conllu"
 
-FLAIR_SCRIPT = r'''
+FLAIR_SCRIPT = r"""
 import json, sys, time
 from flair.data import Dictionary
 from flair.datasets import ColumnCorpus
@@ -66,7 +66,7 @@ seconds = time.time() - t0
 res = tagger.evaluate(corpus.dev, gold_label_type="ner", mini_batch_size=64)
 print(json.dumps({"f1": res.main_score, "train_seconds": seconds, "epochs": epochs,
                   "train_sentences": len(corpus.train)}))
-'''
+"""
 
 
 class TrainClock:
@@ -99,8 +99,12 @@ class TrainClock:
             self._steps = 0
 
     def callbacks(self):
-        return [("on_epoch_start", self.start), ("on_batch_end", self.batch), ("on_epoch_end", self.end),
-                ("on_train_end", self.finish)]
+        return [
+            ("on_epoch_start", self.start),
+            ("on_batch_end", self.batch),
+            ("on_epoch_end", self.end),
+            ("on_train_end", self.finish),
+        ]
 
 
 def most_frequent_tag_baseline(train, dev, scheme: str) -> dict:
@@ -127,8 +131,15 @@ def run_lstmkit(train_path: Path, dev_path: Path, fmt: str, args, work: Path) ->
     if args.quick:
         train_s, dev_s = train_s[:2000], dev_s[:500]
     cfg = TagConfig(format=fmt, char_encoder=args.char_encoder, hidden_size=args.hidden_size)
-    tcfg = default_train_config(epochs=args.epochs, max_time=args.max_time, seed=args.seed, quiet=not args.verbose,
-                                device="cpu", batch_size=args.batch_size, lr=args.lr)
+    tcfg = default_train_config(
+        epochs=args.epochs,
+        max_time=args.max_time,
+        seed=args.seed,
+        quiet=not args.verbose,
+        device="cpu",
+        batch_size=args.batch_size,
+        lr=args.lr,
+    )
     clock = TrainClock(tcfg.batch_size, len(train_s))
     t0 = time.perf_counter()
     result = train(train_s, dev_s, out=work, config=cfg, train_config=tcfg, callbacks=clock.callbacks())
@@ -138,9 +149,16 @@ def run_lstmkit(train_path: Path, dev_path: Path, fmt: str, args, work: Path) ->
     predict_s = len(dev_s) / (time.perf_counter() - t1)
     baseline = most_frequent_tag_baseline(train_s, dev_s, result.predictor.scheme)
     m = result.metrics
-    return {"metrics": m, "baseline": baseline, "train_total_s": total, "train_step_s": clock.seconds,
-            "train_sent_per_s": clock.sentences / max(clock.seconds, 1e-9), "predict_sent_per_s": predict_s,
-            "n_train": len(train_s), "n_dev": len(dev_s)}
+    return {
+        "metrics": m,
+        "baseline": baseline,
+        "train_total_s": total,
+        "train_step_s": clock.seconds,
+        "train_sent_per_s": clock.sentences / max(clock.seconds, 1e-9),
+        "predict_sent_per_s": predict_s,
+        "n_train": len(train_s),
+        "n_dev": len(dev_s),
+    }
 
 
 def run_flair(args, work: Path) -> dict | None:
@@ -155,8 +173,11 @@ def run_flair(args, work: Path) -> dict | None:
             (folder / name).write_text("\n".join(lines), encoding="utf-8")
         script = folder / "flair_run.py"
         script.write_text(FLAIR_SCRIPT, encoding="utf-8")
-        proc = subprocess.run([args.flair_python, str(script), str(folder), str(work / "flair"),
-                               str(args.flair_epochs)], capture_output=True, text=True)
+        proc = subprocess.run(
+            [args.flair_python, str(script), str(folder), str(work / "flair"), str(args.flair_epochs)],
+            capture_output=True,
+            text=True,
+        )
     if proc.returncode != 0:
         tail = proc.stderr.strip().splitlines()[-1:] or ["?"]
         return {"error": tail[0]}
@@ -178,20 +199,29 @@ def _first_sentences(lines: list[str], n: int) -> list[str]:
 
 def _row(name: str, r: dict, key: str) -> str:
     m = r["metrics"]
-    return (f"| {name} | {100 * m[key]:.2f} | {100 * r['baseline'][key]:.2f} | {m.get('best_epoch')} / "
-            f"{m.get('epochs_run')} ({m.get('stopped')}) | {r['train_total_s']:.0f} | {r['train_sent_per_s']:.0f} | "
-            f"{r['predict_sent_per_s']:.0f} |")
+    return (
+        f"| {name} | {100 * m[key]:.2f} | {100 * r['baseline'][key]:.2f} | {m.get('best_epoch')} / "
+        f"{m.get('epochs_run')} ({m.get('stopped')}) | {r['train_total_s']:.0f} | {r['train_sent_per_s']:.0f} | "
+        f"{r['predict_sent_per_s']:.0f} |"
+    )
 
 
 def write_results(args, parts: dict) -> str:
     lines = ["# lstmkit tag benchmark (bench/tag.py)", ""]
-    kind = "QUICK CHECK (2,000 train / 500 dev sentences, 90 s budget): not the benchmark" if args.quick \
+    kind = (
+        "QUICK CHECK (2,000 train / 500 dev sentences, 90 s budget): not the benchmark"
+        if args.quick
         else f"full run, training budget {args.max_time:.0f} s"
-    lines += [f"Run: `{' '.join(sys.argv)}` — {kind}.",
-              f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, torch "
-              f"{torch.__version__}, {torch.get_num_threads()} threads; device cpu.", "",
-              "| part | dev score (%) | most-frequent-tag baseline (%) | best epoch / epochs | train wall s "
-              "| train sent/s | predict sent/s |", "|---|---|---|---|---|---|---|"]
+    )
+    lines += [
+        f"Run: `{' '.join(sys.argv)}` — {kind}.",
+        f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, torch "
+        f"{torch.__version__}, {torch.get_num_threads()} threads; device cpu.",
+        "",
+        "| part | dev score (%) | most-frequent-tag baseline (%) | best epoch / epochs | train wall s "
+        "| train sent/s | predict sent/s |",
+        "|---|---|---|---|---|---|---|",
+    ]
     if "ner" in parts:
         lines.append(_row("CoNLL-2003 NER, entity F1 (micro)", parts["ner"], "f1"))
     if "pos" in parts:
@@ -199,8 +229,10 @@ def write_results(args, parts: dict) -> str:
     lines.append("")
     for name, r in parts.items():
         if r and r.get("earlier"):
-            lines.append(f"- {name}: from the earlier run `bench/tag.py {r.get('run', '?')}` ({r.get('date', '?')}), "
-                         "kept in the work folder.")
+            lines.append(
+                f"- {name}: from the earlier run `bench/tag.py {r.get('run', '?')}` ({r.get('date', '?')}), "
+                "kept in the work folder."
+            )
     flair = parts.get("flair")
     if flair is None:
         lines.append("flair SequenceTagger: not run in this run (no `--flair-python`); no ratios.")
@@ -208,22 +240,31 @@ def write_results(args, parts: dict) -> str:
         lines.append(f"flair SequenceTagger: failed: {flair['error']}")
     elif "ner" in parts:
         ner = parts["ner"]
-        lines += [f"flair SequenceTagger ({flair['epochs']} epochs): dev F1 {100 * flair['f1']:.2f}, "
-                  f"{flair['train_sent_per_s']:.0f} train sent/s (validation included).",
-                  f"lstmkit / flair: F1 ratio {ner['metrics']['f1'] / flair['f1']:.3f}, training throughput "
-                  f"ratio {ner['train_sent_per_s'] / flair['train_sent_per_s']:.2f}."]
-    lines += ["", "Anchors (published, test sets): NER BiLSTM-CRF random embeddings 83.6-84.3 F1, pretrained + "
-              "chars 90.9 (Lample 2016); POS Plank et al. 2016 94.6 (UD 1.3), Stanza 95.4.",
-              "Required: NER dev F1 >= 88 within 30 min CPU training (no pretrained vectors); POS dev >= 94.5.", ""]
+        lines += [
+            f"flair SequenceTagger ({flair['epochs']} epochs): dev F1 {100 * flair['f1']:.2f}, "
+            f"{flair['train_sent_per_s']:.0f} train sent/s (validation included).",
+            f"lstmkit / flair: F1 ratio {ner['metrics']['f1'] / flair['f1']:.3f}, training throughput "
+            f"ratio {ner['train_sent_per_s'] / flair['train_sent_per_s']:.2f}.",
+        ]
+    lines += [
+        "",
+        "Anchors (published, test sets): NER BiLSTM-CRF random embeddings 83.6-84.3 F1, pretrained + "
+        "chars 90.9 (Lample 2016); POS Plank et al. 2016 94.6 (UD 1.3), Stanza 95.4.",
+        "Required: NER dev F1 >= 88 within 30 min CPU training (no pretrained vectors); POS dev >= 94.5.",
+        "",
+    ]
     return "\n".join(lines)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="small subsets and a 90 s budget (default: off)")
-    ap.add_argument("--parts", default="ner,pos",
-                    help="comma-separated parts: ner, pos, flair (flair alone: the NER ratios use the last saved "
-                         "lstmkit NER result in --work) (default: ner,pos; flair runs after ner with --flair-python)")
+    ap.add_argument(
+        "--parts",
+        default="ner,pos",
+        help="comma-separated parts: ner, pos, flair (flair alone: the NER ratios use the last saved "
+        "lstmkit NER result in --work) (default: ner,pos; flair runs after ner with --flair-python)",
+    )
     ap.add_argument("--max-time", type=float, default=1800.0, help="training budget per part, s (default 1800)")
     ap.add_argument("--epochs", type=int, default=50, help="max epochs (default 50)")
     ap.add_argument("--batch-size", type=int, default=16, help="batch size (default 16)")
@@ -257,8 +298,16 @@ def main() -> None:
     for name in ("ner", "pos", "flair"):  # each part's result is kept; parts not run now come from the last run
         saved = work / f"{name}_result.json"
         if name in parts and parts[name] is not None and "error" not in parts[name]:
-            atomic_write_text(saved, json.dumps({**parts[name], "run": " ".join(sys.argv[1:]),
-                                                 "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}))
+            atomic_write_text(
+                saved,
+                json.dumps(
+                    {
+                        **parts[name],
+                        "run": " ".join(sys.argv[1:]),
+                        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                    }
+                ),
+            )
         elif name not in parts and saved.is_file() and not args.quick:
             parts[name] = {**json.loads(saved.read_text()), "earlier": True}
     text = write_results(args, parts)

@@ -73,11 +73,26 @@ def bench_sst2(args, work: Path) -> Section:
         data = [(r.text, r.label) for r in read_labelled(train_path)[:8000]]
     minutes = 1.5 if args.quick else args.sst2_minutes
     cfg = ClassifyConfig(tokenizer=args.sst2_tokenizer, lowercase=True, min_freq=1, bpe_vocab_size=args.sst2_bpe_vocab)
-    shape = ClassifierShape(embed_size=300, hidden_size=args.sst2_hidden, bidirectional=True,
-                            pooling=args.sst2_pooling, dropout=0.5, variational_dropout=args.sst2_variational,
-                            word_dropout=args.sst2_word_dropout)
-    tcfg = _tcfg(epochs=2 if args.quick else args.sst2_epochs, batch_size=64, lr=args.sst2_lr, patience=3,
-                 monitor="accuracy", mode="max", max_time=minutes * 60, seed=args.seed, schedule=args.sst2_schedule)
+    shape = ClassifierShape(
+        embed_size=300,
+        hidden_size=args.sst2_hidden,
+        bidirectional=True,
+        pooling=args.sst2_pooling,
+        dropout=0.5,
+        variational_dropout=args.sst2_variational,
+        word_dropout=args.sst2_word_dropout,
+    )
+    tcfg = _tcfg(
+        epochs=2 if args.quick else args.sst2_epochs,
+        batch_size=64,
+        lr=args.sst2_lr,
+        patience=3,
+        monitor="accuracy",
+        mode="max",
+        max_time=minutes * 60,
+        seed=args.seed,
+        schedule=args.sst2_schedule,
+    )
     t0 = time.monotonic()
     res = train(data, dev_path, work / "sst2", cfg, shape, tcfg)
     seconds = time.monotonic() - t0
@@ -86,22 +101,35 @@ def bench_sst2(args, work: Path) -> Section:
     acc = res.metrics["accuracy"]
     s = Section("SST-2 sentiment (GLUE train.tsv → dev.tsv accuracy)")
     s.rows = [("model", "dev accuracy", "vs majority class", "wall time", "required / anchor")]
-    s.rows.append((f"BiLSTM {shape.hidden_size}×2, {shape.pooling} pool, no pretrained vectors", f"{acc:.2%}",
-                   f"×{acc / majority:.3f}", f"{seconds:.0f} s", "≥ 84% required; 84.9–86.3% anchor (GloVe)"))
+    s.rows.append(
+        (
+            f"BiLSTM {shape.hidden_size}×2, {shape.pooling} pool, no pretrained vectors",
+            f"{acc:.2%}",
+            f"×{acc / majority:.3f}",
+            f"{seconds:.0f} s",
+            "≥ 84% required; 84.9–86.3% anchor (GloVe)",
+        )
+    )
     s.rows.append(("majority class (same dev set)", f"{majority:.2%}", "×1.000", "—", ""))
-    s.notes.append(f"config: {cfg.tokenizer} tokens" + (f" ({cfg.bpe_vocab_size})" if cfg.tokenizer == "bpe" else "")
-                   + f", lowercase, embed 300, hidden {shape.hidden_size}, dropout 0.5, "
-                   f"variational dropout {shape.variational_dropout}, word dropout {shape.word_dropout}, "
-                   f"AdamW lr {tcfg.lr:g}, "
-                   f"batch 64, schedule {tcfg.schedule}, budget {minutes:g} min, epochs ≤ {tcfg.epochs}, seed {args.seed}"
-                   + (", **quick: first 8000 training rows**" if args.quick else ""))
+    s.notes.append(
+        f"config: {cfg.tokenizer} tokens"
+        + (f" ({cfg.bpe_vocab_size})" if cfg.tokenizer == "bpe" else "")
+        + f", lowercase, embed 300, hidden {shape.hidden_size}, dropout 0.5, "
+        f"variational dropout {shape.variational_dropout}, word dropout {shape.word_dropout}, "
+        f"AdamW lr {tcfg.lr:g}, "
+        f"batch 64, schedule {tcfg.schedule}, budget {minutes:g} min, epochs ≤ {tcfg.epochs}, seed {args.seed}"
+        + (", **quick: first 8000 training rows**" if args.quick else "")
+    )
     hist = work / "sst2" / "history.csv"
     if hist.is_file():
         import pandas as pd
 
         accs = pd.read_csv(hist)["accuracy"].tolist()
-        s.notes.append("dev accuracy per epoch: " + ", ".join(f"{a:.2%}" for a in accs)
-                       + f" (kept: epoch {accs.index(max(accs)) + 1})")
+        s.notes.append(
+            "dev accuracy per epoch: "
+            + ", ".join(f"{a:.2%}" for a in accs)
+            + f" (kept: epoch {accs.index(max(accs)) + 1})"
+        )
     return s
 
 
@@ -114,12 +142,12 @@ def bench_char(args, work: Path):
     cfg = LMConfig(level="char", bptt=128, split=[0.9, 0.1], eval_batch_size=16)
     hidden = 256 if args.quick else args.char_hidden
     shape = LMShape(embed_size=64, hidden_size=hidden, num_layers=2, dropout=0.1, softmax="full")
-    tcfg = _tcfg(epochs=1000, batch_size=32, lr=3e-3, clip_grad=1.0, patience=0, max_time=minutes * 60,
-                 seed=args.seed)
+    tcfg = _tcfg(epochs=1000, batch_size=32, lr=3e-3, clip_grad=1.0, patience=0, max_time=minutes * 60, seed=args.seed)
     steps = StepCounter()
     t0 = time.monotonic()
-    res = train(path, out=work / "char", config=cfg, model=shape, train_config=tcfg,
-                callbacks=[("on_batch_end", steps)])
+    res = train(
+        path, out=work / "char", config=cfg, model=shape, train_config=tcfg, callbacks=[("on_batch_end", steps)]
+    )
     seconds = time.monotonic() - t0
     valid = split_stream(read_stream(path, cfg), cfg.split, str(path))[1]
     counts = collections.Counter(valid)
@@ -128,12 +156,30 @@ def bench_char(args, work: Path):
     tok_s = steps.steps * tcfg.batch_size * cfg.bptt / seconds
     s = Section(f"Character LM, tiny Shakespeare (0.9/0.1 split), {minutes:g} min of CPU training")
     s.rows = [("model", "valid nats/char", "bits/char", "vs unigram", "train tokens/s", "required / anchor")]
-    s.rows.append((f"LSTM 2×{shape.hidden_size}", f"{nats:.3f}", f"{nats / math.log(2):.3f}",
-                   f"×{nats / unigram:.3f}", f"{tok_s:,.0f}", "≤ 1.75 required, ≤ 1.55 goal; nanoGPT CPU 1.88"))
-    s.rows.append(("unigram character distribution (same split)", f"{unigram:.3f}",
-                   f"{unigram / math.log(2):.3f}", "×1.000", "—", ""))
-    s.notes.append(f"config: embed 64, 2 layers × {shape.hidden_size}, dropout 0.1, BPTT 128, batch 32, AdamW "
-                   f"lr 3e-3, clip 1.0; {steps.steps} steps in {seconds:.0f} s (incl. validation); seed {args.seed}")
+    s.rows.append(
+        (
+            f"LSTM 2×{shape.hidden_size}",
+            f"{nats:.3f}",
+            f"{nats / math.log(2):.3f}",
+            f"×{nats / unigram:.3f}",
+            f"{tok_s:,.0f}",
+            "≤ 1.75 required, ≤ 1.55 goal; nanoGPT CPU 1.88",
+        )
+    )
+    s.rows.append(
+        (
+            "unigram character distribution (same split)",
+            f"{unigram:.3f}",
+            f"{unigram / math.log(2):.3f}",
+            "×1.000",
+            "—",
+            "",
+        )
+    )
+    s.notes.append(
+        f"config: embed 64, 2 layers × {shape.hidden_size}, dropout 0.1, BPTT 128, batch 32, AdamW "
+        f"lr 3e-3, clip 1.0; {steps.steps} steps in {seconds:.0f} s (incl. validation); seed {args.seed}"
+    )
     return s, res.predictor
 
 
@@ -159,8 +205,16 @@ def _word_run(args, work: Path, name: str, shape, tcfg_kw: dict, minutes: float)
     tcfg = _tcfg(epochs=1000, batch_size=20, patience=0, max_time=minutes * 60, seed=args.seed, **tcfg_kw)
     steps = StepCounter()
     t0 = time.monotonic()
-    res = train(d / "train.txt", d / "valid.txt", work / name, cfg, shape, tcfg, test=d / "test.txt",
-                callbacks=[("on_batch_end", steps)])
+    res = train(
+        d / "train.txt",
+        d / "valid.txt",
+        work / name,
+        cfg,
+        shape,
+        tcfg,
+        test=d / "test.txt",
+        callbacks=[("on_batch_end", steps)],
+    )
     seconds = time.monotonic() - t0
     return res.metrics, steps.steps * tcfg.batch_size * cfg.bptt / seconds, seconds
 
@@ -169,14 +223,28 @@ def bench_word(args, work: Path) -> Section:
     from lstmkit.tasks.lm import LMShape
 
     minutes = 1.5 if args.quick else args.word_minutes
-    ours = LMShape(embed_size=400, hidden_size=256 if args.quick else args.word_hidden, num_layers=2, softmax="adaptive",
-                   dropout=0.3, dropout_in=0.2, dropout_hidden=0.2, dropout_emb=0.05)
+    ours = LMShape(
+        embed_size=400,
+        hidden_size=256 if args.quick else args.word_hidden,
+        num_layers=2,
+        softmax="adaptive",
+        dropout=0.3,
+        dropout_in=0.2,
+        dropout_hidden=0.2,
+        dropout_emb=0.05,
+    )
     examples = LMShape(embed_size=200, hidden_size=200, num_layers=2, softmax="full", dropout=0.2)
     runs = [
-        ("lstmkit: 2×%d, adaptive softmax, AWD dropouts, AdamW" % ours.hidden_size, ours,
-         dict(lr=2e-3, clip_grad=0.25, schedule="plateau")),
-        ("pytorch/examples config: 2×200, full softmax, SGD lr 20", examples,
-         dict(lr=20.0, optimizer="sgd", clip_grad=0.25, schedule="plateau")),
+        (
+            f"lstmkit: 2×{ours.hidden_size}, adaptive softmax, AWD dropouts, AdamW",
+            ours,
+            dict(lr=2e-3, clip_grad=0.25, schedule="plateau"),
+        ),
+        (
+            "pytorch/examples config: 2×200, full softmax, SGD lr 20",
+            examples,
+            dict(lr=20.0, optimizer="sgd", clip_grad=0.25, schedule="plateau"),
+        ),
     ]
     results = []
     for i, (label, shape, kw) in enumerate(runs):
@@ -185,13 +253,22 @@ def bench_word(args, work: Path) -> Section:
     s = Section(f"Word LM, WikiText-2, {minutes:g} min of CPU training each")
     s.rows = [("model", "valid ppl", "test ppl", "test ppl vs pytorch/examples config", "train tokens/s")]
     for label, m, tok_s, _ in results:
-        s.rows.append((label, f"{m['valid']['perplexity']:.1f}", f"{m['test']['perplexity']:.1f}",
-                       f"×{m['test']['perplexity'] / base_ppl:.3f}", f"{tok_s:,.0f}"))
+        s.rows.append(
+            (
+                label,
+                f"{m['valid']['perplexity']:.1f}",
+                f"{m['test']['perplexity']:.1f}",
+                f"×{m['test']['perplexity'] / base_ppl:.3f}",
+                f"{tok_s:,.0f}",
+            )
+        )
     if args.quick:
         s.notes.append("**quick: first 4000/300/300 lines of train/valid/test, hidden 256**")
-    s.notes.append("anchor: AWD-LSTM 65.8 test perplexity (GPU, 750 epochs). Both runs: BPTT 35, batch 20, "
-                   f"'plateau' LR halving, same budget, seed {args.seed}; tokens/s counts training tokens over "
-                   "the whole run (validation included).")
+    s.notes.append(
+        "anchor: AWD-LSTM 65.8 test perplexity (GPU, 750 epochs). Both runs: BPTT 35, batch 20, "
+        f"'plateau' LR halving, same budget, seed {args.seed}; tokens/s counts training tokens over "
+        "the whole run (validation included)."
+    )
     return s
 
 
@@ -205,7 +282,7 @@ def naive_generate(pred, prompt: str, length: int, seed: int) -> list[str]:
     ids = pred.start_ids(prompt)
     out = []
     for _ in range(length):
-        h = pred.model(torch.tensor([ids]), None).hidden[:, -1]      # (1, H): whole prefix again
+        h = pred.model(torch.tensor([ids]), None).hidden[:, -1]  # (1, H): whole prefix again
         nxt = sample_next(pred.model.log_probs(h)[0], 1.0, 0, 1.0, gen)
         ids.append(nxt)
         out.append(pred.vocab.tokens[nxt])
@@ -233,14 +310,20 @@ def bench_generate(args, pred) -> Section:
 def render(sections: list[Section], args, started: str, total: float, load: tuple[float, float]) -> str:
     head = ["# Text benchmark (bench/text.py)", ""]
     if args.quick:
-        head += ["**Quick check only (`--quick`, ~1.5 min per part on a shared machine): these numbers show the "
-                 "script runs and the models learn; they are NOT the benchmark. The full runs (SST-2 8 epochs, "
-                 "char LM 10 min, WikiText-2 2×30 min) are PENDING.**", ""]
-    head += [f"Run {started} UTC, {total / 60:.1f} min in all; command: `python bench/text.py "
-             f"{' '.join(sys.argv[1:])}`", f"Machine: {platform.processor() or platform.machine()}, "
-             f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs; "
-             f"1-min load average {load[0]:.1f} at the start, {load[1]:.1f} at the end (other jobs share "
-             "the CPUs when it exceeds the thread count: times and tokens/s are then understated).", ""]
+        head += [
+            "**Quick check only (`--quick`, ~1.5 min per part on a shared machine): these numbers show the "
+            "script runs and the models learn; they are NOT the benchmark. The full runs (SST-2 8 epochs, "
+            "char LM 10 min, WikiText-2 2×30 min) are PENDING.**",
+            "",
+        ]
+    head += [
+        f"Run {started} UTC, {total / 60:.1f} min in all; command: `python bench/text.py {' '.join(sys.argv[1:])}`",
+        f"Machine: {platform.processor() or platform.machine()}, "
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs; "
+        f"1-min load average {load[0]:.1f} at the start, {load[1]:.1f} at the end (other jobs share "
+        "the CPUs when it exceeds the thread count: times and tokens/s are then understated).",
+        "",
+    ]
     body = []
     for s in sections:
         body += [f"## {s.title}", "", "| " + " | ".join(s.rows[0]) + " |", "|" + "---|" * len(s.rows[0])]
@@ -250,8 +333,9 @@ def render(sections: list[Section], args, started: str, total: float, load: tupl
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
     p.add_argument("--quick", action="store_true", help="small budgets, to check the script (not the benchmark)")
     p.add_argument("--only", default="sst2,char,word,generate", help="comma-separated parts to run")
     p.add_argument("--threads", type=int, default=torch.get_num_threads(), help="torch CPU threads")
@@ -262,12 +346,12 @@ def main() -> None:
     p.add_argument("--sst2-epochs", type=int, default=8, help="SST-2 maximum epochs")
     p.add_argument("--sst2-schedule", default="none", choices=["none", "cosine", "plateau"], help="SST-2 LR schedule")
     p.add_argument("--sst2-word-dropout", type=float, default=0.1, help="SST-2 word dropout (tokens -> <unk>)")
-    p.add_argument("--sst2-tokenizer", default="bpe", choices=["whitespace", "word", "bpe"],
-                   help="SST-2 tokenizer")
+    p.add_argument("--sst2-tokenizer", default="bpe", choices=["whitespace", "word", "bpe"], help="SST-2 tokenizer")
     p.add_argument("--sst2-bpe-vocab", type=int, default=8000, help="SST-2 BPE vocabulary size")
-    p.add_argument("--sst2-pooling", default="max", choices=["last", "max", "mean", "attention"],
-                   help="SST-2 pooling")
-    p.add_argument("--sst2-variational", type=float, default=0.25, help="SST-2 variational (locked) dropout in the LSTM")
+    p.add_argument("--sst2-pooling", default="max", choices=["last", "max", "mean", "attention"], help="SST-2 pooling")
+    p.add_argument(
+        "--sst2-variational", type=float, default=0.25, help="SST-2 variational (locked) dropout in the LSTM"
+    )
     p.add_argument("--char-minutes", type=float, default=10.0, help="char LM time budget")
     p.add_argument("--char-hidden", type=int, default=256, help="char LM hidden size")
     p.add_argument("--word-minutes", type=float, default=30.0, help="time budget of each word LM run")

@@ -67,7 +67,7 @@ def plain_loop(train: list, valid: list, epochs: int) -> nn.Module:
     torch.manual_seed(SEED)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.0)
     sampler = shuffled_batches(BATCH)
-    valid_batches = [collate(valid[s:s + BATCH]) for s in range(0, len(valid), BATCH)]
+    valid_batches = [collate(valid[s : s + BATCH]) for s in range(0, len(valid), BATCH)]
     for epoch in range(1, epochs + 1):
         model.train()
         for idx in sampler(epoch, torch.Generator().manual_seed(SEED * 1_000_003 + epoch), len(train)):
@@ -86,8 +86,9 @@ def plain_loop(train: list, valid: list, epochs: int) -> nn.Module:
 def lstmkit_loop(train: list, valid: list, epochs: int, out: str) -> nn.Module:
     torch.manual_seed(123)
     model = Net()
-    cfg = TrainConfig(epochs=epochs, batch_size=BATCH, lr=1e-3, clip_grad=1.0, patience=0, seed=SEED,
-                      device="cpu", quiet=True)
+    cfg = TrainConfig(
+        epochs=epochs, batch_size=BATCH, lr=1e-3, clip_grad=1.0, patience=0, seed=SEED, device="cpu", quiet=True
+    )
     result = Trainer(model, cfg, train, collate, loss_fn, valid_set=valid, out_dir=out).fit()
     print(f"lstmkit final valid_loss {result.history[-1]['valid_loss']:.4f}", flush=True)
     return model
@@ -101,8 +102,9 @@ def timed(fn, *args) -> tuple[tuple[float, float], nn.Module]:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
     p.add_argument("--epochs", type=int, default=2, help="epochs per run")
     p.add_argument("--repeats", type=int, default=3, help="runs of each loop; the best time counts")
     args = p.parse_args()
@@ -115,8 +117,9 @@ def main() -> None:
             t_kit, m_kit = timed(lstmkit_loop, train, valid, args.epochs, str(Path(tmp) / f"run{r}"))
             plain_s.append(t_plain)
             lstmkit_s.append(t_kit)
-            diff = max(float((a - b).abs().max()) for a, b in zip(m_plain.state_dict().values(),
-                                                                   m_kit.state_dict().values()))
+            diff = max(
+                float((a - b).abs().max()) for a, b in zip(m_plain.state_dict().values(), m_kit.state_dict().values())
+            )
     write_table(args, plain_s, lstmkit_s, diff)
 
 

@@ -15,7 +15,6 @@ and writes bench/results/translate.md (or --results). Published anchors are quot
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 import platform
 import sys
@@ -31,21 +30,28 @@ REQUIRED_BLEU, GOAL_BLEU, ANCHOR_BLEU = 30.0, 35.0, 28.8
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "multi30k"),
-                   help="folder with train.de/train.en/val.de/val.en (default: ../shared/data/multi30k)")
-    p.add_argument("--quick", action="store_true",
-                   help="sanity run: 3000 training pairs, 200 validation pairs, small model, 90 s of training")
+    p.add_argument(
+        "--data",
+        default=str(ROOT.parent / "shared" / "data" / "multi30k"),
+        help="folder with train.de/train.en/val.de/val.en (default: ../shared/data/multi30k)",
+    )
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="sanity run: 3000 training pairs, 200 validation pairs, small model, 90 s of training",
+    )
     p.add_argument("--minutes", type=float, default=45.0, help="training budget in minutes (default 45)")
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
     p.add_argument("--beam", type=int, default=5, help="beam size for the reported BLEU (default 5)")
     p.add_argument("--lowercase", action="store_true", help="lowercase everything (default: cased)")
-    p.add_argument("--hidden-size", type=int, default=256, help="LSTM units (default 256, as in bench/results/translate.md)")
+    p.add_argument(
+        "--hidden-size", type=int, default=256, help="LSTM units (default 256, as in bench/results/translate.md)"
+    )
     p.add_argument("--emb-size", type=int, default=256, help="embedding size (default 256; --quick uses 128)")
     p.add_argument("--vocab-size", type=int, default=6000, help="BPE vocabulary per side (default 6000)")
     p.add_argument("--lr", type=float, default=2e-3, help="AdamW learning rate (default 2e-3)")
     p.add_argument("--out", default=str(ROOT / "runs" / "bench_translate"), help="model folder")
-    p.add_argument("--results", default=None,
-                   help="markdown output (default bench/results/translate.md)")
+    p.add_argument("--results", default=None, help="markdown output (default bench/results/translate.md)")
     return p.parse_args(argv)
 
 
@@ -54,13 +60,31 @@ def make_config(args):
     from lstmkit.train import TrainConfig
 
     budget = 90.0 if args.quick else args.minutes * 60
-    train = TrainConfig(epochs=100, batch_size=64, lr=args.lr, monitor="bleu", mode="max", patience=4,
-                        clip_grad=1.0, max_time=budget, seed=0, device="cpu", quiet=False)
+    train = TrainConfig(
+        epochs=100,
+        batch_size=64,
+        lr=args.lr,
+        monitor="bleu",
+        mode="max",
+        patience=4,
+        clip_grad=1.0,
+        max_time=budget,
+        seed=0,
+        device="cpu",
+        quiet=False,
+    )
     if args.quick:
-        return TranslateConfig(vocab_size=2000, emb_size=128, hidden_size=256, dropout=0.2,
-                               lowercase=args.lowercase, train=train)
-    return TranslateConfig(vocab_size=args.vocab_size, emb_size=args.emb_size, hidden_size=args.hidden_size,
-                           dropout=0.3, lowercase=args.lowercase, train=train)
+        return TranslateConfig(
+            vocab_size=2000, emb_size=128, hidden_size=256, dropout=0.2, lowercase=args.lowercase, train=train
+        )
+    return TranslateConfig(
+        vocab_size=args.vocab_size,
+        emb_size=args.emb_size,
+        hidden_size=args.hidden_size,
+        dropout=0.3,
+        lowercase=args.lowercase,
+        train=train,
+    )
 
 
 def slice_files(args, tmp: Path) -> tuple[list[str], list[str]]:
@@ -107,8 +131,16 @@ def main(argv=None) -> int:
     beam, beam_sps, hyps = timed_eval(translator, valid.sources, valid.targets, args.beam)
     greedy, greedy_sps, _ = timed_eval(translator, valid.sources, valid.targets, 1)
     copy = corpus_scores(valid.sources, valid.targets, cfg.lowercase)
-    rows = {"beam": beam, "beam_sps": beam_sps, "greedy": greedy, "greedy_sps": greedy_sps, "copy": copy,
-            "train_s": train_s, "n_train": len(read_parallel(src, tgt)), "n_valid": len(valid)}
+    rows = {
+        "beam": beam,
+        "beam_sps": beam_sps,
+        "greedy": greedy,
+        "greedy_sps": greedy_sps,
+        "copy": copy,
+        "train_s": train_s,
+        "n_train": len(read_parallel(src, tgt)),
+        "n_valid": len(valid),
+    }
     text = report(args, cfg, translator, rows, valid, hyps)
     path = Path(args.results or ROOT / "bench" / "results" / "translate.md")
     from lstmkit.io import atomic_write_text
@@ -122,10 +154,14 @@ def main(argv=None) -> int:
 def report(args, cfg, translator, r, valid, hyps) -> str:
     m = translator.metrics
     b, g = r["beam"], r["greedy"]
-    mode = "QUICK sanity run (small slice, small model, 90 s budget) - NOT the benchmark" if args.quick else \
-        f"full run ({args.minutes:g}-minute training budget)"
+    mode = (
+        "QUICK sanity run (small slice, small model, 90 s budget) - NOT the benchmark"
+        if args.quick
+        else f"full run ({args.minutes:g}-minute training budget)"
+    )
     lines = [
-        "# translate benchmark: Multi30k de->en", "",
+        "# translate benchmark: Multi30k de->en",
+        "",
         f"- {mode}; {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC",
         f"- command: `.venv/bin/python bench/translate.py {' '.join(sys.argv[1:])}`",
         f"- machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores visible, "
@@ -136,7 +172,9 @@ def report(args, cfg, translator, r, valid, hyps) -> str:
         f"label smoothing {cfg.label_smoothing}, {'lowercased' if cfg.lowercase else 'cased'}",
         f"- training: {r['train_s'] / 60:.1f} min wall, best epoch {m.get('epoch', '?'):g} "
         f"(validation greedy BLEU {m.get('bleu', float('nan')):.2f} at selection)",
-        "", "| metric (validation set) | value | ratio |", "| --- | ---: | ---: |",
+        "",
+        "| metric (validation set) | value | ratio |",
+        "| --- | ---: | ---: |",
         f"| BLEU, beam {args.beam} | {b['bleu']:.2f} | 1.00 |",
         f"| BLEU, greedy | {g['bleu']:.2f} | {g['bleu'] / max(b['bleu'], 1e-9):.2f} x beam |",
         f"| BLEU, copy-the-source baseline | {r['copy']['bleu']:.2f} | "
@@ -148,17 +186,23 @@ def report(args, cfg, translator, r, valid, hyps) -> str:
         f"{b['bleu'] / REQUIRED_BLEU:.2f} |",
         f"| goal BLEU >= {GOAL_BLEU:g} | {'met' if b['bleu'] >= GOAL_BLEU else 'not met'} | "
         f"{b['bleu'] / GOAL_BLEU:.2f} |",
-        f"| published anchor 28.8 (test BLEU, other tokenisation; context only) | | "
-        f"{b['bleu'] / ANCHOR_BLEU:.2f} |",
-        "", f"BLEU signature: `{b['bleu_signature']}`  ", f"chrF signature: `{b['chrf_signature']}`", "",
-        "Sample translations (validation, beam):", "",
+        f"| published anchor 28.8 (test BLEU, other tokenisation; context only) | | {b['bleu'] / ANCHOR_BLEU:.2f} |",
+        "",
+        f"BLEU signature: `{b['bleu_signature']}`  ",
+        f"chrF signature: `{b['chrf_signature']}`",
+        "",
+        "Sample translations (validation, beam):",
+        "",
     ]
     for i in range(min(3, len(hyps))):
         lines += [f"- src: {valid.sources[i]}", f"  - ref: {valid.targets[i]}", f"  - hyp: {hyps[i]}"]
     if args.quick:
-        lines += ["", "**The full benchmark (all 29,000 training pairs, 45 minutes of CPU training, beam-5 BLEU on "
-                  "the 1,014 validation pairs) has NOT been run yet: pending.** The numbers above only show that "
-                  "the pipeline runs end to end and learns; they say nothing about the required BLEU >= 30."]
+        lines += [
+            "",
+            "**The full benchmark (all 29,000 training pairs, 45 minutes of CPU training, beam-5 BLEU on "
+            "the 1,014 validation pairs) has NOT been run yet: pending.** The numbers above only show that "
+            "the pipeline runs end to end and learns; they say nothing about the required BLEU >= 30.",
+        ]
     return "\n".join(lines) + "\n"
 
 

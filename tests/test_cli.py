@@ -22,8 +22,18 @@ def _register(sub) -> None:
     t = ss.add_parser("train", help="train")
     add_train_options(t)
     t.add_argument("--window", type=int, default=48, help="window length")
-    t.set_defaults(func=lambda a: print(json.dumps({**train_config_from_args(a).to_dict(), "window": a.window,
-                                                    "hidden_size": a.hidden_size, "data": a.data})))
+    t.set_defaults(
+        func=lambda a: print(
+            json.dumps(
+                {
+                    **train_config_from_args(a).to_dict(),
+                    "window": a.window,
+                    "hidden_size": a.hidden_size,
+                    "data": a.data,
+                }
+            )
+        )
+    )
     e = ss.add_parser("evaluate", help="evaluate")
     e.add_argument("--json", action="store_true", help="one JSON object on stdout")
 
@@ -63,12 +73,15 @@ def test_config_file_with_cli_flags_winning(tmp_path, capsys, fake_cli):
     assert (got["epochs"], got["batch_size"], got["lr"], got["window"], got["data"]) == (5, 7, 1.0, 12, "x.csv")
 
 
-@pytest.mark.parametrize("text, match", [
-    ("nosuch = 1\n", "unknown key 'nosuch'"),
-    ("epochs = 'many'\n", "expected an integer"),
-    ("optimizer = 'adam'\n", "not one of"),
-    ("epochs = \n", "invalid TOML"),
-])
+@pytest.mark.parametrize(
+    "text, match",
+    [
+        ("nosuch = 1\n", "unknown key 'nosuch'"),
+        ("epochs = 'many'\n", "expected an integer"),
+        ("optimizer = 'adam'\n", "not one of"),
+        ("epochs = \n", "invalid TOML"),
+    ],
+)
 def test_bad_config_files(tmp_path, capsys, fake_cli, text, match):
     toml = tmp_path / "c.toml"
     toml.write_text(text)

@@ -34,8 +34,14 @@ class _Tied(nn.Module):
 def _save(folder: Path) -> nn.Module:
     torch.manual_seed(0)
     model = _Tied()
-    save_model(folder, task="faketask", config=_Cfg(), model=model,
-               transforms={"vocab": {"tokens": ["a", "b"]}}, metrics={"acc": 0.5})
+    save_model(
+        folder,
+        task="faketask",
+        config=_Cfg(),
+        model=model,
+        transforms={"vocab": {"tokens": ["a", "b"]}},
+        metrics={"acc": 0.5},
+    )
     return model
 
 
@@ -48,8 +54,12 @@ def test_round_trip(tmp_path):
     fresh = _Tied()
     fresh.load_state_dict(mf.state_dict)
     assert torch.equal(fresh.emb.weight, model.emb.weight)
-    assert sorted(p.name for p in (tmp_path / "m").iterdir()) == ["config.json", "metrics.json",
-                                                                  "model.safetensors", "vocab.json"]
+    assert sorted(p.name for p in (tmp_path / "m").iterdir()) == [
+        "config.json",
+        "metrics.json",
+        "model.safetensors",
+        "vocab.json",
+    ]
 
 
 def test_atomic_writes_leave_no_temporary_files(tmp_path):
@@ -69,16 +79,19 @@ def test_failed_write_keeps_the_old_file(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["a.json"]
 
 
-@pytest.mark.parametrize("breakage, match", [
-    ("no_folder", "model folder not found"),
-    ("no_config", "config.json not found"),
-    ("bad_config", "corrupt JSON"),
-    ("no_task", "'task' missing"),
-    ("no_weights", "model weights not found"),
-    ("bad_weights", "corrupt safetensors"),
-    ("old_version", "incompatible"),
-    ("no_transform", "transform 'vocab' not found"),
-])
+@pytest.mark.parametrize(
+    "breakage, match",
+    [
+        ("no_folder", "model folder not found"),
+        ("no_config", "config.json not found"),
+        ("bad_config", "corrupt JSON"),
+        ("no_task", "'task' missing"),
+        ("no_weights", "model weights not found"),
+        ("bad_weights", "corrupt safetensors"),
+        ("old_version", "incompatible"),
+        ("no_transform", "transform 'vocab' not found"),
+    ],
+)
 def test_broken_folders_raise_model_folder_error(tmp_path, breakage, match):
     folder = tmp_path / "m"
     _save(folder)

@@ -16,6 +16,7 @@ def test_sine_data(tmp_path):
     one = df[df["series"] == "s0"]["value"].to_numpy()
     # sin(start + 0.1 t): consecutive values obey x[t+1] = 2 cos(0.1) x[t] - x[t-1]
     import numpy as np
+
     assert np.allclose(one[2:], 2 * np.cos(0.1) * one[1:-1] - one[:-2], atol=1e-9)
 
 

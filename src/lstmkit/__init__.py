@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import importlib
 import os
-from typing import Any, Union
+from typing import Any
 
 __version__ = "0.1.0"
 
 __all__ = ["__version__", "load"]
 
 
-def load(folder: Union[str, "os.PathLike[str]"]) -> Any:
+def load(folder: str | os.PathLike[str]) -> Any:
     """Load a model folder and return the task's ready predictor.
 
     Reads ``config.json`` and dispatches on its ``task`` to

@@ -19,9 +19,10 @@ import enum
 import json
 import os
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Optional, Union
+from typing import Any, Union
 
 import torch
 from torch import nn
@@ -94,7 +95,7 @@ class ModelFolder:
     config: dict[str, Any]
     state_dict: dict[str, torch.Tensor]
     transforms: dict[str, Any] = field(default_factory=dict)
-    metrics: Optional[dict[str, Any]] = None
+    metrics: dict[str, Any] | None = None
 
     @property
     def task(self) -> str:
@@ -106,8 +107,9 @@ class ModelFolder:
         try:
             module.load_state_dict(self.state_dict)
         except RuntimeError as e:
-            raise ModelFolderError(f"{self.path}/model.safetensors: does not match config.json "
-                                   f"({str(e).splitlines()[0][:200]})") from None
+            raise ModelFolderError(
+                f"{self.path}/model.safetensors: does not match config.json ({str(e).splitlines()[0][:200]})"
+            ) from None
         return module.eval()
 
 
@@ -117,7 +119,7 @@ def _is_main_process() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
 
 
-def _state_dict_for_saving(model: Union[nn.Module, Mapping[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+def _state_dict_for_saving(model: nn.Module | Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """CPU, contiguous, storage-unshared copies (safetensors refuses tied/shared tensors)."""
     if isinstance(model, nn.Module):
         model = getattr(model, "module", model)  # unwrap DistributedDataParallel
@@ -127,9 +129,14 @@ def _state_dict_for_saving(model: Union[nn.Module, Mapping[str, torch.Tensor]]) 
     return {k: v.detach().to("cpu").contiguous().clone() for k, v in state.items()}
 
 
-def save_model(folder: PathLike, task: str, config: Any, model: Union[nn.Module, Mapping[str, torch.Tensor]],
-               transforms: Optional[Mapping[str, Any]] = None,
-               metrics: Optional[Mapping[str, Any]] = None) -> Path:
+def save_model(
+    folder: PathLike,
+    task: str,
+    config: Any,
+    model: nn.Module | Mapping[str, torch.Tensor],
+    transforms: Mapping[str, Any] | None = None,
+    metrics: Mapping[str, Any] | None = None,
+) -> Path:
     """Write a model folder (see module doc). Under torchrun only rank 0 writes.
 
     Args:
@@ -197,8 +204,9 @@ def read_config(folder: PathLike) -> dict[str, Any]:
         raise ModelFolderError(f"{folder / CONFIG_FILE}: field 'task' missing")
     version = config.get("lstmkit_version")
     if version is None or not _version_compatible(version):
-        raise ModelFolderError(f"{folder / CONFIG_FILE}: saved by lstmkit {version}, "
-                               f"incompatible with this lstmkit {__version__}")
+        raise ModelFolderError(
+            f"{folder / CONFIG_FILE}: saved by lstmkit {version}, incompatible with this lstmkit {__version__}"
+        )
     return config
 
 
@@ -221,8 +229,9 @@ def read_folder(folder: PathLike) -> ModelFolder:
     folder = Path(folder)
     config = read_config(folder)
     state = read_weights(folder)
-    transforms = {name: _read_json(folder / f"{name}.json", f"transform '{name}'")
-                  for name in config.get("transforms", [])}
+    transforms = {
+        name: _read_json(folder / f"{name}.json", f"transform '{name}'") for name in config.get("transforms", [])
+    }
     metrics_path = folder / METRICS_FILE
     metrics = _read_json(metrics_path, "metrics.json") if metrics_path.exists() else None
     return ModelFolder(path=folder, config=config, state_dict=state, transforms=transforms, metrics=metrics)

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import io
 import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Optional, Sequence, Union
+from typing import Any
 
 import matplotlib
 
@@ -36,7 +37,7 @@ def new_figure(nrows: int = 1, ncols: int = 1, *, width: float = 6.4, height: fl
         return plt.subplots(nrows, ncols, figsize=(width, height), **kwargs)
 
 
-def save_figure(fig, path: Union[str, "os.PathLike[str]"]) -> Path:
+def save_figure(fig, path: str | os.PathLike[str]) -> Path:
     """Save ``fig`` as PNG atomically and close it."""
     from lstmkit.io import atomic_write_bytes
 
@@ -48,16 +49,14 @@ def save_figure(fig, path: Union[str, "os.PathLike[str]"]) -> Path:
     return atomic_write_bytes(path, buf.getvalue())
 
 
-def plot_loss(history: Sequence[Mapping[str, float]], path: Union[str, "os.PathLike[str]"],
-              title: str = "loss") -> Path:
+def plot_loss(history: Sequence[Mapping[str, float]], path: str | os.PathLike[str], title: str = "loss") -> Path:
     """Train and validation loss per epoch (from the trainer's history rows)."""
     fig, ax = new_figure()
     epochs = [row["epoch"] for row in history]
     for key, label in (("train_loss", "train"), ("valid_loss", "valid")):
         values = [row.get(key) for row in history]
         if any(v is not None for v in values):
-            ax.plot(epochs, [float("nan") if v is None else v for v in values], marker="o", markersize=3,
-                    label=label)
+            ax.plot(epochs, [float("nan") if v is None else v for v in values], marker="o", markersize=3, label=label)
     ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     ax.set_xlabel("epoch")
     ax.set_ylabel("loss")
@@ -66,8 +65,15 @@ def plot_loss(history: Sequence[Mapping[str, float]], path: Union[str, "os.PathL
     return save_figure(fig, path)
 
 
-def plot_gates(gates: Any, path: Union[str, "os.PathLike[str]"], *, labels: Optional[Sequence[str]] = None,
-               title: str = "LSTM gates", max_units: int = 64, batch_index: int = 0) -> Path:
+def plot_gates(
+    gates: Any,
+    path: str | os.PathLike[str],
+    *,
+    labels: Sequence[str] | None = None,
+    title: str = "LSTM gates",
+    max_units: int = 64,
+    batch_index: int = 0,
+) -> Path:
     """Heatmaps (units x time) of the input, forget and output gates and the cell state.
 
     Args:
@@ -76,8 +82,12 @@ def plot_gates(gates: Any, path: Union[str, "os.PathLike[str]"], *, labels: Opti
         max_units: show at most this many hidden units (the first ones).
         batch_index: which sequence of the batch to draw.
     """
-    panels = [("input gate i", gates.i, "viridis", (0.0, 1.0)), ("forget gate f", gates.f, "viridis", (0.0, 1.0)),
-              ("output gate o", gates.o, "viridis", (0.0, 1.0)), ("cell state c", gates.c, "RdBu_r", None)]
+    panels = [
+        ("input gate i", gates.i, "viridis", (0.0, 1.0)),
+        ("forget gate f", gates.f, "viridis", (0.0, 1.0)),
+        ("output gate o", gates.o, "viridis", (0.0, 1.0)),
+        ("cell state c", gates.c, "RdBu_r", None),
+    ]
     T = panels[0][1].shape[1]
     fig, axes = new_figure(4, 1, width=max(6.0, min(16.0, 0.18 * T + 3)), height=9.0, sharex=True)
     for ax, (name, tensor, cmap, limits) in zip(axes, panels):
@@ -102,8 +112,13 @@ def plot_gates(gates: Any, path: Union[str, "os.PathLike[str]"], *, labels: Opti
 
 
 # ----------------------------------------------------------------------------- translate room
-def plot_attention(weights: Any, source_tokens: Sequence[str], target_tokens: Sequence[str],
-                   path: Union[str, "os.PathLike[str]"], title: str = "attention") -> Path:
+def plot_attention(
+    weights: Any,
+    source_tokens: Sequence[str],
+    target_tokens: Sequence[str],
+    path: str | os.PathLike[str],
+    title: str = "attention",
+) -> Path:
     """Attention heatmap of one translation: rows are target tokens, columns source tokens.
 
     ``weights`` is (T', S) (tensor or array); rows beyond ``target_tokens`` (e.g. the </s> step) are
@@ -128,8 +143,9 @@ def plot_attention(weights: Any, source_tokens: Sequence[str], target_tokens: Se
 
 
 # ----------------------------------------------------------------------------- text room (classify)
-def plot_confusion_matrix(matrix: Any, labels: Sequence[str], path: Union[str, "os.PathLike[str]"],
-                          title: str = "confusion matrix") -> Path:
+def plot_confusion_matrix(
+    matrix: Any, labels: Sequence[str], path: str | os.PathLike[str], title: str = "confusion matrix"
+) -> Path:
     """Confusion matrix heatmap: rows true class, columns predicted class; colour is the row-normalised
     rate (recall per class), each cell annotated with its count."""
     import numpy as np
@@ -147,8 +163,15 @@ def plot_confusion_matrix(matrix: Any, labels: Sequence[str], path: Union[str, "
     if len(labels) <= 30:
         for i in range(m.shape[0]):
             for j in range(m.shape[1]):
-                ax.text(j, i, f"{int(m[i, j])}", ha="center", va="center", fontsize=8,
-                        color="white" if rates[i, j] > 0.5 else "black")
+                ax.text(
+                    j,
+                    i,
+                    f"{int(m[i, j])}",
+                    ha="center",
+                    va="center",
+                    fontsize=8,
+                    color="white" if rates[i, j] > 0.5 else "black",
+                )
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     ax.set_title(title)
@@ -157,9 +180,15 @@ def plot_confusion_matrix(matrix: Any, labels: Sequence[str], path: Union[str, "
 
 
 # ----------------------------------------------------------------------------- forecast room
-def plot_forecast(path: Union[str, "os.PathLike[str]"], history_time: Any, history: Mapping[str, Any],
-                  forecast_time: Any, forecast: Mapping[str, Any],
-                  bands: Optional[Mapping[str, tuple[Any, Any]]] = None, title: str = "forecast") -> Path:
+def plot_forecast(
+    path: str | os.PathLike[str],
+    history_time: Any,
+    history: Mapping[str, Any],
+    forecast_time: Any,
+    forecast: Mapping[str, Any],
+    bands: Mapping[str, tuple[Any, Any]] | None = None,
+    title: str = "forecast",
+) -> Path:
     """History and forecast of each target column (one panel per column, at most 4), with the
     prediction interval ``bands[name] = (low, high)`` shaded when given."""
     names = list(forecast)[:4]
@@ -177,16 +206,26 @@ def plot_forecast(path: Union[str, "os.PathLike[str]"], history_time: Any, histo
     return save_figure(fig, path)
 
 
-def plot_backtest(path: Union[str, "os.PathLike[str]"], frame: Any, target: str, time_column: str,
-                  title: str = "backtest: rolling-origin forecasts") -> Path:
+def plot_backtest(
+    path: str | os.PathLike[str],
+    frame: Any,
+    target: str,
+    time_column: str,
+    title: str = "backtest: rolling-origin forecasts",
+) -> Path:
     """Truth against every rolling-origin forecast of a backtest frame (columns ``time_column``,
     ``origin``, ``target``, ``target_pred``): one coloured segment per origin."""
     fig, ax = new_figure(width=9.0, height=3.6)
     truth = frame.drop_duplicates(time_column).sort_values(time_column)
     ax.plot(truth[time_column], truth[target], color="0.3", lw=1.0, label="truth")
     for k, (_, seg) in enumerate(frame.groupby("origin", sort=True)):
-        ax.plot(seg[time_column], seg[f"{target}_pred"], color=f"C{1 + k % 2}", lw=1.1,
-                label="forecasts" if k == 0 else None)
+        ax.plot(
+            seg[time_column],
+            seg[f"{target}_pred"],
+            color=f"C{1 + k % 2}",
+            lw=1.1,
+            label="forecasts" if k == 0 else None,
+        )
     ax.set_ylabel(target)
     ax.set_title(title)
     ax.legend(loc="upper left")
@@ -194,8 +233,7 @@ def plot_backtest(path: Union[str, "os.PathLike[str]"], frame: Any, target: str,
     return save_figure(fig, path)
 
 
-def plot_predictions(path: Union[str, "os.PathLike[str]"], true: Any, pred: Any,
-                     title: str = "true vs predicted") -> Path:
+def plot_predictions(path: str | os.PathLike[str], true: Any, pred: Any, title: str = "true vs predicted") -> Path:
     """True and predicted values of consecutive held-out windows (one-step-ahead forecasts)."""
     fig, ax = new_figure(width=8.0, height=3.4)
     ax.plot(range(len(true)), true, color="0.3", lw=2.0, label="true")

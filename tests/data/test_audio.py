@@ -14,8 +14,17 @@ sf = pytest.importorskip("soundfile")
 librosa = pytest.importorskip("librosa")
 
 from lstmkit.data.audio import (  # noqa: E402
-    FeatureConfig, FeatureExtractor, FeatureNorm, SpecAugmentConfig, build_manifest, featurize_files,
-    parse_index_spec, pattern_regex, read_manifest, read_wav, spec_augment,
+    FeatureConfig,
+    FeatureExtractor,
+    FeatureNorm,
+    SpecAugmentConfig,
+    build_manifest,
+    featurize_files,
+    parse_index_spec,
+    pattern_regex,
+    read_manifest,
+    read_wav,
+    spec_augment,
 )
 from lstmkit.errors import DataError  # noqa: E402
 
@@ -77,19 +86,24 @@ def test_featurize_files_skip_or_fail(tmp_path, capsys):
 # ------------------------------------------------------------------------------------ manifests
 def test_read_manifest_paths_relative_to_its_folder(tmp_path):
     (tmp_path / "sub").mkdir()
-    m = write_csv(tmp_path / "sub" / "m.csv", [["path", "text", "extra"], ["a.wav", " seven ", "x"], ["/abs/b.wav", "two", "y"]])
+    m = write_csv(
+        tmp_path / "sub" / "m.csv", [["path", "text", "extra"], ["a.wav", " seven ", "x"], ["/abs/b.wav", "two", "y"]]
+    )
     entries = read_manifest(m)
     assert entries[0].path == tmp_path / "sub" / "a.wav" and entries[0].text == "seven"
     assert entries[1].path == Path("/abs/b.wav") and entries[1].line == 3 and entries[1].source == "m.csv line 3"
 
 
-@pytest.mark.parametrize("rows, message", [
-    ([["file", "text"], ["a.wav", "x"]], "column 'path' not found \\(columns: file, text\\)"),
-    ([["path", "text"], ["a.wav", ""]], "line 2: empty field 'text'"),
-    ([["path", "text"], ["a.wav", "x"], ["b.wav", "y", "z"]], "line 3: 3 fields, header has 2"),
-    ([["path", "text"]], "no rows"),
-    ([], "empty manifest"),
-])
+@pytest.mark.parametrize(
+    "rows, message",
+    [
+        ([["file", "text"], ["a.wav", "x"]], "column 'path' not found \\(columns: file, text\\)"),
+        ([["path", "text"], ["a.wav", ""]], "line 2: empty field 'text'"),
+        ([["path", "text"], ["a.wav", "x"], ["b.wav", "y", "z"]], "line 3: 3 fields, header has 2"),
+        ([["path", "text"]], "no rows"),
+        ([], "empty manifest"),
+    ],
+)
 def test_read_manifest_errors(tmp_path, rows, message):
     with pytest.raises(DataError, match=message):
         read_manifest(write_csv(tmp_path / "m.csv", rows))

@@ -4,14 +4,23 @@ import logging
 
 import pytest
 
-from lstmkit.data.parallel import (TextCodec, encode_pairs, read_lines, read_parallel, train_codec,
-                                   train_codecs)
+from lstmkit.data.parallel import TextCodec, encode_pairs, read_lines, read_parallel, train_codec, train_codecs
 from lstmkit.errors import DataError, ModelFolderError
 
-EN = ["A man is riding a bike.", "Two dogs play in the snow.", "A girl's red hat, on a table!",
-      "The man is eating.", "Dogs run."] * 4
-DE = ["Ein Mann fährt Fahrrad.", "Zwei Hunde spielen im Schnee.", "Der rote Hut eines Mädchens, auf dem Tisch!",
-      "Der Mann isst.", "Hunde rennen."] * 4
+EN = [
+    "A man is riding a bike.",
+    "Two dogs play in the snow.",
+    "A girl's red hat, on a table!",
+    "The man is eating.",
+    "Dogs run.",
+] * 4
+DE = [
+    "Ein Mann fährt Fahrrad.",
+    "Zwei Hunde spielen im Schnee.",
+    "Der rote Hut eines Mädchens, auf dem Tisch!",
+    "Der Mann isst.",
+    "Hunde rennen.",
+] * 4
 
 
 def _write(path, lines):
@@ -56,7 +65,7 @@ def test_bpe_roundtrip_specials_and_json():
         assert min(ids) >= 4 and codec.decode(ids) == s  # lossless detokenisation
     again = TextCodec.from_json(codec.to_json())
     assert again.encode(EN[2]) == codec.encode(EN[2]) and len(again) == len(codec)
-    assert codec.encode("Zebra ¤") .count(codec.unk_id) >= 1  # unseen characters -> <unk>
+    assert codec.encode("Zebra ¤").count(codec.unk_id) >= 1  # unseen characters -> <unk>
     assert codec.decode([2, *codec.encode("Dogs run."), 3, 0]) == "Dogs run."  # specials dropped
 
 

@@ -4,8 +4,16 @@ import pytest
 import torch
 
 from lstmkit.data.text import (
-    BpeTokenizer, WordTokenizer, load_embeddings, make_tokenizer, parse_numbers, read_labelled, read_lines,
-    read_unlabelled, tokenizer_from_json, tokenizer_to_json,
+    BpeTokenizer,
+    WordTokenizer,
+    load_embeddings,
+    make_tokenizer,
+    parse_numbers,
+    read_labelled,
+    read_lines,
+    read_unlabelled,
+    tokenizer_from_json,
+    tokenizer_to_json,
 )
 from lstmkit.data.vocab import Vocab
 from lstmkit.errors import DataError, ModelFolderError
@@ -67,7 +75,14 @@ def test_parse_numbers():
 
 def test_tokenizers():
     assert WordTokenizer(lowercase=True).tokenize("It's a don't-care, well-known film!") == [
-        "it's", "a", "don't-care", ",", "well-known", "film", "!"]
+        "it's",
+        "a",
+        "don't-care",
+        ",",
+        "well-known",
+        "film",
+        "!",
+    ]
     assert make_tokenizer("whitespace").tokenize(" a  b\tc ") == ["a", "b", "c"]
     assert make_tokenizer("char").tokenize("ab ") == ["a", "b", " "]
     for kind in ("word", "whitespace", "char"):

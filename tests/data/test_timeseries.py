@@ -6,8 +6,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lstmkit.data.timeseries import (ColumnSpec, Standardizer, calendar_features, future_times, load_table,
-                                     parse_split, split_bounds, window_origins)
+from lstmkit.data.timeseries import (
+    ColumnSpec,
+    Standardizer,
+    calendar_features,
+    future_times,
+    load_table,
+    parse_split,
+    split_bounds,
+    window_origins,
+)
 from lstmkit.errors import DataError
 from lstmkit.tasks import forecast_baselines as base
 
@@ -16,8 +24,14 @@ ETT = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "ett" / "
 
 def _frame(n=50, seed=0):
     rng = np.random.default_rng(seed)
-    return pd.DataFrame({"date": pd.date_range("2024-01-01", periods=n, freq="h").astype(str),
-                         "a": rng.normal(size=n), "b": rng.normal(size=n), "y": np.arange(n, dtype=float)})
+    return pd.DataFrame(
+        {
+            "date": pd.date_range("2024-01-01", periods=n, freq="h").astype(str),
+            "a": rng.normal(size=n),
+            "b": rng.normal(size=n),
+            "y": np.arange(n, dtype=float),
+        }
+    )
 
 
 def _write(tmp_path, df, name="d.csv"):
@@ -47,11 +61,14 @@ def test_parquet_and_series_column(tmp_path):
     assert [x.id for x in s.series] == ["u", "v"] and [len(x.past) for x in s.series] == [20, 30]
 
 
-@pytest.mark.parametrize("content,fragment", [
-    ("", "empty"),
-    ("date,y\n2024-01-01,1\n2024-01-02,2,3\n", "line 3"),
-    ("date,y\n", "no data rows"),
-])
+@pytest.mark.parametrize(
+    "content,fragment",
+    [
+        ("", "empty"),
+        ("date,y\n2024-01-01,1\n2024-01-02,2,3\n", "line 3"),
+        ("date,y\n", "no data rows"),
+    ],
+)
 def test_bad_files(tmp_path, content, fragment):
     p = tmp_path / "bad.csv"
     p.write_text(content)
@@ -106,8 +123,11 @@ def test_too_short_series(tmp_path):
 
 def test_splits_and_informer_windows():
     assert parse_split("8640,2880,2880") == (8640.0, 2880.0, 2880.0)
-    assert split_bounds(17420, (8640, 2880, 2880)) == {"train": (0, 8640), "valid": (8640, 11520),
-                                                       "test": (11520, 14400)}
+    assert split_bounds(17420, (8640, 2880, 2880)) == {
+        "train": (0, 8640),
+        "valid": (8640, 11520),
+        "test": (11520, 14400),
+    }
     assert split_bounds(100, (0.7, 0.1, 0.2)) == {"train": (0, 70), "valid": (70, 80), "test": (80, 100)}
     with pytest.raises(DataError, match="--split"):
         parse_split("0.7,0.3")

@@ -19,8 +19,15 @@ TOL = dict(atol=1e-5, rtol=1e-5)
 # batch_first, bias, unbatched input and given initial states cycling through their values.
 _CORE = list(itertools.product([1, 2, 3], [False, True], [0, 2]))
 CONFIGS = [
-    dict(num_layers=n, bidirectional=bi, proj_size=p, batch_first=k % 2 == 0, bias=k % 3 != 1,
-         unbatched=k % 4 == 3, given_hx=k % 2 == 1)
+    dict(
+        num_layers=n,
+        bidirectional=bi,
+        proj_size=p,
+        batch_first=k % 2 == 0,
+        bias=k % 3 != 1,
+        unbatched=k % 4 == 3,
+        given_hx=k % 2 == 1,
+    )
     for k, (n, bi, p) in enumerate(_CORE)
 ]
 

@@ -43,7 +43,11 @@ def test_gates_reproduce_outputs(case, with_lengths):
         else:
             c_prev[:, :-1] = g.c[:, 1:]
         c = g.f * c_prev + g.i * g.g
-        valid = torch.ones(3, 5, 1, dtype=torch.bool) if lengths is None else (torch.arange(5)[None, :, None] < lengths[:, None, None])
+        valid = (
+            torch.ones(3, 5, 1, dtype=torch.bool)
+            if lengths is None
+            else (torch.arange(5)[None, :, None] < lengths[:, None, None])
+        )
         torch.testing.assert_close(g.c, c * valid, **TOL)
         n = c
         if m.layer_norm:
@@ -52,12 +56,18 @@ def test_gates_reproduce_outputs(case, with_lengths):
         if m.proj_size:
             h = h @ getattr(m, f"weight_hr_l{k}{sfx}").t()
         h_out = m.out_size
-        torch.testing.assert_close(out[..., d * h_out:(d + 1) * h_out], h * valid, **TOL)
+        torch.testing.assert_close(out[..., d * h_out : (d + 1) * h_out], h * valid, **TOL)
 
 
 @pytest.mark.parametrize("impl", ["torch", "reference", "fused", "compiled"])
-@pytest.mark.parametrize("kw", [dict(bidirectional=True, num_layers=2), dict(proj_size=2, bidirectional=True),
-                                dict(layer_norm=True, peephole=True, zoneout=0.2, bidirectional=True)])
+@pytest.mark.parametrize(
+    "kw",
+    [
+        dict(bidirectional=True, num_layers=2),
+        dict(proj_size=2, bidirectional=True),
+        dict(layer_norm=True, peephole=True, zoneout=0.2, bidirectional=True),
+    ],
+)
 def test_padding_invariance(kw, impl):
     """A padded batch with lengths gives, for each sequence, what running it alone gives."""
     if impl == "torch" and len(kw) > 2:
@@ -68,7 +78,9 @@ def test_padding_invariance(kw, impl):
     m = LSTM(3, 4, batch_first=True, impl=impl, **kw).eval()
     lengths = torch.tensor([2, 6, 4, 1])
     x = torch.randn(4, 6, 3)
-    x = x * (torch.arange(6)[None, :, None] < lengths[:, None, None]) + 7.0 * (torch.arange(6)[None, :, None] >= lengths[:, None, None])
+    x = x * (torch.arange(6)[None, :, None] < lengths[:, None, None]) + 7.0 * (
+        torch.arange(6)[None, :, None] >= lengths[:, None, None]
+    )
     out, (h_n, c_n) = m(x, lengths=lengths)
     assert m.last_path == impl
     for b, n in enumerate(lengths.tolist()):
@@ -134,8 +146,17 @@ def test_packed_sequence_input(impl):
     torch.testing.assert_close(c_o, c_r, **TOL)
 
 
-@pytest.mark.parametrize("kw", [dict(), dict(num_layers=2), dict(proj_size=2, num_layers=2), dict(bias=False),
-                                dict(layer_norm=True, peephole=True), dict(zoneout=0.3, variational_dropout=0.2)])
+@pytest.mark.parametrize(
+    "kw",
+    [
+        dict(),
+        dict(num_layers=2),
+        dict(proj_size=2, num_layers=2),
+        dict(bias=False),
+        dict(layer_norm=True, peephole=True),
+        dict(zoneout=0.3, variational_dropout=0.2),
+    ],
+)
 def test_step_matches_sequence(kw):
     """Feeding a sequence one step at a time gives the whole-sequence outputs and final state."""
     torch.manual_seed(0)
@@ -153,8 +174,9 @@ def test_step_matches_sequence(kw):
 
 
 @pytest.mark.parametrize("size", [(3, 4), (100, 100)])
-@pytest.mark.parametrize("batch,dtype", [(1, torch.float32), (3, torch.float32), (9, torch.float32),
-                                         (1, torch.float64), (9, torch.float64)])
+@pytest.mark.parametrize(
+    "batch,dtype", [(1, torch.float32), (3, torch.float32), (9, torch.float32), (1, torch.float64), (9, torch.float64)]
+)
 def test_compiled_step_matches_torch_cell_and_follows_weight_updates(batch, dtype, size):
     """Under no_grad a plain step runs the compiled kernel on its cached unit-blocked weights: same
     result as torch's cell (the grad-enabled path), one layer and two, and a new result after an

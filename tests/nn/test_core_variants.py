@@ -15,8 +15,15 @@ VARIANTS = {
     "zoneout": dict(zoneout=(0.3, 0.2)),
     "forget_bias": dict(forget_bias=1.0),
     "proj": dict(proj_size=2),
-    "all": dict(layer_norm=True, peephole=True, variational_dropout=0.3, weight_drop=0.3,
-                zoneout=(0.2, 0.3), proj_size=3, forget_bias=1.0),
+    "all": dict(
+        layer_norm=True,
+        peephole=True,
+        variational_dropout=0.3,
+        weight_drop=0.3,
+        zoneout=(0.2, 0.3),
+        proj_size=3,
+        forget_bias=1.0,
+    ),
 }
 
 
@@ -31,9 +38,11 @@ def _seeded_call(m, names, lengths):
     return f
 
 
-GRADCHECK_CASES = [(v, lengths, "fused") for v in VARIANTS for lengths in (False, True)] + [
-    (v, True, "reference") for v in VARIANTS
-] + [(v, lengths, "compiled") for v in VARIANTS if v != "proj" for lengths in (False, True)]
+GRADCHECK_CASES = (
+    [(v, lengths, "fused") for v in VARIANTS for lengths in (False, True)]
+    + [(v, True, "reference") for v in VARIANTS]
+    + [(v, lengths, "compiled") for v in VARIANTS if v != "proj" for lengths in (False, True)]
+)
 
 
 def _needs_compiled(impl: str) -> None:
@@ -56,7 +65,9 @@ def test_gradcheck(variant, with_lengths, impl):
     x = torch.randn(3, 2, 2, dtype=torch.double, requires_grad=True)
     h0 = torch.randn(1, 2, m.out_size, dtype=torch.double, requires_grad=True)
     c0 = torch.randn(1, 2, 4, dtype=torch.double, requires_grad=True)
-    assert torch.autograd.gradcheck(_seeded_call(m, names, lengths), (x, h0, c0, *params), eps=1e-6, atol=1e-5, fast_mode=True)
+    assert torch.autograd.gradcheck(
+        _seeded_call(m, names, lengths), (x, h0, c0, *params), eps=1e-6, atol=1e-5, fast_mode=True
+    )
     assert m.last_path == impl
 
 
@@ -82,8 +93,10 @@ def test_fused_matches_reference(kw, with_lengths, training):
     shape = (4, 5, 3) if m.batch_first else (5, 4, 3)
     x = torch.randn(shape, dtype=torch.double, requires_grad=True)
     n = m.num_layers * m.num_directions
-    hx = (torch.randn(n, 4, m.out_size, dtype=torch.double, requires_grad=True),
-          torch.randn(n, 4, 5, dtype=torch.double, requires_grad=True))
+    hx = (
+        torch.randn(n, 4, m.out_size, dtype=torch.double, requires_grad=True),
+        torch.randn(n, 4, 5, dtype=torch.double, requires_grad=True),
+    )
     lengths = torch.tensor([5, 2, 1, 4]) if with_lengths else None
     results = {}
     impls = ["reference", "fused"] + (["compiled"] if m.proj_size == 0 and compiled.available() else [])
@@ -93,7 +106,7 @@ def test_fused_matches_reference(kw, with_lengths, training):
         out, (h, c) = m(x, hx, lengths=lengths)
         assert m.last_path == impl
         torch.manual_seed(8)
-        loss = (out * torch.randn(out.shape, dtype=out.dtype)).sum() + (h ** 2).sum() + (c * 3).sum()
+        loss = (out * torch.randn(out.shape, dtype=out.dtype)).sum() + (h**2).sum() + (c * 3).sum()
         results[impl] = [out, h, c] + list(torch.autograd.grad(loss, [x, *hx, *m.parameters()]))
     for impl in impls[1:]:
         for a, b in zip(results[impl], results["reference"]):
@@ -105,8 +118,11 @@ def test_compiled_batch_split_across_threads():
     accumulators and scratch rows in the kernel) gives exactly the reference path's results."""
     _needs_compiled("compiled")
     torch.manual_seed(0)
-    m = LSTM(5, 16, bidirectional=True, layer_norm=True, peephole=True, zoneout=(0.2, 0.1),
-             variational_dropout=0.2).double().train()
+    m = (
+        LSTM(5, 16, bidirectional=True, layer_norm=True, peephole=True, zoneout=(0.2, 0.1), variational_dropout=0.2)
+        .double()
+        .train()
+    )
     x = torch.randn(7, 40, 5, dtype=torch.double, requires_grad=True)
     lengths = torch.randint(1, 8, (40,))
     threads = torch.get_num_threads()
@@ -117,7 +133,7 @@ def test_compiled_batch_split_across_threads():
             m.impl = impl
             torch.manual_seed(3)
             out, (h, c) = m(x, lengths=lengths)
-            grads = torch.autograd.grad((out ** 2).sum() + h.sum() + c.sum(), [x, *m.parameters()])
+            grads = torch.autograd.grad((out**2).sum() + h.sum() + c.sum(), [x, *m.parameters()])
             results[impl] = [out, h, c, *grads]
     finally:
         torch.set_num_threads(threads)
@@ -193,7 +209,7 @@ def test_zoneout_masks_have_probability_p(p):
     assert abs(keep.mean().item() - p) < 5 * sd
     for dim, n in ((0, 200), (1, 16), (2, 101)):  # marginal means along each axis
         means = keep.mean(dim=tuple(d for d in range(3) if d != dim))
-        assert (means - p).abs().max() < 5 * sd * n ** 0.5
+        assert (means - p).abs().max() < 5 * sd * n**0.5
     flat = keep.view(-1) - p
     for lag in (1, 101, 16 * 101):  # neighbouring unit, batch row, step
         corr = (flat[:-lag] * flat[lag:]).mean() / (p * (1 - p))
@@ -283,7 +299,9 @@ def test_weight_drop_runs_on_torch_kernel(with_lengths):
         m.impl = impl
         torch.manual_seed(11)
         out, (h, c) = m(x, lengths=lengths)
-        results[impl] = [out, h, c] + list(torch.autograd.grad(out.sum() + h.sum() + (c ** 2).sum(), [x, *m.parameters()]))
+        results[impl] = [out, h, c] + list(
+            torch.autograd.grad(out.sum() + h.sum() + (c**2).sum(), [x, *m.parameters()])
+        )
         assert m.last_path == ("torch" if impl == "auto" else "fused")
     for a, b in zip(results["auto"], results["fused"]):
         torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)

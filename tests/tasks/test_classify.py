@@ -15,7 +15,11 @@ from lstmkit.tasks.classify_metrics import classification_metrics
 from lstmkit.tasks.classify_model import ClassifierShape, SequenceClassifier
 from lstmkit.train import TrainConfig
 
-POS, NEG, FILLER = ["good", "great", "fine", "love"], ["bad", "awful", "hate", "poor"], ["the", "a", "movie", "was", "it"]
+POS, NEG, FILLER = (
+    ["good", "great", "fine", "love"],
+    ["bad", "awful", "hate", "poor"],
+    ["the", "a", "movie", "was", "it"],
+)
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -51,8 +55,17 @@ def tiny_train(data, valid, out=None, seed=0, epochs=6, **shape):
 @pytest.mark.parametrize("bidirectional", [False, True])
 def test_pooling_ignores_padding(pooling, bidirectional):
     torch.manual_seed(0)
-    net = SequenceClassifier(ClassifierShape(vocab_size=20, embed_size=8, hidden_size=8, num_layers=2,
-                                             bidirectional=bidirectional, pooling=pooling, num_classes=3)).eval()
+    net = SequenceClassifier(
+        ClassifierShape(
+            vocab_size=20,
+            embed_size=8,
+            hidden_size=8,
+            num_layers=2,
+            bidirectional=bidirectional,
+            pooling=pooling,
+            num_classes=3,
+        )
+    ).eval()
     short = torch.tensor([[5, 6, 7]])
     padded = torch.tensor([[5, 6, 7, 0, 0, 0], [1, 2, 3, 4, 9, 8]])
     alone = net(short, torch.tensor([3]))
@@ -113,8 +126,14 @@ def test_numeric_sequences_to_binary_label(tmp_path):
     path.write_text("sequence\tlabel\n" + "".join(f"{t}\t{y}\n" for t, y in rows))
     cfg = C.ClassifyConfig(input="numeric")
     tcfg = TrainConfig(epochs=8, batch_size=16, lr=0.02, quiet=True, device="cpu", patience=0)
-    res = C.train(path, None, tmp_path / "n", cfg, ClassifierShape(embed_size=8, hidden_size=16, pooling="mean",
-                                                                   dropout=0.0), tcfg)
+    res = C.train(
+        path,
+        None,
+        tmp_path / "n",
+        cfg,
+        ClassifierShape(embed_size=8, hidden_size=16, pooling="mean", dropout=0.0),
+        tcfg,
+    )
     assert res.metrics["accuracy"] >= 0.8
     loaded = lstmkit.load(tmp_path / "n")
     assert loaded.predict(["5 4 3"])[0]["label"] == "up"
@@ -123,15 +142,27 @@ def test_numeric_sequences_to_binary_label(tmp_path):
 
 def test_bpe_and_pretrained_frozen_embeddings(tmp_path):
     train, valid = sentiment(80, 3), sentiment(20, 4)
-    bpe = C.train(train, valid, tmp_path / "b", C.ClassifyConfig(tokenizer="bpe", bpe_vocab_size=60),
-                  ClassifierShape(embed_size=8, hidden_size=8),
-                  TrainConfig(epochs=1, batch_size=16, quiet=True, device="cpu"))
-    assert np.array_equal(lstmkit.load(tmp_path / "b").predict_proba(["great movie"]),
-                          bpe.predictor.predict_proba(["great movie"]))
+    bpe = C.train(
+        train,
+        valid,
+        tmp_path / "b",
+        C.ClassifyConfig(tokenizer="bpe", bpe_vocab_size=60),
+        ClassifierShape(embed_size=8, hidden_size=8),
+        TrainConfig(epochs=1, batch_size=16, quiet=True, device="cpu"),
+    )
+    assert np.array_equal(
+        lstmkit.load(tmp_path / "b").predict_proba(["great movie"]), bpe.predictor.predict_proba(["great movie"])
+    )
     glove = tmp_path / "glove.txt"
     glove.write_text("good 1 0 0 0\nbad -1 0 0 0\nmovie 0 1 0 0\n")
-    res = C.train(train, valid, None, C.ClassifyConfig(embeddings=str(glove), freeze_embeddings=True),
-                  ClassifierShape(hidden_size=8), TrainConfig(epochs=1, batch_size=16, quiet=True, device="cpu"))
+    res = C.train(
+        train,
+        valid,
+        None,
+        C.ClassifyConfig(embeddings=str(glove), freeze_embeddings=True),
+        ClassifierShape(hidden_size=8),
+        TrainConfig(epochs=1, batch_size=16, quiet=True, device="cpu"),
+    )
     net, vocab = res.predictor.model, res.predictor.encoder.vocab
     assert net.embed.weight.shape[1] == 4  # the file's dimension
     assert net.embed.weight[vocab.index("good")].tolist() == [1.0, 0.0, 0.0, 0.0]  # frozen: unchanged
@@ -145,8 +176,30 @@ def write_tsv(path, rows):
 def test_cli_train_evaluate_predict(tmp_path, capsys):
     tr, dv = write_tsv(tmp_path / "train.tsv", sentiment(100, 5)), write_tsv(tmp_path / "dev.tsv", sentiment(30, 6))
     out = tmp_path / "m"
-    assert main(["classify", "train", "--data", str(tr), "--valid", str(dv), "--out", str(out), "--epochs", "2",
-                 "--embed-size", "8", "--hidden-size", "8", "--pooling", "attention", "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "classify",
+                "train",
+                "--data",
+                str(tr),
+                "--valid",
+                str(dv),
+                "--out",
+                str(out),
+                "--epochs",
+                "2",
+                "--embed-size",
+                "8",
+                "--hidden-size",
+                "8",
+                "--pooling",
+                "attention",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     capsys.readouterr()
     assert main(["classify", "evaluate", "--model", str(out), "--data", str(dv), "--json"]) == 0
     m = json.loads(capsys.readouterr().out)
@@ -166,9 +219,11 @@ def test_cli_bad_input_exit_2(tmp_path, capsys):
     bad.write_bytes(b"sentence\tlabel\nfine\t1\nbad \xff\t0\n")
     empty = tmp_path / "empty.tsv"
     empty.write_text("")
-    cases = [(["--data", str(tr), "--label-column", "stars"], "column 'stars' not found"),
-             (["--data", str(bad)], "line 3 is not valid UTF-8"),
-             (["--data", str(empty)], "empty")]
+    cases = [
+        (["--data", str(tr), "--label-column", "stars"], "column 'stars' not found"),
+        (["--data", str(bad)], "line 3 is not valid UTF-8"),
+        (["--data", str(empty)], "empty"),
+    ]
     for args, msg in cases:
         assert main(["classify", "train", "--out", str(tmp_path / "x"), *args]) == 2
         err = capsys.readouterr().err

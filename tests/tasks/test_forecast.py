@@ -17,9 +17,13 @@ def _series(n=400, seed=0, start="2024-01-01"):
     rng = np.random.default_rng(seed)
     t = np.arange(n)
     daily = np.sin(2 * np.pi * t / 24)
-    return pd.DataFrame({"date": pd.date_range(start, periods=n, freq="h"),
-                         "load": 10 + 3 * daily + 0.2 * rng.normal(size=n),
-                         "temp": 20 + 2 * np.roll(daily, 3) + 0.1 * rng.normal(size=n)})
+    return pd.DataFrame(
+        {
+            "date": pd.date_range(start, periods=n, freq="h"),
+            "load": 10 + 3 * daily + 0.2 * rng.normal(size=n),
+            "temp": 20 + 2 * np.roll(daily, 3) + 0.1 * rng.normal(size=n),
+        }
+    )
 
 
 @pytest.fixture(scope="module")
@@ -34,8 +38,17 @@ def _tc(**kw):
 
 
 def _cfg(**kw):
-    return ForecastConfig(**{"target": ["load"], "time_column": "date", "lookback": 48, "horizon": 12,
-                             "hidden_size": 16, "patch": 4, **kw})
+    return ForecastConfig(
+        **{
+            "target": ["load"],
+            "time_column": "date",
+            "lookback": 48,
+            "horizon": 12,
+            "hidden_size": 16,
+            "patch": 4,
+            **kw,
+        }
+    )
 
 
 @pytest.fixture(scope="module")
@@ -92,22 +105,43 @@ def test_seq2seq_quantiles_multivariate_series(tmp_path):
     df = pd.concat([_series(200, 1).assign(site="x"), _series(200, 2).assign(site="y")])
     p = tmp_path / "multi.csv"
     df.to_csv(p, index=False)
-    cfg = _cfg(features="M", series_column="site", decoder="seq2seq", quantiles=[0.9, 0.1, 0.5], lookback=24,
-               horizon=6)
+    cfg = _cfg(features="M", series_column="site", decoder="seq2seq", quantiles=[0.9, 0.1, 0.5], lookback=24, horizon=6)
     m = train(p, cfg, _tc(epochs=1), tmp_path / "m")
     assert 0.0 <= m["test"]["interval_coverage"] <= 1.0
     pred = load_predictor(tmp_path / "m").predict(p)
-    assert list(pred.columns) == ["site", "date", "load", "load_q0.1", "load_q0.5", "load_q0.9",
-                                  "temp", "temp_q0.1", "temp_q0.5", "temp_q0.9"]
+    assert list(pred.columns) == [
+        "site",
+        "date",
+        "load",
+        "load_q0.1",
+        "load_q0.5",
+        "load_q0.9",
+        "temp",
+        "temp_q0.1",
+        "temp_q0.5",
+        "temp_q0.9",
+    ]
     assert len(pred) == 12 and set(pred["site"]) == {"x", "y"}
 
 
 def test_model_shapes_for_every_option():
     for decoder in ("direct", "seq2seq"):
         for ci in (True, False):
-            net = ForecastNet(NetConfig(n_past=3, n_target=2, n_future=2, lookback=10, horizon=4, hidden_size=8,
-                                        decoder=decoder, n_quantiles=3, channel_independent=ci, patch=3,
-                                        bidirectional=decoder == "direct"))
+            net = ForecastNet(
+                NetConfig(
+                    n_past=3,
+                    n_target=2,
+                    n_future=2,
+                    lookback=10,
+                    horizon=4,
+                    hidden_size=8,
+                    decoder=decoder,
+                    n_quantiles=3,
+                    channel_independent=ci,
+                    patch=3,
+                    bidirectional=decoder == "direct",
+                )
+            )
             past, fut, y = torch.randn(5, 10, 3), torch.randn(5, 14, 2), torch.randn(5, 4, 2)
             assert net(past, fut).shape == (5, 4, 2, 3)
             assert net.train()(past, fut, y).shape == (5, 4, 2, 3)
@@ -128,9 +162,29 @@ def test_trace_gates_and_inspect(trained, csv, tmp_path):
 
 def test_cli_train_evaluate_json_and_errors(csv, tmp_path, capsys):
     out = tmp_path / "cli"
-    code = main(["forecast", "train", "--data", str(csv), "--target", "load", "--time-column", "date",
-                 "--lookback", "24", "--horizon", "6", "--hidden-size", "8", "--epochs", "1", "--quiet",
-                 "--out", str(out)])
+    code = main(
+        [
+            "forecast",
+            "train",
+            "--data",
+            str(csv),
+            "--target",
+            "load",
+            "--time-column",
+            "date",
+            "--lookback",
+            "24",
+            "--horizon",
+            "6",
+            "--hidden-size",
+            "8",
+            "--epochs",
+            "1",
+            "--quiet",
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 0
     capsys.readouterr()
     assert main(["forecast", "evaluate", "--model", str(out), "--data", str(csv), "--json"]) == 0
@@ -160,9 +214,27 @@ def test_bad_inputs_exit_2(tmp_path, capsys):
     df = _series(120)
     df.loc[[30, 40], "load"] = np.nan
     df.to_csv(tmp_path / "nan.csv", index=False)
-    base = ["forecast", "train", "--data", str(tmp_path / "nan.csv"), "--target", "load", "--time-column", "date",
-            "--lookback", "24", "--horizon", "6", "--hidden-size", "8", "--epochs", "1", "--quiet",
-            "--out", str(tmp_path / "o")]
+    base = [
+        "forecast",
+        "train",
+        "--data",
+        str(tmp_path / "nan.csv"),
+        "--target",
+        "load",
+        "--time-column",
+        "date",
+        "--lookback",
+        "24",
+        "--horizon",
+        "6",
+        "--hidden-size",
+        "8",
+        "--epochs",
+        "1",
+        "--quiet",
+        "--out",
+        str(tmp_path / "o"),
+    ]
     assert main(base) == 2
     assert "2 missing values (first: column 'load' line 32)" in capsys.readouterr().err
     assert main(base + ["--fill", "interpolate"]) == 0

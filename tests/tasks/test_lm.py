@@ -44,10 +44,10 @@ def tcfg(epochs=3, **kw):
 
 
 def test_batchify_and_windows():
-    grid = L.batchify(list(range(26)), 4)                      # 26 // 4 = 6 columns, tail dropped
+    grid = L.batchify(list(range(26)), 4)  # 26 // 4 = 6 columns, tail dropped
     assert grid.tolist()[1] == [6, 7, 8, 9, 10, 11]
     ws = L.windows(grid, 4)
-    assert [w.x.shape[1] for w in ws] == [4, 1]                 # 5 input steps: windows of 4 then 1
+    assert [w.x.shape[1] for w in ws] == [4, 1]  # 5 input steps: windows of 4 then 1
     assert torch.equal(ws[0].y, grid[:, 1:5]) and torch.equal(ws[1].x, grid[:, 4:5])
     assert L.in_order(0, torch.Generator(), 3) == [[0], [1], [2]]
 
@@ -88,7 +88,7 @@ def test_each_validation_pass_restarts_from_zero_state():
     with torch.no_grad():
         for _ in range(2):
             for i in range(0, len(ws), 2):  # the trainer hands validation windows in chunks, in order
-                carried.loss_fn(net, L.collate(ws[i:i + 2]))
+                carried.loss_fn(net, L.collate(ws[i : i + 2]))
             passes.append(carried.metrics(net, [])["nats_per_token"])
         whole = net(grid[:, :-1]).hidden
         expected = float(net.nll(whole, grid[:, 1:])) / grid[:, 1:].numel()
@@ -109,9 +109,9 @@ def test_step_matches_forward_on_prefix():
 def test_sampling_filters():
     logp = torch.tensor([0.5, 0.3, 0.15, 0.05]).log()
     g = torch.Generator().manual_seed(0)
-    assert all(L.sample_next(logp, 1.0, 1, 1.0, g) == 0 for _ in range(20))      # top-k 1 = greedy
-    assert all(L.sample_next(logp, 1.0, 0, 0.4, g) == 0 for _ in range(20))      # nucleus {0}
-    assert {L.sample_next(logp, 1.0, 0, 0.7, g) for _ in range(200)} == {0, 1}   # nucleus {0, 1}
+    assert all(L.sample_next(logp, 1.0, 1, 1.0, g) == 0 for _ in range(20))  # top-k 1 = greedy
+    assert all(L.sample_next(logp, 1.0, 0, 0.4, g) == 0 for _ in range(20))  # nucleus {0}
+    assert {L.sample_next(logp, 1.0, 0, 0.7, g) for _ in range(200)} == {0, 1}  # nucleus {0, 1}
     assert {L.sample_next(logp, 1.0, 2, 1.0, g) for _ in range(200)} == {0, 1}
     assert L.sample_next(logp, 0.0, 0, 1.0, g) == 0
     with pytest.raises(LstmkitError):
@@ -119,8 +119,9 @@ def test_sampling_filters():
 
 
 def test_word_lm_learns_reloads_and_generates_by_steps(corpus, tmp_path):
-    res = L.train(corpus, out=tmp_path / "m", config=L.LMConfig(bptt=12), model=small(tie_weights=True),
-                  train_config=tcfg())
+    res = L.train(
+        corpus, out=tmp_path / "m", config=L.LMConfig(bptt=12), model=small(tie_weights=True), train_config=tcfg()
+    )
     ppl = res.metrics["valid"]["perplexity"]
     assert ppl < 3.0  # unigram perplexity of this corpus is about 12
     loaded = lstmkit.load(tmp_path / "m")
@@ -140,29 +141,63 @@ def test_word_lm_learns_reloads_and_generates_by_steps(corpus, tmp_path):
 
 
 def test_char_lm_adaptive_and_awd_options(corpus, tmp_path):
-    shape = small(dropout=0.1, dropout_in=0.1, dropout_hidden=0.1, dropout_emb=0.1, weight_drop=0.2,
-                  alpha=1.0, beta=1.0)
-    res = L.train(corpus, config=L.LMConfig(level="char", bptt=16, split=[0.8, 0.1, 0.1]), model=shape,
-                  train_config=tcfg(epochs=1))
+    shape = small(
+        dropout=0.1, dropout_in=0.1, dropout_hidden=0.1, dropout_emb=0.1, weight_drop=0.2, alpha=1.0, beta=1.0
+    )
+    res = L.train(
+        corpus,
+        config=L.LMConfig(level="char", bptt=16, split=[0.8, 0.1, 0.1]),
+        model=shape,
+        train_config=tcfg(epochs=1),
+    )
     v = res.metrics["valid"]
     assert v["bits_per_char"] == pytest.approx(v["nats_per_char"] / math.log(2))
     assert v["bits_per_char"] < math.log2(len(res.predictor.vocab)) and "test" in res.metrics
-    ad = L.train(corpus, out=tmp_path / "a", config=L.LMConfig(bptt=12),
-                 model=small(softmax="adaptive", cutoffs=[5]), train_config=tcfg(epochs=1))
+    ad = L.train(
+        corpus,
+        out=tmp_path / "a",
+        config=L.LMConfig(bptt=12),
+        model=small(softmax="adaptive", cutoffs=[5]),
+        train_config=tcfg(epochs=1),
+    )
     assert ad.predictor.model.kind == "adaptive"
     assert lstmkit.load(tmp_path / "a").evaluate_file(corpus) == ad.predictor.evaluate_file(corpus)
 
 
 def test_same_seed_same_metrics(corpus):
-    runs = [L.train(corpus, config=L.LMConfig(bptt=10), model=small(dropout=0.2), train_config=tcfg(epochs=1))
-            for _ in range(2)]
+    runs = [
+        L.train(corpus, config=L.LMConfig(bptt=10), model=small(dropout=0.2), train_config=tcfg(epochs=1))
+        for _ in range(2)
+    ]
     assert runs[0].metrics == runs[1].metrics
 
 
 def test_cli_train_evaluate_generate(corpus, tmp_path, capsys):
     out = tmp_path / "m"
-    assert main(["lm", "train", "--data", str(corpus), "--out", str(out), "--epochs", "1", "--embed-size", "8",
-                 "--hidden-size", "8", "--bptt", "10", "--batch-size", "4", "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "lm",
+                "train",
+                "--data",
+                str(corpus),
+                "--out",
+                str(out),
+                "--epochs",
+                "1",
+                "--embed-size",
+                "8",
+                "--hidden-size",
+                "8",
+                "--bptt",
+                "10",
+                "--batch-size",
+                "4",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     capsys.readouterr()
     assert main(["lm", "evaluate", "--model", str(out), "--data", str(corpus), "--json"]) == 0
     m = json.loads(capsys.readouterr().out)
@@ -179,10 +214,12 @@ def test_cli_bad_input_exit_2(corpus, tmp_path, capsys):
     bad.write_bytes(b"fine\nalso fine\n\xfe\n")
     empty = tmp_path / "empty.txt"
     empty.write_text("")
-    cases = [(["--data", str(bad)], "bad.txt: line 3 is not valid UTF-8"),
-             (["--data", str(empty)], "empty"),
-             (["--data", str(corpus), "--tie-weights", "--softmax", "adaptive"], "--tie-weights needs the full"),
-             (["--data", str(corpus), "--split", "0.9,0.5"], "--split")]
+    cases = [
+        (["--data", str(bad)], "bad.txt: line 3 is not valid UTF-8"),
+        (["--data", str(empty)], "empty"),
+        (["--data", str(corpus), "--tie-weights", "--softmax", "adaptive"], "--tie-weights needs the full"),
+        (["--data", str(corpus), "--split", "0.9,0.5"], "--split"),
+    ]
     for args, msg in cases:
         assert main(["lm", "train", "--out", str(tmp_path / "x"), "--epochs", "1", "--quiet", *args]) == 2
         err = capsys.readouterr().err
@@ -190,8 +227,13 @@ def test_cli_bad_input_exit_2(corpus, tmp_path, capsys):
 
 
 def test_vocabulary_mismatch_is_reported(corpus, tmp_path, capsys):
-    L.train(corpus, out=tmp_path / "m", config=L.LMConfig(bptt=10), model=small(embed_size=8, hidden_size=8),
-            train_config=tcfg(epochs=1))
+    L.train(
+        corpus,
+        out=tmp_path / "m",
+        config=L.LMConfig(bptt=10),
+        model=small(embed_size=8, hidden_size=8),
+        train_config=tcfg(epochs=1),
+    )
     vocab = json.loads((tmp_path / "m" / "vocab.json").read_text())
     vocab["tokens"].append("extra")
     (tmp_path / "m" / "vocab.json").write_text(json.dumps(vocab))

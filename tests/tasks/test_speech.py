@@ -66,8 +66,7 @@ def test_sequence_log_prob_matches_torch_ctc_loss():
     rng = np.random.default_rng(1)
     lp = log_softmax(rng.normal(size=(7, 4)))
     labels = [1, 1, 3]
-    ref = torch.nn.functional.ctc_loss(torch.tensor(lp).unsqueeze(1), torch.tensor([labels]), [7], [3],
-                                       reduction="sum")
+    ref = torch.nn.functional.ctc_loss(torch.tensor(lp).unsqueeze(1), torch.tensor([labels]), [7], [3], reduction="sum")
     assert -sequence_log_prob(lp, labels) == pytest.approx(ref.item(), rel=1e-6)
 
 
@@ -117,8 +116,15 @@ def data(tmp_path_factory):
 
 
 def small_cfg(mode: str, **kw) -> SpeechConfig:
-    return SpeechConfig(mode=mode, features=FeatureConfig(sample_rate=SR, n_mfcc=13, deltas=1), hidden_size=24,
-                        num_layers=1, dropout=0.0, valid_fraction=0.2, **kw)
+    return SpeechConfig(
+        mode=mode,
+        features=FeatureConfig(sample_rate=SR, n_mfcc=13, deltas=1),
+        hidden_size=24,
+        num_layers=1,
+        dropout=0.0,
+        valid_fraction=0.2,
+        **kw,
+    )
 
 
 def tcfg(epochs: int, **kw) -> TrainConfig:
@@ -144,7 +150,8 @@ def ctc_model(data, tmp_path_factory):
 def test_classify_learns_and_reloads_exactly(classify_model, data):
     out, predictor, metrics = classify_model
     assert {"config.json", "model.safetensors", "norm.json", "labels.json", "metrics.json"} <= {
-        p.name for p in out.iterdir()}
+        p.name for p in out.iterdir()
+    }
     assert metrics["n_train"] == 14 and metrics["n_valid"] == 4
     ev = predictor.evaluate(data / "man" / "test.csv")
     assert ev["n"] == 6 and ev["accuracy"] >= 5 / 6 and ev["rtf"] > 0
@@ -152,8 +159,9 @@ def test_classify_learns_and_reloads_exactly(classify_model, data):
     feats = [predictor.extractor(np.asarray(clip(c, np.random.default_rng(5)))) for c in "abc"]
     x = torch.from_numpy(predictor.features(clip("b", np.random.default_rng(5)))).unsqueeze(0)
     with torch.no_grad():
-        assert torch.equal(predictor.net(x, torch.tensor([x.shape[1]]))[0],
-                           loaded.net(x, torch.tensor([x.shape[1]]))[0])
+        assert torch.equal(
+            predictor.net(x, torch.tensor([x.shape[1]]))[0], loaded.net(x, torch.tensor([x.shape[1]]))[0]
+        )
     assert loaded.predict_features(feats) == predictor.predict_features(feats)
 
 
@@ -171,9 +179,32 @@ def test_ctc_learns_transcripts_and_beam_agrees(ctc_model, data):
 def test_same_seed_same_metrics_via_cli(data, tmp_path, capsys):
     rows = (data / "ctc.csv").read_text().splitlines()[:13]  # 12 clips are enough to compare two runs
     (data / "ctc12.csv").write_text("\n".join(rows) + "\n")
-    args = ["speech", "train", "--data", str(data / "ctc12.csv"), "--mode", "ctc", "--epochs", "2",
-            "--batch-size", "4", "--hidden-size", "8", "--num-layers", "1", "--sample-rate", str(SR),
-            "--valid-fraction", "0.25", "--device", "cpu", "--quiet", "--seed", "3", "--specaugment"]
+    args = [
+        "speech",
+        "train",
+        "--data",
+        str(data / "ctc12.csv"),
+        "--mode",
+        "ctc",
+        "--epochs",
+        "2",
+        "--batch-size",
+        "4",
+        "--hidden-size",
+        "8",
+        "--num-layers",
+        "1",
+        "--sample-rate",
+        str(SR),
+        "--valid-fraction",
+        "0.25",
+        "--device",
+        "cpu",
+        "--quiet",
+        "--seed",
+        "3",
+        "--specaugment",
+    ]
     assert main(args + ["--out", str(tmp_path / "m1")]) == 0
     first = json.loads(capsys.readouterr().out)
     assert main(args + ["--out", str(tmp_path / "m2")]) == 0
@@ -199,15 +230,30 @@ def test_cli_bad_input_exit_2_or_skip(classify_model, data, tmp_path, capsys):
     out = classify_model[0]
     (tmp_path / "broken.wav").write_bytes(b"")
     with open(tmp_path / "m.csv", "w", newline="") as f:
-        csv.writer(f).writerows([["path", "text"], [str(data / "clips" / "a_tone_0.wav"), "a"],
-                                 ["missing.wav", "b"], ["broken.wav", "z"]])
+        csv.writer(f).writerows(
+            [["path", "text"], [str(data / "clips" / "a_tone_0.wav"), "a"], ["missing.wav", "b"], ["broken.wav", "z"]]
+        )
     capsys.readouterr()
     assert main(["speech", "evaluate", "--model", str(out), "--data", str(tmp_path / "m.csv")]) == 2
     err = capsys.readouterr().err
     assert err.splitlines()[-1].startswith("error: m.csv line 3:") and "missing.wav" in err
     assert "Traceback" not in err and "'z'" in err  # a label the model never predicts is warned about
-    assert main(["speech", "evaluate", "--model", str(out), "--data", str(tmp_path / "m.csv"), "--on-error", "skip",
-                 "--json"]) == 0
+    assert (
+        main(
+            [
+                "speech",
+                "evaluate",
+                "--model",
+                str(out),
+                "--data",
+                str(tmp_path / "m.csv"),
+                "--on-error",
+                "skip",
+                "--json",
+            ]
+        )
+        == 0
+    )
     cap = capsys.readouterr()
     assert json.loads(cap.out)["n"] == 1 and "broken.wav" in cap.err and "missing.wav" in cap.err
     assert main(["speech", "predict", "--model", str(tmp_path / "nope"), str(tmp_path)]) == 2
@@ -216,6 +262,23 @@ def test_cli_bad_input_exit_2_or_skip(classify_model, data, tmp_path, capsys):
 def test_train_rejects_valid_characters_outside_alphabet(data, tmp_path):
     with open(tmp_path / "v.csv", "w", newline="") as f:
         csv.writer(f).writerows([["path", "text"], [str(data / "s0.wav"), "abx"]])
-    rc = main(["speech", "train", "--data", str(data / "ctc.csv"), "--valid", str(tmp_path / "v.csv"), "--mode", "ctc",
-               "--sample-rate", str(SR), "--epochs", "1", "--out", str(tmp_path / "m"), "--quiet"])
+    rc = main(
+        [
+            "speech",
+            "train",
+            "--data",
+            str(data / "ctc.csv"),
+            "--valid",
+            str(tmp_path / "v.csv"),
+            "--mode",
+            "ctc",
+            "--sample-rate",
+            str(SR),
+            "--epochs",
+            "1",
+            "--out",
+            str(tmp_path / "m"),
+            "--quiet",
+        ]
+    )
     assert rc == 2 and not (tmp_path / "m" / "config.json").exists()

@@ -52,9 +52,37 @@ def trained(tmp_path_factory):
     d = tmp_path_factory.mktemp("tag")
     tr, va = _write_conll(d / "train.txt", 80, 0), _write_conll(d / "valid.txt", 30, 1)
     out = d / "model"
-    args = ["tag", "train", "--data", str(tr), "--valid", str(va), "--out", str(out), "--epochs", "8",
-            "--batch-size", "8", "--lr", "0.01", "--word-dim", "16", "--char-dim", "8", "--char-hidden", "8",
-            "--hidden-size", "16", "--dropout", "0.1", "--unk-replace", "0", "--quiet", "--device", "cpu"]
+    args = [
+        "tag",
+        "train",
+        "--data",
+        str(tr),
+        "--valid",
+        str(va),
+        "--out",
+        str(out),
+        "--epochs",
+        "8",
+        "--batch-size",
+        "8",
+        "--lr",
+        "0.01",
+        "--word-dim",
+        "16",
+        "--char-dim",
+        "8",
+        "--char-hidden",
+        "8",
+        "--hidden-size",
+        "16",
+        "--dropout",
+        "0.1",
+        "--unk-replace",
+        "0",
+        "--quiet",
+        "--device",
+        "cpu",
+    ]
     assert main(args) == 0
     return d, out
 
@@ -101,8 +129,25 @@ def test_cli_evaluate_json_and_predict(trained, tmp_path, capsys):
     assert [r[1] for r in rows] == ["O", "O", "I-PER", "I-PER", "O", "I-LOC", "O"]
     assert all(0 < float(r[2]) <= 1 for r in rows)
     conll_out = tmp_path / "pred.txt"
-    assert main(["tag", "predict", "--model", str(out), "--data", str(d / "valid.txt"), "--format", "conll",
-                 "--nbest", "2", "--output", str(conll_out)]) == 0
+    assert (
+        main(
+            [
+                "tag",
+                "predict",
+                "--model",
+                str(out),
+                "--data",
+                str(d / "valid.txt"),
+                "--format",
+                "conll",
+                "--nbest",
+                "2",
+                "--output",
+                str(conll_out),
+            ]
+        )
+        == 0
+    )
     first = [x for x in conll_out.read_text().splitlines() if x][:2]
     assert first[0].startswith("# nbest probabilities:") and len(first[1].split()) == 5  # 3 columns + 2 paths
 
@@ -129,8 +174,14 @@ def test_same_seed_same_metrics_and_no_crf_pos(tmp_path):
     pos = {"the": "DET", "a": "DET", "cat": "NOUN", "dog": "NOUN", "sees": "VERB", "eats": "VERB", ".": "PUNCT"}
     data = []
     for _ in range(30):
-        toks = [rng.choice(["the", "a"]), rng.choice(["cat", "dog"]), rng.choice(["sees", "eats"]),
-                rng.choice(["the", "a"]), rng.choice(["cat", "dog"]), "."]
+        toks = [
+            rng.choice(["the", "a"]),
+            rng.choice(["cat", "dog"]),
+            rng.choice(["sees", "eats"]),
+            rng.choice(["the", "a"]),
+            rng.choice(["cat", "dog"]),
+            ".",
+        ]
         data.append((toks, [pos[t] for t in toks]))
     cfg = TagConfig(crf=False, **TINY)
     tcfg = default_train_config(epochs=2, batch_size=8, lr=0.01, quiet=True, device="cpu")

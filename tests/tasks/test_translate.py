@@ -13,8 +13,20 @@ from lstmkit.tasks.translate_decode import DecodeOptions, beam_decode, greedy_de
 from lstmkit.tasks.translate_model import Seq2Seq, Seq2SeqConfig, seq2seq_loss
 from lstmkit.train import TrainConfig
 
-LEX = {"der": "the", "ein": "a", "hund": "dog", "katze": "cat", "mann": "man", "frau": "woman",
-       "sieht": "sees", "jagt": "chases", "mag": "likes", "rote": "red", "kleine": "small", "große": "big"}
+LEX = {
+    "der": "the",
+    "ein": "a",
+    "hund": "dog",
+    "katze": "cat",
+    "mann": "man",
+    "frau": "woman",
+    "sieht": "sees",
+    "jagt": "chases",
+    "mag": "likes",
+    "rote": "red",
+    "kleine": "small",
+    "große": "big",
+}
 
 
 def _corpus(n, seed):
@@ -37,8 +49,9 @@ def _write_pair(folder, name, n, seed):
 
 def _model(kind="general", layers=2, seed=0):
     torch.manual_seed(seed)
-    cfg = Seq2SeqConfig(src_vocab=23, tgt_vocab=19, emb_size=8, hidden_size=12, num_layers=layers,
-                        dropout=0.0, attention=kind)
+    cfg = Seq2SeqConfig(
+        src_vocab=23, tgt_vocab=19, emb_size=8, hidden_size=12, num_layers=layers, dropout=0.0, attention=kind
+    )
     return Seq2Seq(cfg).double().eval()
 
 
@@ -78,7 +91,7 @@ def test_batched_beam_equals_per_sentence_beam(kind):
     opts = DecodeOptions(beam=4, nbest=3)
     batched = beam_decode(model, src, lengths, opts)
     for i, n in enumerate(lengths.tolist()):
-        alone = beam_decode(model, src[i:i + 1, :n], lengths[i:i + 1], opts)[0]
+        alone = beam_decode(model, src[i : i + 1, :n], lengths[i : i + 1], opts)[0]
         assert [h.ids for h in alone] == [h.ids for h in batched[i]]
         assert [h.score for h in alone] == pytest.approx([h.score for h in batched[i]], abs=1e-9)
 
@@ -117,10 +130,18 @@ def test_teacher_forcing_loss_ignores_padding():
 
 # ------------------------------------------------------------------------------------ training
 def _cfg(**kw):
-    t = TrainConfig(epochs=kw.pop("epochs", 5), batch_size=32, lr=0.01, monitor="bleu", mode="max",
-                    patience=3, device="cpu", quiet=True, seed=kw.pop("seed", 0))
-    base = dict(tokenizer="whitespace", vocab_size=100, emb_size=16, hidden_size=32, dropout=0.0,
-                label_smoothing=0.0)
+    t = TrainConfig(
+        epochs=kw.pop("epochs", 5),
+        batch_size=32,
+        lr=0.01,
+        monitor="bleu",
+        mode="max",
+        patience=3,
+        device="cpu",
+        quiet=True,
+        seed=kw.pop("seed", 0),
+    )
+    base = dict(tokenizer="whitespace", vocab_size=100, emb_size=16, hidden_size=32, dropout=0.0, label_smoothing=0.0)
     return TranslateConfig(train=t, **{**base, **kw})
 
 
@@ -185,15 +206,48 @@ def test_same_seed_same_metrics(tmp_path):
 def test_cli_evaluate_json_and_predict(trained, tmp_path, capsys, monkeypatch):
     folder, _ = trained
     model = str(folder / "model")
-    assert main(["translate", "evaluate", "--model", model, "--source", str(folder / "val.de"),
-                 "--target", str(folder / "val.en"), "--beam", "2", "--json"]) == 0
+    assert (
+        main(
+            [
+                "translate",
+                "evaluate",
+                "--model",
+                model,
+                "--source",
+                str(folder / "val.de"),
+                "--target",
+                str(folder / "val.en"),
+                "--beam",
+                "2",
+                "--json",
+            ]
+        )
+        == 0
+    )
     out = json.loads(capsys.readouterr().out)
     assert out["bleu"] > 50 and out["sentences"] == 40 and out["bleu_signature"].startswith("nrefs:1")
     src = tmp_path / "in.de"
     src.write_text("der hund sieht die katze\n\nein mann mag eine frau\n", encoding="utf-8")
     png, hyp = tmp_path / "att.png", tmp_path / "out.en"
-    assert main(["translate", "predict", "--model", model, "--input", str(src), "--output", str(hyp),
-                 "--plot-attention", str(png), "--plot-index", "2"]) == 0
+    assert (
+        main(
+            [
+                "translate",
+                "predict",
+                "--model",
+                model,
+                "--input",
+                str(src),
+                "--output",
+                str(hyp),
+                "--plot-attention",
+                str(png),
+                "--plot-index",
+                "2",
+            ]
+        )
+        == 0
+    )
     lines = hyp.read_text(encoding="utf-8").split("\n")
     assert len(lines) == 4 and lines[1] == "" and lines[2].startswith("a man likes")
     assert png.stat().st_size > 1000
@@ -206,12 +260,38 @@ def test_cli_evaluate_json_and_predict(trained, tmp_path, capsys, monkeypatch):
 def test_cli_bad_input_exits_2(tmp_path, capsys):
     (tmp_path / "a.de").write_text("x\ny\nz\n", encoding="utf-8")
     (tmp_path / "a.en").write_text("x\ny\n", encoding="utf-8")
-    code = main(["translate", "train", "--source", str(tmp_path / "a.de"), "--target", str(tmp_path / "a.en"),
-                 "--out", str(tmp_path / "m"), "--quiet"])
+    code = main(
+        [
+            "translate",
+            "train",
+            "--source",
+            str(tmp_path / "a.de"),
+            "--target",
+            str(tmp_path / "a.en"),
+            "--out",
+            str(tmp_path / "m"),
+            "--quiet",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2 and "has 3 lines but" in err and "has 2" in err and "Traceback" not in err
     assert main(["translate", "predict", "--model", str(tmp_path / "nope")]) == 2
     assert "not found" in capsys.readouterr().err
-    assert main(["translate", "train", "--source", str(tmp_path / "a.de"), "--target", str(tmp_path / "a.de"),
-                 "--valid-source", str(tmp_path / "a.de"), "--out", str(tmp_path / "m")]) == 2
+    assert (
+        main(
+            [
+                "translate",
+                "train",
+                "--source",
+                str(tmp_path / "a.de"),
+                "--target",
+                str(tmp_path / "a.de"),
+                "--valid-source",
+                str(tmp_path / "a.de"),
+                "--out",
+                str(tmp_path / "m"),
+            ]
+        )
+        == 2
+    )
     assert "must be given together" in capsys.readouterr().err

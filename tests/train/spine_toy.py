@@ -58,15 +58,35 @@ def evaluate(model: nn.Module, batches: list) -> dict[str, float]:
     return {"mae": float(err.mean())}
 
 
-def train(out: str, epochs: int = 4, batch_size: int = 8, resume: bool = False, sleep: float = 0.0,
-          max_time: float | None = None, patience: int = 0, n_train: int = 50):
+def train(
+    out: str,
+    epochs: int = 4,
+    batch_size: int = 8,
+    resume: bool = False,
+    sleep: float = 0.0,
+    max_time: float | None = None,
+    patience: int = 0,
+    n_train: int = 50,
+):
     torch.set_num_threads(1)
     torch.manual_seed(123)
     model = ToyModel()
-    cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=0.02, seed=7, device="cpu", quiet=True,
-                      resume=resume, max_time=max_time, patience=patience, schedule="cosine", l1=1e-4)
-    trainer = Trainer(model, cfg, make_data(n_train, 1), collate, loss_fn, valid_set=make_data(20, 2),
-                      evaluate=evaluate, out_dir=out)
+    cfg = TrainConfig(
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=0.02,
+        seed=7,
+        device="cpu",
+        quiet=True,
+        resume=resume,
+        max_time=max_time,
+        patience=patience,
+        schedule="cosine",
+        l1=1e-4,
+    )
+    trainer = Trainer(
+        model, cfg, make_data(n_train, 1), collate, loss_fn, valid_set=make_data(20, 2), evaluate=evaluate, out_dir=out
+    )
     if sleep:
         trainer.add_callback("on_batch_end", lambda t: time.sleep(sleep))
     return model, trainer.fit()
@@ -86,8 +106,9 @@ def main() -> None:
     (Path(a.out) / f"best_rank{rank}.json").write_text(json.dumps(result.best_metrics))
     if is_main_process():
         save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(Path(a.out) / "weights.safetensors"))
-        (Path(a.out) / "result.json").write_text(json.dumps({"best": result.best_metrics, "stopped": result.stopped,
-                                                             "history": result.history}))
+        (Path(a.out) / "result.json").write_text(
+            json.dumps({"best": result.best_metrics, "stopped": result.stopped, "history": result.history})
+        )
 
 
 if __name__ == "__main__":

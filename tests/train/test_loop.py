@@ -8,20 +8,27 @@ import time
 from typing import NamedTuple
 
 import pytest
+import spine_toy as toy
 import torch
 
 from lstmkit.errors import LstmkitError
 from lstmkit.train import TrainConfig, Trainer, to_device
-
-import spine_toy as toy
 
 
 def _fit(tmp_path, **cfg):
     torch.manual_seed(123)
     model = toy.ToyModel()
     defaults = dict(epochs=3, batch_size=8, lr=0.02, seed=7, device="cpu", quiet=True)
-    trainer = Trainer(model, TrainConfig(**{**defaults, **cfg}), toy.make_data(40, 1), toy.collate, toy.loss_fn,
-                      valid_set=toy.make_data(16, 2), evaluate=toy.evaluate, out_dir=tmp_path)
+    trainer = Trainer(
+        model,
+        TrainConfig(**{**defaults, **cfg}),
+        toy.make_data(40, 1),
+        toy.collate,
+        toy.loss_fn,
+        valid_set=toy.make_data(16, 2),
+        evaluate=toy.evaluate,
+        out_dir=tmp_path,
+    )
     return model, trainer
 
 
@@ -51,11 +58,20 @@ def test_early_stopping_restores_best(tmp_path):
     model = toy.ToyModel()
     scores = iter([1.0, 3.0, 2.0, 2.5, 2.9, 9.0])
     cfg = TrainConfig(epochs=6, batch_size=8, patience=2, monitor="score", mode="max", device="cpu", quiet=True)
-    trainer = Trainer(model, cfg, toy.make_data(16, 1), toy.collate, toy.loss_fn, valid_set=toy.make_data(8, 2),
-                      evaluate=lambda m, b: {"score": next(scores)})
+    trainer = Trainer(
+        model,
+        cfg,
+        toy.make_data(16, 1),
+        toy.collate,
+        toy.loss_fn,
+        valid_set=toy.make_data(8, 2),
+        evaluate=lambda m, b: {"score": next(scores)},
+    )
     snapshot = {}
-    trainer.add_callback("on_epoch_end", lambda t: snapshot.setdefault(
-        t.state.epoch - 1, {k: v.clone() for k, v in t.model.state_dict().items()}))
+    trainer.add_callback(
+        "on_epoch_end",
+        lambda t: snapshot.setdefault(t.state.epoch - 1, {k: v.clone() for k, v in t.model.state_dict().items()}),
+    )
     result = trainer.fit()
     assert result.stopped == "early_stopping" and result.best_epoch == 2 and len(result.history) == 4
     assert result.best_metrics["score"] == 3.0
@@ -101,8 +117,9 @@ def test_errors_are_user_errors(tmp_path):
 
 def test_without_validation_monitors_train_loss():
     torch.manual_seed(0)
-    trainer = Trainer(toy.ToyModel(), TrainConfig(epochs=2, quiet=True, device="cpu"), toy.make_data(16, 1),
-                      toy.collate, toy.loss_fn)
+    trainer = Trainer(
+        toy.ToyModel(), TrainConfig(epochs=2, quiet=True, device="cpu"), toy.make_data(16, 1), toy.collate, toy.loss_fn
+    )
     result = trainer.fit()
     assert trainer.monitor == "train_loss" and "valid_loss" not in result.best_metrics
     assert result.best_metrics["train_loss"] == min(r["train_loss"] for r in result.history)

@@ -12,10 +12,9 @@ import time
 from pathlib import Path
 
 import pytest
+import spine_toy as toy
 import torch
 from safetensors.torch import load_file
-
-import spine_toy as toy
 
 SCRIPT = Path(__file__).with_name("spine_toy.py")
 
@@ -41,8 +40,12 @@ def _free_port() -> int:
 
 def test_resume_after_sigkill_equals_uninterrupted(tmp_path, one_thread):
     out = tmp_path / "killed"
-    proc = subprocess.Popen([sys.executable, str(SCRIPT), str(out), "--epochs", "4", "--sleep", "0.1"],
-                            env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, str(SCRIPT), str(out), "--epochs", "4", "--sleep", "0.1"],
+        env=_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     ckpt = out / "checkpoint" / "state.pt"
     deadline = time.monotonic() + 120
     while not ckpt.exists() and proc.poll() is None and time.monotonic() < deadline:
@@ -63,8 +66,23 @@ def test_resume_after_sigkill_equals_uninterrupted(tmp_path, one_thread):
 @pytest.mark.skipif(not torch.distributed.is_available(), reason="torch.distributed not available")
 def test_two_process_ddp_equals_single_process(tmp_path, one_thread):
     out = tmp_path / "ddp"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-addr", "127.0.0.1",
-           "--master-port", str(_free_port()), str(SCRIPT), str(out), "--epochs", "2", "--batch-size", "8"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc-per-node",
+        "2",
+        "--master-addr",
+        "127.0.0.1",
+        "--master-port",
+        str(_free_port()),
+        str(SCRIPT),
+        str(out),
+        "--epochs",
+        "2",
+        "--batch-size",
+        "8",
+    ]
     run = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-3000:]
     ddp_weights = load_file(str(out / "weights.safetensors"))

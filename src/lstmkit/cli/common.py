@@ -17,8 +17,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Optional, Sequence
+from typing import Any
 
 from lstmkit.errors import LstmkitError
 from lstmkit.train.config import TrainConfig
@@ -45,12 +46,17 @@ class LstmkitParser(argparse.ArgumentParser):
         kwargs.setdefault("formatter_class", DefaultsFormatter)
         super().__init__(*args, **kwargs)
         # SUPPRESS: an unset --debug of a sub-command never overwrites a parent's value
-        self.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
-                          help="show the full traceback on errors (default: off)")
+        self.add_argument(
+            "--debug",
+            action="store_true",
+            default=argparse.SUPPRESS,
+            help="show the full traceback on errors (default: off)",
+        )
 
 
-def add_train_options(parser: argparse.ArgumentParser, *, out_default: str = "runs/model",
-                      data_required: bool = False) -> argparse.ArgumentParser:
+def add_train_options(
+    parser: argparse.ArgumentParser, *, out_default: str = "runs/model", data_required: bool = False
+) -> argparse.ArgumentParser:
     """Add the options every ``<task> train`` shares. Tasks may change defaults afterwards with
     ``parser.set_defaults(lr=..., epochs=...)``."""
     d = TrainConfig()
@@ -58,8 +64,12 @@ def add_train_options(parser: argparse.ArgumentParser, *, out_default: str = "ru
     a("--data", required=data_required, default=None, help="training data file or folder")
     a("--valid", default=None, help="validation data (default: a split of --data, task-dependent)")
     a("--out", default=out_default, help="output model folder")
-    a("--config", default=None, metavar="FILE",
-      help="TOML file of option values (keys as the long options, '-' or '_'); command-line flags win")
+    a(
+        "--config",
+        default=None,
+        metavar="FILE",
+        help="TOML file of option values (keys as the long options, '-' or '_'); command-line flags win",
+    )
     a("--epochs", type=int, default=d.epochs, help="maximum number of epochs")
     a("--batch-size", type=int, default=d.batch_size, help="global batch size")
     a("--lr", type=float, default=d.lr, help="learning rate")
@@ -71,14 +81,23 @@ def add_train_options(parser: argparse.ArgumentParser, *, out_default: str = "ru
     a("--clip-grad", type=float, default=d.clip_grad, help="max gradient norm (0 = no clipping)")
     a("--patience", type=int, default=d.patience, help="early-stopping patience in epochs (0 = off)")
     a("--monitor", default=d.monitor, help="validation metric for early stopping / best model")
-    a("--monitor-mode", choices=["min", "max"], default=d.mode,
-      help="whether --monitor is better smaller (min) or larger (max)")
+    a(
+        "--monitor-mode",
+        choices=["min", "max"],
+        default=d.mode,
+        help="whether --monitor is better smaller (min) or larger (max)",
+    )
     a("--hidden-size", type=int, default=128, help="LSTM hidden units")
     a("--num-layers", type=int, default=1, help="stacked LSTM layers")
     a("--dropout", type=float, default=0.0, help="dropout between layers / before the head")
     a("--bidirectional", action="store_true", default=False, help="bidirectional LSTM")
-    a("--max-time", type=float, default=d.max_time, metavar="SECONDS",
-      help="stop cleanly after this many seconds (best model saved; --resume continues)")
+    a(
+        "--max-time",
+        type=float,
+        default=d.max_time,
+        metavar="SECONDS",
+        help="stop cleanly after this many seconds (best model saved; --resume continues)",
+    )
     a("--seed", type=int, default=d.seed, help="random seed (same seed -> same metrics on CPU)")
     a("--device", choices=["auto", "cpu", "cuda"], default=d.device, help="device (bf16 autocast on CUDA)")
     a("--resume", action="store_true", default=False, help="continue from OUT/checkpoint/ if present")
@@ -141,8 +160,9 @@ def config_file_defaults(parser: argparse.ArgumentParser, path: str) -> dict[str
     return out
 
 
-def apply_config_file(top: argparse.ArgumentParser, args: argparse.Namespace,
-                      argv: Optional[Sequence[str]]) -> argparse.Namespace:
+def apply_config_file(
+    top: argparse.ArgumentParser, args: argparse.Namespace, argv: Sequence[str] | None
+) -> argparse.Namespace:
     """Re-parse ``argv`` with the --config file's values as defaults (command-line flags win)."""
     path = getattr(args, "config", None)
     leaf = getattr(args, "_parser", None)
@@ -164,7 +184,7 @@ def print_json(obj: Any) -> None:
 
 
 # ----------------------------------------------------------------------------- errors
-def run_guarded(fn: Callable[[], Optional[int]], debug: bool) -> int:
+def run_guarded(fn: Callable[[], int | None], debug: bool) -> int:
     """Run ``fn``; user errors (LstmkitError, OSError) become ``error: <message>`` and exit code 2."""
     try:
         code = fn()

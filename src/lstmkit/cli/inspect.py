@@ -13,18 +13,21 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Optional
 
 from lstmkit.errors import LstmkitError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("inspect", help="heatmaps of the gates and cell state of a trained model",
-                              description="Plot the input, forget and output gates and the cell state of one "
-                                          "LSTM layer over one input sequence, as a PNG.")
+    p = subparsers.add_parser(
+        "inspect",
+        help="heatmaps of the gates and cell state of a trained model",
+        description="Plot the input, forget and output gates and the cell state of one "
+        "LSTM layer over one input sequence, as a PNG.",
+    )
     p.add_argument("--model", required=True, help="model folder (from `lstmkit <task> train`)")
-    p.add_argument("--data", default=None,
-                   help="input file in the task's predict format (default: the task's built-in sample)")
+    p.add_argument(
+        "--data", default=None, help="input file in the task's predict format (default: the task's built-in sample)"
+    )
     p.add_argument("--index", type=int, default=0, help="which sequence of --data to trace")
     p.add_argument("--layer", type=int, default=-1, help="LSTM layer to draw (-1 = last)")
     p.add_argument("--direction", type=int, default=0, choices=[0, 1], help="0 = forward, 1 = backward")
@@ -43,8 +46,15 @@ def select_layer(gates: list, layer: int, direction: int, directions: int):
     return gates[(layer % layers) * directions + direction], layer % layers
 
 
-def inspect_model(model: str, data: Optional[str] = None, index: int = 0, layer: int = -1, direction: int = 0,
-                  units: int = 64, out: Optional[str] = None) -> Path:
+def inspect_model(
+    model: str,
+    data: str | None = None,
+    index: int = 0,
+    layer: int = -1,
+    direction: int = 0,
+    units: int = 64,
+    out: str | None = None,
+) -> Path:
     """Python API behind ``lstmkit inspect``; returns the PNG path."""
     import lstmkit
     from lstmkit.plots import plot_gates
@@ -56,8 +66,7 @@ def inspect_model(model: str, data: Optional[str] = None, index: int = 0, layer:
     gates = predictor.trace_gates(sample)
     if not gates:
         raise LstmkitError(f"{model}: the predictor returned no gates")
-    directions = int(getattr(predictor, "num_directions", 0) or (2 if len(gates) % 2 == 0 and _is_bidi(model)
-                                                                   else 1))
+    directions = int(getattr(predictor, "num_directions", 0) or (2 if len(gates) % 2 == 0 and _is_bidi(model) else 1))
     chosen, layer_no = select_layer(list(gates), layer, direction, directions)
     labels = predictor.step_labels(sample) if hasattr(predictor, "step_labels") else None
     out_path = Path(out) if out else Path(model) / "gates.png"

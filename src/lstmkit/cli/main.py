@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import importlib
 import sys
+from collections.abc import Sequence
 from types import ModuleType
-from typing import Optional, Sequence
 
 from lstmkit import __version__
 from lstmkit.cli.common import LstmkitParser, apply_config_file, run_guarded
@@ -19,7 +19,7 @@ TASK_MODULES = ["forecast", "classify", "lm", "tag", "translate", "speech"]
 TOOL_MODULES = ["inspect"]  # commands that are not tasks
 
 
-def _import_cli(name: str) -> Optional[ModuleType]:
+def _import_cli(name: str) -> ModuleType | None:
     """``lstmkit.cli.<name>``, or None if that very module does not exist (other errors propagate)."""
     full = f"lstmkit.cli.{name}"
     try:
@@ -46,7 +46,7 @@ def build_parser() -> LstmkitParser:
     return parser
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``lstmkit`` console script and ``python -m lstmkit``; returns the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv == ["--version"]:  # answer at once, without importing every task's CLI
@@ -55,7 +55,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = build_parser()
     debug = "--debug" in argv
 
-    def run() -> Optional[int]:
+    def run() -> int | None:
         args = apply_config_file(parser, parser.parse_args(argv), argv)
         func = getattr(args, "func", None)
         if func is None:  # `lstmkit` or `lstmkit <task>` alone: that level's help, exit 2

@@ -12,14 +12,17 @@ from lstmkit.cli.common import add_train_options, train_config_from_args
 from lstmkit.errors import LstmkitError
 from lstmkit.io import atomic_write_text
 
-DESCRIPTION = ("Machine translation with a bidirectional LSTM encoder and an attentional LSTM decoder. "
-               "Data: parallel text files, one sentence per line, line i of the source aligned with line i "
-               "of the target.")
+DESCRIPTION = (
+    "Machine translation with a bidirectional LSTM encoder and an attentional LSTM decoder. "
+    "Data: parallel text files, one sentence per line, line i of the source aligned with line i "
+    "of the target."
+)
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("translate", help="machine translation (LSTM encoder-decoder with attention)",
-                              description=DESCRIPTION)
+    p = subparsers.add_parser(
+        "translate", help="machine translation (LSTM encoder-decoder with attention)", description=DESCRIPTION
+    )
     sub = p.add_subparsers(dest="action", metavar="<action>")
     _add_train(sub)
     _add_evaluate(sub)
@@ -30,16 +33,29 @@ def _add_train(sub) -> None:
     from lstmkit.tasks.translate import TranslateConfig
 
     d = TranslateConfig()
-    p = sub.add_parser("train", help="learn tokenisers and a model, select it on validation BLEU",
-                       description="Train a translator. Give files with --source/--target (and --valid-source/"
-                                   "--valid-target), or prefixes with --data/--valid and --src-lang/--tgt-lang.")
+    p = sub.add_parser(
+        "train",
+        help="learn tokenisers and a model, select it on validation BLEU",
+        description="Train a translator. Give files with --source/--target (and --valid-source/"
+        "--valid-target), or prefixes with --data/--valid and --src-lang/--tgt-lang.",
+    )
     add_train_options(p, out_default="runs/translate")
-    p.set_defaults(hidden_size=d.hidden_size, dropout=d.dropout, monitor="bleu", monitor_mode="max", batch_size=64,
-                   patience=3, func=cmd_train)
-    _relabel(p, data="training file prefix: PREFIX.SRC_LANG and PREFIX.TGT_LANG (instead of --source/--target)",
-             valid="validation file prefix, as --data (instead of --valid-source/--valid-target)",
-             bidirectional="ignored: the encoder is always bidirectional (H/2 units per direction)",
-             monitor="validation metric for early stopping / best model: bleu, chrf or valid_loss")
+    p.set_defaults(
+        hidden_size=d.hidden_size,
+        dropout=d.dropout,
+        monitor="bleu",
+        monitor_mode="max",
+        batch_size=64,
+        patience=3,
+        func=cmd_train,
+    )
+    _relabel(
+        p,
+        data="training file prefix: PREFIX.SRC_LANG and PREFIX.TGT_LANG (instead of --source/--target)",
+        valid="validation file prefix, as --data (instead of --valid-source/--valid-target)",
+        bidirectional="ignored: the encoder is always bidirectional (H/2 units per direction)",
+        monitor="validation metric for early stopping / best model: bleu, chrf or valid_loss",
+    )
     a = p.add_argument
     a("--source", help="training source file (one sentence per line)")
     a("--target", help="training target file, line-aligned with --source")
@@ -47,21 +63,28 @@ def _add_train(sub) -> None:
     a("--valid-target", help="validation target file")
     a("--src-lang", default="de", help="source file suffix used with --data/--valid")
     a("--tgt-lang", default="en", help="target file suffix used with --data/--valid")
-    a("--tokenizer", choices=["bpe", "whitespace"], default=d.tokenizer,
-      help="bpe: subwords (Hugging Face tokenizers); whitespace: pre-tokenised words")
+    a(
+        "--tokenizer",
+        choices=["bpe", "whitespace"],
+        default=d.tokenizer,
+        help="bpe: subwords (Hugging Face tokenizers); whitespace: pre-tokenised words",
+    )
     a("--vocab-size", type=int, default=d.vocab_size, help="vocabulary size per side (or of the shared one)")
     a("--shared-vocab", action="store_true", help="one vocabulary for source and target")
     a("--lowercase", action="store_true", help="lowercase all text (BLEU is then case-insensitive)")
     a("--max-length", type=int, default=d.max_length, help="truncate longer sentences (tokens), with a warning")
     a("--emb-size", type=int, default=d.emb_size, help="embedding size")
-    a("--attention", choices=["bahdanau", "general", "dot"], default=d.attention,
-      help="attention score: bahdanau (additive), general (Luong bilinear) or dot (Luong)")
+    a(
+        "--attention",
+        choices=["bahdanau", "general", "dot"],
+        default=d.attention,
+        help="attention score: bahdanau (additive), general (Luong bilinear) or dot (Luong)",
+    )
     a("--no-tie-embeddings", action="store_true", help="do not tie the output layer to the target embeddings")
     a("--label-smoothing", type=float, default=d.label_smoothing, help="label smoothing epsilon")
     a("--valid-beam", type=int, default=d.valid_beam, help="beam for validation BLEU during training (1 = greedy)")
     a("--alpha", type=float, default=d.alpha, help="length normalisation: score = logprob / length**alpha")
-    a("--max-ratio", type=float, default=d.max_ratio,
-      help="longest output: ceil(max_ratio * source length) + 5 tokens")
+    a("--max-ratio", type=float, default=d.max_ratio, help="longest output: ceil(max_ratio * source length) + 5 tokens")
 
 
 def _add_decode_options(p) -> None:
@@ -89,9 +112,13 @@ def _add_predict(sub) -> None:
     a = p.add_argument
     a("--input", default="-", help="file to translate, one sentence per line ('-' = stdin, line by line)")
     a("--output", default="-", help="where translations go ('-' = stdout); empty input lines stay empty")
-    a("--nbest", type=int, default=1,
-      help="print this many hypotheses per sentence, as 'rank<TAB>score<TAB>text' lines with a blank line "
-           "after each sentence")
+    a(
+        "--nbest",
+        type=int,
+        default=1,
+        help="print this many hypotheses per sentence, as 'rank<TAB>score<TAB>text' lines with a blank line "
+        "after each sentence",
+    )
     a("--scores", action="store_true", help="prefix each translation with its normalised score and a tab")
     a("--plot-attention", metavar="PNG", default=None, help="write the attention heatmap of one sentence")
     a("--plot-index", type=int, default=0, help="which input line (0-based) --plot-attention shows")
@@ -122,12 +149,24 @@ def _train_files(args) -> tuple[str, str, str | None, str | None]:
 def cmd_train(args) -> int:
     from lstmkit.tasks.translate import TranslateConfig, train
 
-    cfg = TranslateConfig(tokenizer=args.tokenizer, vocab_size=args.vocab_size, shared_vocab=args.shared_vocab,
-                          lowercase=args.lowercase, max_length=args.max_length, emb_size=args.emb_size,
-                          hidden_size=args.hidden_size, num_layers=args.num_layers, dropout=args.dropout,
-                          attention=args.attention, tie_embeddings=not args.no_tie_embeddings,
-                          label_smoothing=args.label_smoothing, valid_beam=args.valid_beam, alpha=args.alpha,
-                          max_ratio=args.max_ratio, train=train_config_from_args(args))
+    cfg = TranslateConfig(
+        tokenizer=args.tokenizer,
+        vocab_size=args.vocab_size,
+        shared_vocab=args.shared_vocab,
+        lowercase=args.lowercase,
+        max_length=args.max_length,
+        emb_size=args.emb_size,
+        hidden_size=args.hidden_size,
+        num_layers=args.num_layers,
+        dropout=args.dropout,
+        attention=args.attention,
+        tie_embeddings=not args.no_tie_embeddings,
+        label_smoothing=args.label_smoothing,
+        valid_beam=args.valid_beam,
+        alpha=args.alpha,
+        max_ratio=args.max_ratio,
+        train=train_config_from_args(args),
+    )
     translator = train(cfg, *_train_files(args), out_dir=args.out)
     print(json.dumps({"out": str(args.out), **translator.metrics}), file=sys.stderr)
     return 0
@@ -137,15 +176,17 @@ def cmd_evaluate(args) -> int:
     from lstmkit.tasks.translate import load_predictor
 
     result = load_predictor(args.model, args.device).evaluate_files(
-        args.source, args.target, beam=args.beam, alpha=args.alpha, max_ratio=args.max_ratio,
-        batch_size=args.batch_size)
+        args.source, args.target, beam=args.beam, alpha=args.alpha, max_ratio=args.max_ratio, batch_size=args.batch_size
+    )
     if args.json:
         print(json.dumps(result))
     else:
         print(f"BLEU = {result['bleu']:.2f}  ({result['bleu_signature']})")
         print(f"chrF = {result['chrf']:.2f}  ({result['chrf_signature']})")
-        print(f"sentences = {result['sentences']}, skipped empty pairs = {result['skipped_empty']}, "
-              f"beam = {result['beam']}")
+        print(
+            f"sentences = {result['sentences']}, skipped empty pairs = {result['skipped_empty']}, "
+            f"beam = {result['beam']}"
+        )
     return 0
 
 

@@ -19,9 +19,10 @@ import csv
 import io
 import re
 import sys
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Literal, NamedTuple, Sequence
+from typing import Literal, NamedTuple
 
 import numpy as np
 import torch
@@ -306,7 +307,7 @@ class FeatureNorm:
     mean: list[float] = field(default_factory=list)
     std: list[float] = field(default_factory=list)
 
-    def fit(self, feats: Sequence[np.ndarray]) -> "FeatureNorm":
+    def fit(self, feats: Sequence[np.ndarray]) -> FeatureNorm:
         if self.mode == "global":
             frames = np.concatenate(list(feats), axis=0).astype(np.float64)  # (ΣT, F)
             self.mean = frames.mean(axis=0).tolist()
@@ -328,7 +329,7 @@ class FeatureNorm:
         return asdict(self)
 
     @classmethod
-    def from_json(cls, d: dict) -> "FeatureNorm":
+    def from_json(cls, d: dict) -> FeatureNorm:
         return cls(mode=d["mode"], mean=list(d.get("mean", [])), std=list(d.get("std", [])))
 
 

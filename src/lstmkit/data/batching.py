@@ -8,7 +8,7 @@ interrupted run resumes with exactly the same batches.
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 
@@ -31,8 +31,9 @@ def pad_sequences(seqs: Sequence[torch.Tensor], padding_value: float = 0) -> tup
     trailing = seqs[0].shape[1:]
     for b, s in enumerate(seqs):
         if s.shape[1:] != trailing:
-            raise ValueError(f"pad_sequences: sequence {b} has trailing shape {tuple(s.shape[1:])}, "
-                             f"expected {tuple(trailing)}")
+            raise ValueError(
+                f"pad_sequences: sequence {b} has trailing shape {tuple(s.shape[1:])}, expected {tuple(trailing)}"
+            )
     T = int(lengths.max())
     padded = seqs[0].new_full((len(seqs), T, *trailing), padding_value)  # (B, T, *F)
     for b, s in enumerate(seqs):
@@ -41,7 +42,7 @@ def pad_sequences(seqs: Sequence[torch.Tensor], padding_value: float = 0) -> tup
 
 
 def _chunks(indices: Sequence[int], size: int) -> list[list[int]]:
-    return [list(indices[i: i + size]) for i in range(0, len(indices), size)]
+    return [list(indices[i : i + size]) for i in range(0, len(indices), size)]
 
 
 def shuffled_batches(batch_size: int, shuffle: bool = True) -> BatchSampler:
@@ -56,8 +57,9 @@ def shuffled_batches(batch_size: int, shuffle: bool = True) -> BatchSampler:
     return sample
 
 
-def bucket_sampler(lengths: Sequence[int], batch_size: int, shuffle: bool = True,
-                   bucket_batches: int = 50) -> BatchSampler:
+def bucket_sampler(
+    lengths: Sequence[int], batch_size: int, shuffle: bool = True, bucket_batches: int = 50
+) -> BatchSampler:
     """Batches of similar lengths (less padding), in a random order.
 
     With ``shuffle``: a seeded permutation is cut into pools of ``bucket_batches * batch_size``

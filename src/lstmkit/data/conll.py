@@ -18,9 +18,10 @@ read with seqeval's conlleval-compatible rules (:func:`tags_to_spans`).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, NamedTuple, Sequence
+from typing import Literal, NamedTuple
 
 from seqeval.metrics.sequence_labeling import get_entities
 
@@ -229,9 +230,7 @@ def detect_scheme(sentences: Sequence[Sentence], path: str = "data") -> Scheme:
         if not has_chunks:
             return "none"
         kind, at = next(iter(chunk_kinds.items()))
-        raise DataError(
-            f"{path}: mixed tag schemes: {_describe('other', ev['other'])} but {_describe(kind, at)}"
-        )
+        raise DataError(f"{path}: mixed tag schemes: {_describe('other', ev['other'])} but {_describe(kind, at)}")
     for scheme in ("IOB2", "IOB1", "IOBES"):
         if not any(scheme in _EVIDENCE[k][1] for k in ev):
             return scheme  # type: ignore[return-value]

@@ -101,8 +101,9 @@ def read_parallel(source: str | Path, target: str | Path) -> ParallelText:
 class TextCodec:
     """Text <-> ids for one language side. Build with :func:`train_codec`, save with :meth:`to_json`."""
 
-    def __init__(self, mode: TokenizerMode, lowercase: bool, *, tokenizer: Tokenizer | None = None,
-                 vocab: Vocab | None = None) -> None:
+    def __init__(
+        self, mode: TokenizerMode, lowercase: bool, *, tokenizer: Tokenizer | None = None, vocab: Vocab | None = None
+    ) -> None:
         self.mode = mode
         self.lowercase = lowercase
         self._tok = tokenizer
@@ -152,7 +153,7 @@ class TextCodec:
         return {"mode": self.mode, "lowercase": self.lowercase, "model": body}
 
     @classmethod
-    def from_json(cls, d: dict[str, Any]) -> "TextCodec":
+    def from_json(cls, d: dict[str, Any]) -> TextCodec:
         """Rebuild a codec saved by :meth:`to_json`; anything malformed -> ModelFolderError."""
         mode = d.get("mode") if isinstance(d, dict) else None
         if mode not in ("bpe", "whitespace"):
@@ -168,8 +169,13 @@ class TextCodec:
             raise ModelFolderError(f"tokenizer json: unreadable ({type(err).__name__}: {err})") from None
 
 
-def train_codec(texts: Sequence[str], mode: TokenizerMode = "bpe", vocab_size: int = 8000,
-                lowercase: bool = False, min_freq: int = 1) -> TextCodec:
+def train_codec(
+    texts: Sequence[str],
+    mode: TokenizerMode = "bpe",
+    vocab_size: int = 8000,
+    lowercase: bool = False,
+    min_freq: int = 1,
+) -> TextCodec:
     """Learn a codec from ``texts``. bpe: at most ``vocab_size`` ids; whitespace: the ``vocab_size``
     most frequent words seen ``>= min_freq`` times (plus the 4 specials)."""
     if mode == "whitespace":
@@ -183,21 +189,29 @@ def train_codec(texts: Sequence[str], mode: TokenizerMode = "bpe", vocab_size: i
     tok.normalizer = normalizers.Sequence(norms)
     tok.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Metaspace(), pre_tokenizers.Punctuation()])
     tok.decoder = decoders.Metaspace()
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, min_frequency=min_freq,
-                                  special_tokens=list(SPECIALS), show_progress=False)
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size, min_frequency=min_freq, special_tokens=list(SPECIALS), show_progress=False
+    )
     tok.train_from_iterator(texts, trainer)
     return TextCodec("bpe", lowercase, tokenizer=tok)
 
 
-def train_codecs(data: ParallelText, mode: TokenizerMode = "bpe", vocab_size: int = 8000,
-                 shared: bool = False, lowercase: bool = False, min_freq: int = 1
-                 ) -> tuple[TextCodec, TextCodec]:
+def train_codecs(
+    data: ParallelText,
+    mode: TokenizerMode = "bpe",
+    vocab_size: int = 8000,
+    shared: bool = False,
+    lowercase: bool = False,
+    min_freq: int = 1,
+) -> tuple[TextCodec, TextCodec]:
     """(source codec, target codec); ``shared`` learns one codec from both sides and returns it twice."""
     if shared:
         codec = train_codec(data.sources + data.targets, mode, vocab_size, lowercase, min_freq)
         return codec, codec
-    return (train_codec(data.sources, mode, vocab_size, lowercase, min_freq),
-            train_codec(data.targets, mode, vocab_size, lowercase, min_freq))
+    return (
+        train_codec(data.sources, mode, vocab_size, lowercase, min_freq),
+        train_codec(data.targets, mode, vocab_size, lowercase, min_freq),
+    )
 
 
 # ------------------------------------------------------------------------------------------- examples
@@ -215,8 +229,9 @@ def encode_source(codec: TextCodec, text: str, max_length: int) -> tuple[list[in
     return ids[:max_length], len(ids) > max_length
 
 
-def encode_pairs(data: ParallelText, src_codec: TextCodec, tgt_codec: TextCodec, max_length: int,
-                 name: str = "data") -> list[PairExample]:
+def encode_pairs(
+    data: ParallelText, src_codec: TextCodec, tgt_codec: TextCodec, max_length: int, name: str = "data"
+) -> list[PairExample]:
     """Encode every pair; over-long sides are truncated to ``max_length`` tokens with one warning."""
     out: list[PairExample] = []
     truncated = 0
@@ -227,6 +242,7 @@ def encode_pairs(data: ParallelText, src_codec: TextCodec, tgt_codec: TextCodec,
         truncated += bool(cut_s or cut_t)
         out.append(PairExample(src, [tgt_codec.bos_id] + tgt[:max_length] + [tgt_codec.eos_id], i))
     if truncated:
-        log.warning("%s: %d sentence pair(s) longer than --max-length %d tokens were truncated",
-                    name, truncated, max_length)
+        log.warning(
+            "%s: %d sentence pair(s) longer than --max-length %d tokens were truncated", name, truncated, max_length
+        )
     return out

@@ -97,9 +97,7 @@ def _pick_column(header: list[str], wanted: str | None, guesses: Sequence[str], 
     for g in guesses:
         if g in lower:
             return lower.index(g)
-    raise DataError(
-        f"{path}: no {what} column found (columns: {', '.join(header)}); name it with --{what}-column"
-    )
+    raise DataError(f"{path}: no {what} column found (columns: {', '.join(header)}); name it with --{what}-column")
 
 
 def _rows(lines: list[str], fmt: Literal["csv", "tsv"]) -> Iterable[tuple[int, list[str]]]:
@@ -287,7 +285,7 @@ class BpeTokenizer:
         self.lowercase = lowercase
 
     @classmethod
-    def train(cls, texts: Iterable[str], vocab_size: int = 8000, lowercase: bool = False) -> "BpeTokenizer":
+    def train(cls, texts: Iterable[str], vocab_size: int = 8000, lowercase: bool = False) -> BpeTokenizer:
         from tokenizers import Tokenizer as HfTokenizer
         from tokenizers import models, normalizers, pre_tokenizers, trainers
 

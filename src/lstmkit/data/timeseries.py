@@ -14,9 +14,10 @@ its lookback may reach into the previous split.
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, Sequence
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -99,8 +100,11 @@ def _split_list(value: str | Sequence[str] | None) -> list[str]:
 
 def resolve_columns(df: pd.DataFrame, spec: ColumnSpec, name: str) -> tuple[list[str], list[str], int]:
     """Return (past columns with targets first, future covariate columns, number of targets)."""
-    missing = [c for c in [*spec.target, *spec.covariates, *spec.future_covariates,
-                           spec.time_column, spec.series_column] if c is not None and c not in df.columns]
+    missing = [
+        c
+        for c in [*spec.target, *spec.covariates, *spec.future_covariates, spec.time_column, spec.series_column]
+        if c is not None and c not in df.columns
+    ]
     if missing:
         raise DataError(f"{name}: column '{missing[0]}' not found (columns: {', '.join(map(str, df.columns))})")
     if not spec.target:
@@ -113,8 +117,9 @@ def resolve_columns(df: pd.DataFrame, spec: ColumnSpec, name: str) -> tuple[list
         targets, others = list(spec.target) + [c for c in numeric if c not in spec.target], []
     elif spec.features == "MS":
         targets = list(spec.target)
-        others = [c for c in numeric if c not in targets] + [c for c in spec.covariates
-                                                             if c not in targets and c not in numeric]
+        others = [c for c in numeric if c not in targets] + [
+            c for c in spec.covariates if c not in targets and c not in numeric
+        ]
     else:
         raise DataError(f"--features: expected S, M or MS, got {spec.features!r}")
     return targets + others, list(spec.future_covariates), len(targets)
@@ -143,8 +148,10 @@ def _fill_missing(df: pd.DataFrame, cols: list[str], fill: FillMethod, name: str
     if fill == "none":
         col = next(c for c in cols if nan[c].any())
         first = int(np.flatnonzero(nan[col].to_numpy())[0])
-        raise DataError(f"{name}: {int(nan.to_numpy().sum())} missing values (first: column '{col}' line "
-                        f"{int(df.index[first]) + 2}); use --fill ffill|interpolate|drop")
+        raise DataError(
+            f"{name}: {int(nan.to_numpy().sum())} missing values (first: column '{col}' line "
+            f"{int(df.index[first]) + 2}); use --fill ffill|interpolate|drop"
+        )
     if fill == "drop":
         return df[~nan.any(axis=1)]
     parts = [g for _, g in df.groupby(group, sort=False)] if group else [df]
@@ -167,14 +174,18 @@ def _check_times(t: pd.Series, name: str, sid: str, notes: list[str]) -> None:
     dup = t.duplicated()
     if dup.any():
         i = int(np.flatnonzero(dup.to_numpy())[0])
-        raise DataError(f"{name}: duplicated timestamp {t.iloc[i]} (line {int(t.index[i]) + 2}"
-                        + (f", series {sid})" if sid else ")"))
+        raise DataError(
+            f"{name}: duplicated timestamp {t.iloc[i]} (line {int(t.index[i]) + 2}"
+            + (f", series {sid})" if sid else ")")
+        )
     if len(t) > 2:
         step = t.diff().dropna()
         gaps = int((step > step.median()).sum())
         if gaps:
-            notes.append(f"{name}: {gaps} gaps in the time column{' of series ' + sid if sid else ''} "
-                         f"(median step {step.median()})")
+            notes.append(
+                f"{name}: {gaps} gaps in the time column{' of series ' + sid if sid else ''} "
+                f"(median step {step.median()})"
+            )
 
 
 def load_table(path: str | Path, spec: ColumnSpec, *, min_length: int = 1, future_rows: int = 0) -> SeriesSet:
@@ -207,13 +218,16 @@ def load_table(path: str | Path, spec: ColumnSpec, *, min_length: int = 1, futur
     for sid, g in groups:
         sid = str(sid)
         if tail is not None:
-            g = pd.concat([g, tail[tail[spec.series_column] == g[spec.series_column].iloc[0]]
-                           if spec.series_column else tail])
+            g = pd.concat(
+                [g, tail[tail[spec.series_column] == g[spec.series_column].iloc[0]] if spec.series_column else tail]
+            )
         if spec.time_column:
             _check_times(g[spec.time_column], name, sid, notes)
         if len(g) - future_rows < min_length:
-            raise DataError(f"{name}: series {sid + ' ' if sid else ''}has {len(g) - future_rows} rows, fewer than "
-                            f"lookback + horizon = {min_length}")
+            raise DataError(
+                f"{name}: series {sid + ' ' if sid else ''}has {len(g) - future_rows} rows, fewer than "
+                f"lookback + horizon = {min_length}"
+            )
         time = g[spec.time_column].to_numpy() if spec.time_column else None
         future = g[fut_cols].to_numpy(np.float32).reshape(len(g), len(fut_cols))
         if spec.calendar:
@@ -226,8 +240,9 @@ def load_table(path: str | Path, spec: ColumnSpec, *, min_length: int = 1, futur
 
 
 def _sorted_within(df: pd.DataFrame, spec: ColumnSpec) -> bool:
-    return bool(df.groupby(spec.series_column, sort=False)[spec.time_column]
-                .apply(lambda s: s.is_monotonic_increasing).all())
+    return bool(
+        df.groupby(spec.series_column, sort=False)[spec.time_column].apply(lambda s: s.is_monotonic_increasing).all()
+    )
 
 
 def _future_tail(df: pd.DataFrame, spec: ColumnSpec, past_cols: list[str], rows: int) -> pd.DataFrame:
@@ -236,8 +251,10 @@ def _future_tail(df: pd.DataFrame, spec: ColumnSpec, past_cols: list[str], rows:
     tails = [g.iloc[-rows:] for _, g in groups]
     tail = pd.concat(tails)
     if tail[spec.future_covariates].isna().to_numpy().any() or tail[past_cols].notna().to_numpy().any():
-        raise DataError(f"with --future-covariates, the last {rows} rows (per series) must give the future "
-                        f"covariates of the forecast and leave {', '.join(past_cols)} empty")
+        raise DataError(
+            f"with --future-covariates, the last {rows} rows (per series) must give the future "
+            f"covariates of the forecast and leave {', '.join(past_cols)} empty"
+        )
     return tail
 
 
@@ -304,7 +321,7 @@ class Standardizer:
     std: dict[str, list[float]]
 
     @classmethod
-    def fit(cls, columns: list[str], arrays: dict[str, np.ndarray]) -> "Standardizer":
+    def fit(cls, columns: list[str], arrays: dict[str, np.ndarray]) -> Standardizer:
         """``arrays``: series id -> (N, C) training rows."""
         mean, std = {}, {}
         for sid, a in arrays.items():
@@ -315,8 +332,9 @@ class Standardizer:
 
     def _stats(self, sid: str, cols: slice) -> tuple[np.ndarray, np.ndarray]:
         if sid not in self.mean:
-            raise DataError(f"series '{sid}' was not seen in training (the scaler has: "
-                            f"{', '.join(list(self.mean)[:5])})")
+            raise DataError(
+                f"series '{sid}' was not seen in training (the scaler has: {', '.join(list(self.mean)[:5])})"
+            )
         return (np.asarray(self.mean[sid], np.float32)[cols], np.asarray(self.std[sid], np.float32)[cols])
 
     def transform(self, sid: str, x: np.ndarray, cols: slice = slice(None)) -> np.ndarray:
@@ -332,7 +350,7 @@ class Standardizer:
         return {"type": "standardizer", "columns": self.columns, "mean": self.mean, "std": self.std}
 
     @classmethod
-    def from_json(cls, d: dict) -> "Standardizer":
+    def from_json(cls, d: dict) -> Standardizer:
         return cls(list(d["columns"]), dict(d["mean"]), dict(d["std"]))
 
 

@@ -45,7 +45,7 @@ class Vocab:
         min_freq: int = 1,
         max_size: int | None = None,
         specials: Sequence[str] = DEFAULT_SPECIALS,
-    ) -> "Vocab":
+    ) -> Vocab:
         """Count tokens; keep those seen ``>= min_freq`` times, most frequent first (ties alphabetical),
         at most ``max_size`` of them (specials not counted)."""
         counts: Counter[str] = Counter()
@@ -113,7 +113,7 @@ class Vocab:
         return {"specials": list(self.specials), "tokens": self._itos[n:]}
 
     @classmethod
-    def from_json(cls, d: dict[str, Any]) -> "Vocab":
+    def from_json(cls, d: dict[str, Any]) -> Vocab:
         """Inverse of :meth:`to_json`; a malformed dict raises :class:`ModelFolderError`."""
         if not isinstance(d, dict) or not isinstance(d.get("tokens"), list):
             raise ModelFolderError("vocabulary JSON: expected an object with a 'tokens' list")

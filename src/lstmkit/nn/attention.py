@@ -67,9 +67,7 @@ class Attention(nn.Module):
         attn_size: A, hidden size of the additive scorer (bahdanau only; default Q).
     """
 
-    def __init__(
-        self, kind: AttentionKind, query_size: int, memory_size: int, attn_size: int | None = None
-    ) -> None:
+    def __init__(self, kind: AttentionKind, query_size: int, memory_size: int, attn_size: int | None = None) -> None:
         super().__init__()
         if kind not in ATTENTION_KINDS:
             raise ValueError(f"attention kind {kind!r} not one of {', '.join(ATTENTION_KINDS)}")

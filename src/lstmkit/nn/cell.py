@@ -35,7 +35,7 @@ from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, _VF, nn
+from torch import _VF, Tensor, nn
 
 LN_EPS = 1e-5
 
@@ -210,10 +210,21 @@ class LSTMCell(nn.Module):
 
     def weights(self) -> CellWeights:
         """The parameters as a :class:`CellWeights` for :func:`cell_step`."""
-        norm = (lambda n: Norm(getattr(self, f"ln_{n}_weight"), getattr(self, f"ln_{n}_bias"))) if self.layer_norm else (lambda n: None)
+        norm = (
+            (lambda n: Norm(getattr(self, f"ln_{n}_weight"), getattr(self, f"ln_{n}_bias")))
+            if self.layer_norm
+            else (lambda n: None)
+        )
         return CellWeights(
-            self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh, None,
-            self.weight_ch if self.peephole else None, norm("ih"), norm("hh"), norm("c"),
+            self.weight_ih,
+            self.weight_hh,
+            self.bias_ih,
+            self.bias_hh,
+            None,
+            self.weight_ch if self.peephole else None,
+            norm("ih"),
+            norm("hh"),
+            norm("c"),
         )
 
     def forward(self, input: Tensor, hx: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor, Tensor]:

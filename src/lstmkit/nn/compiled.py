@@ -79,8 +79,15 @@ def _cpu_flags() -> tuple[str, list[str]]:
     except OSError:
         info = ""
     if all(f" {f}" in info for f in ("avx512f", "avx512dq", "avx512vl", "avx512bw", "fma")):
-        return "avx512", ["-mavx512f", "-mavx512dq", "-mavx512vl", "-mavx512bw", "-mavx2", "-mfma",
-                          "-mprefer-vector-width=512"]
+        return "avx512", [
+            "-mavx512f",
+            "-mavx512dq",
+            "-mavx512vl",
+            "-mavx512bw",
+            "-mavx2",
+            "-mfma",
+            "-mprefer-vector-width=512",
+        ]
     if " avx2" in info and " fma" in info:
         return "avx2", ["-mavx2", "-mfma"]
     return "generic", []
@@ -123,9 +130,13 @@ def _load() -> bool:
             print("lstmkit: compiling the LSTM CPU kernel (once per machine, about a minute)", file=sys.stderr)
         # -ffast-math at compile time only (vectorised exp from libmvec): the link step does not see
         # it, so loading the library does not switch the process to flush-to-zero.
-        mod = cpp_extension.load(name=name, sources=[str(f) for f in _SOURCES],
-                                 extra_cflags=[*_CFLAGS, *isa], extra_ldflags=["-fopenmp"],
-                                 verbose=False)
+        mod = cpp_extension.load(
+            name=name,
+            sources=[str(f) for f in _SOURCES],
+            extra_cflags=[*_CFLAGS, *isa],
+            extra_ldflags=["-fopenmp"],
+            verbose=False,
+        )
         _state["step"], _state["pack"] = mod.step, mod.pack  # direct bindings: torch.ops costs ~15 µs a step
         return True
     except Exception as exc:  # no compiler, no ninja, read-only cache...: the fused path still works
@@ -205,10 +216,25 @@ class CompiledLayer(torch.autograd.Function):
         y = xg.new_empty(steps, batch, dirs * hidden)  # (T, B, D*H)
         saved, h_n, c_n = [], [], []
         for d in range(dirs):
-            h0, c0, w_hh, peep, g_ih, b_ih, g_hh, b_hh, g_c, b_c = flat[d * _PER_DIR:(d + 1) * _PER_DIR]
+            h0, c0, w_hh, peep, g_ih, b_ih, g_hh, b_hh, g_c, b_c = flat[d * _PER_DIR : (d + 1) * _PER_DIR]
             out = torch.ops.lstmkit_cpu.forward(
-                xg[..., d * four_h:(d + 1) * four_h], h0, c0, w_hh, g_ih, b_ih, g_hh, b_hh, g_c, b_c, peep,
-                consts.h_masks[d], consts.valid, *consts.zones[d], d == 1, y[..., d * hidden:(d + 1) * hidden])
+                xg[..., d * four_h : (d + 1) * four_h],
+                h0,
+                c0,
+                w_hh,
+                g_ih,
+                b_ih,
+                g_hh,
+                b_hh,
+                g_c,
+                b_c,
+                peep,
+                consts.h_masks[d],
+                consts.valid,
+                *consts.zones[d],
+                d == 1,
+                y[..., d * hidden : (d + 1) * hidden],
+            )
             _, gates, ct, hs, cs, ahat, a_rs, nhat, n_rs, x_mu, x_rs = out
             h_n.append(hs[0] if d == 1 else hs[-1])  # the reverse direction ends at t = 0
             c_n.append(cs[0] if d == 1 else cs[-1])
@@ -228,21 +254,46 @@ class CompiledLayer(torch.autograd.Function):
         d_xg = d_y.new_empty(steps, batch, width)  # (T, B, D*4H)
         grads = []
         for d in range(dirs):
-            h0, c0, w_hh, peep, g_ih, g_hh, g_c, b_c, gates, ct, hs, cs, ahat, a_rs, nhat, n_rs, x_mu, x_rs = (
-                saved[d * 18:(d + 1) * 18])
+            h0, c0, w_hh, peep, g_ih, g_hh, g_c, b_c, gates, ct, hs, cs, ahat, a_rs, nhat, n_rs, x_mu, x_rs = saved[
+                d * 18 : (d + 1) * 18
+            ]
             cols = slice(d * four_h, (d + 1) * four_h)
             x_d = xg[..., cols] if xg is not None else d_y.new_empty(0, 0, 0)
             _, da, acc, dh0, dc0 = torch.ops.lstmkit_cpu.backward(
-                d_y[..., d * hidden:(d + 1) * hidden], d_hn[d], d_cn[d], w_hh, x_d, gates, ct, cs, c0, ahat,
-                a_rs, nhat, n_rs, x_mu, x_rs, g_ih, g_hh, g_c, b_c, peep, consts.h_masks[d], consts.valid,
-                *consts.zones[d], d == 1, d_xg[..., cols])
+                d_y[..., d * hidden : (d + 1) * hidden],
+                d_hn[d],
+                d_cn[d],
+                w_hh,
+                x_d,
+                gates,
+                ct,
+                cs,
+                c0,
+                ahat,
+                a_rs,
+                nhat,
+                n_rs,
+                x_mu,
+                x_rs,
+                g_ih,
+                g_hh,
+                g_c,
+                b_c,
+                peep,
+                consts.h_masks[d],
+                consts.valid,
+                *consts.zones[d],
+                d == 1,
+                d_xg[..., cols],
+            )
             h_prev = _prev(h0, hs) if d == 0 else torch.cat([hs[1:], h0.unsqueeze(0)])  # (T, B, H): h before t
             if consts.h_masks[d] is not None:
                 h_prev = h_prev * consts.h_masks[d]
             d_whh = da.reshape(-1, four_h).t() @ h_prev.reshape(-1, hidden)  # Σ_t dA_tᵀ h_prev   (4H, H)
             # acc (21H,) = [dγ_hh | dβ_hh | dγ_c | dβ_c | dw_ci, dw_cf, dw_co | dγ_ih | dβ_ih], summed in the kernel
-            d_g_hh, d_b_hh, d_g_c, d_b_c, d_peep, d_g_ih, d_b_ih = acc.split([four_h, four_h, hidden, hidden,
-                                                                              3 * hidden, four_h, four_h])
+            d_g_hh, d_b_hh, d_g_c, d_b_c, d_peep, d_g_ih, d_b_ih = acc.split(
+                [four_h, four_h, hidden, hidden, 3 * hidden, four_h, four_h]
+            )
             grads += [dh0, dc0, d_whh, d_peep.view(3, hidden), d_g_ih, d_b_ih, d_g_hh, d_b_hh, d_g_c, d_b_c]
         need = ctx.needs_input_grad[2:]
         return (None, d_xg) + tuple(g if n else None for g, n in zip(grads, need))

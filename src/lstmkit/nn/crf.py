@@ -30,7 +30,8 @@ This module imports nothing of lstmkit outside ``lstmkit.nn``.
 
 from __future__ import annotations
 
-from typing import Literal, NamedTuple, Sequence
+from collections.abc import Sequence
+from typing import Literal, NamedTuple
 
 import torch
 from torch import Tensor, nn

@@ -30,7 +30,7 @@ import torch
 from torch import Tensor
 
 from .cell import LN_EPS, CellWeights
-from .dropout import Keep, keep_steps
+from .dropout import Keep
 from .sequence import DirectionOut
 
 _ln_backward = torch.ops.aten.native_layer_norm_backward
@@ -109,8 +109,19 @@ def _forward_loop(opts: Options, xg, h0, c0, w_hh, w_hr, peep, ln_hh, ln_c) -> d
         xb, ln_hh_g = xg + ln_hh[1], ln_hh[0]
     buf = _buffers(xg, w_hh.shape[1], opts, w_hr is not None)
     views = {k: v.unbind(0) for k, v in buf.items()}
-    per_step = zip(xb.unbind(0), views["z"], views["ct"], views["tn"], views["u"], views["c"], views["h"],
-                   views["y"], _steps(opts.valid, steps), _steps(opts.keep_c, steps), _steps(opts.keep_h, steps))
+    per_step = zip(
+        xb.unbind(0),
+        views["z"],
+        views["ct"],
+        views["tn"],
+        views["u"],
+        views["c"],
+        views["h"],
+        views["y"],
+        _steps(opts.valid, steps),
+        _steps(opts.keep_c, steps),
+        _steps(opts.keep_h, steps),
+    )
     hidden = four_h // 4
     rec = {k: [] for k in ("a_mu", "a_rs", "n_mu", "n_rs")}
     buf["a"] = xg.new_empty(steps, batch, four_h) if ln_hh_g is not None else None
@@ -205,9 +216,17 @@ def _backward(opts: Options, s: dict, d_y, d_hn, d_cn, h0, c0, w_hh, w_hr, peep,
     dz = torch.empty_like(s["z"])  # (T, B, 4H) = d xg
     dz4 = dz.view(steps, batch, 4, hidden)
     ps = dict(
-        d_y=d_y.unbind(0), p3=p3.unbind(0), p_o=p_o.unbind(0), k=k.unbind(0),
-        f=s["z"][..., hidden : 2 * hidden].unbind(0), dz3=dz4[:, :, :3].unbind(0), dzo=dz4[:, :, 3].unbind(0),
-        dz=dz.unbind(0), v=_steps(opts.valid, steps), kc=_steps(opts.keep_c, steps), kh=_steps(opts.keep_h, steps),
+        d_y=d_y.unbind(0),
+        p3=p3.unbind(0),
+        p_o=p_o.unbind(0),
+        k=k.unbind(0),
+        f=s["z"][..., hidden : 2 * hidden].unbind(0),
+        dz3=dz4[:, :, :3].unbind(0),
+        dzo=dz4[:, :, 3].unbind(0),
+        dz=dz.unbind(0),
+        v=_steps(opts.valid, steps),
+        kc=_steps(opts.keep_c, steps),
+        kh=_steps(opts.keep_h, steps),
     )
     if g_c is not None:
         ps.update(ct=s["ct"].unbind(0), n_mu=s["n_mu"].unbind(0), n_rs=s["n_rs"].unbind(0))
@@ -256,7 +275,9 @@ def _backward_step(t, ps, rec, dh, dc, opts, w_hh, w_hr, peep, g_hh, g_c):
         dn = du * ps["k"][t]  # dL/dc̃ through h
     else:
         dn = torch.mul(du, ps["k"][t], out=ps["d_n"][t])  # dL/d LN_c(c̃)
-        dn = _ln_backward(dn, ps["ct"][t], dn.shape[-1:], ps["n_mu"][t], ps["n_rs"][t], g_c, None, [True, False, False])[0]
+        dn = _ln_backward(
+            dn, ps["ct"][t], dn.shape[-1:], ps["n_mu"][t], ps["n_rs"][t], g_c, None, [True, False, False]
+        )[0]
     dct = dct + dn
     if peep is not None:
         dct = torch.addcmul(dct, dzo, peep[2])
@@ -268,7 +289,9 @@ def _backward_step(t, ps, rec, dh, dc, opts, w_hh, w_hr, peep, g_hh, g_c):
         dc = dc + dc_keep
     da = ps["dz"][t]  # (B, 4H)
     if g_hh is not None:
-        da = _ln_backward(da, ps["a"][t], da.shape[-1:], ps["a_mu"][t], ps["a_rs"][t], g_hh, None, [True, False, False])[0]
+        da = _ln_backward(
+            da, ps["a"][t], da.shape[-1:], ps["a_mu"][t], ps["a_rs"][t], g_hh, None, [True, False, False]
+        )[0]
         rec["d_a"].append(da)
     dh = da @ w_hh  # (B, H_out)
     if opts.h_mask is not None:
@@ -290,9 +313,13 @@ def _weight_grads(s, rec, dz, hm, c_prev, w_hr, peep, g_hh, g_c) -> tuple:
         d_whr = d_hhat.reshape(-1, d_hhat.shape[-1]).t() @ s["u"].reshape(-1, hidden)  # (P, H)
     if peep is not None:
         dz4 = dz.view(steps, batch, 4, hidden)
-        d_peep = torch.stack([
-            (dz4[:, :, 0] * c_prev).sum((0, 1)), (dz4[:, :, 1] * c_prev).sum((0, 1)), (dz4[:, :, 3] * s["ct"]).sum((0, 1))
-        ])  # (3, H)
+        d_peep = torch.stack(
+            [
+                (dz4[:, :, 0] * c_prev).sum((0, 1)),
+                (dz4[:, :, 1] * c_prev).sum((0, 1)),
+                (dz4[:, :, 3] * s["ct"]).sum((0, 1)),
+            ]
+        )  # (3, H)
     if g_hh is not None:
         d_g_hh, d_b_hh = _norm_weight_grad(dz, s["a"], s["a_mu"], s["a_rs"]), dz.sum((0, 1))
     if g_c is not None:

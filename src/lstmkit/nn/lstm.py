@@ -30,7 +30,7 @@ from typing import Literal
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, _VF, nn
+from torch import _VF, Tensor, nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 from . import compiled
@@ -39,7 +39,6 @@ from .dropout import ForwardNoise, check_probability, keep_tensor, parse_zoneout
 from .fused import run_fused
 from .sequence import reverse_index, reverse_padded, run_reference, valid_mask
 from .streaming import PlainStep, variant_step
-
 
 _PAD_BIG = 1.0e4  # |pre-activation| that saturates σ to exactly 0 or 1 in float16/32/64
 
@@ -178,13 +177,25 @@ class LSTM(nn.Module):
     def config(self) -> LSTMConfig:
         """The constructor arguments as an :class:`LSTMConfig`."""
         return LSTMConfig(
-            self.input_size, self.hidden_size, self.num_layers, self.bias, self.batch_first,
-            self.dropout, self.bidirectional, self.proj_size, self.layer_norm, self.peephole,
-            self.variational_dropout, self.weight_drop, self.zoneout, self.forget_bias, self.impl,
+            self.input_size,
+            self.hidden_size,
+            self.num_layers,
+            self.bias,
+            self.batch_first,
+            self.dropout,
+            self.bidirectional,
+            self.proj_size,
+            self.layer_norm,
+            self.peephole,
+            self.variational_dropout,
+            self.weight_drop,
+            self.zoneout,
+            self.forget_bias,
+            self.impl,
         )
 
     @classmethod
-    def from_config(cls, cfg: LSTMConfig | dict) -> "LSTM":
+    def from_config(cls, cfg: LSTMConfig | dict) -> LSTM:
         """Build from an :class:`LSTMConfig` or its dict (e.g. read from config.json)."""
         d = asdict(cfg) if isinstance(cfg, LSTMConfig) else dict(cfg)
         args = [d.pop(k) for k in ("input_size", "hidden_size")]
@@ -194,7 +205,11 @@ class LSTM(nn.Module):
         """The parameters of one layer-direction (W_hh after weight drop when ``training``)."""
         sfx = f"l{layer}" + ("_reverse" if direction == 1 else "")
         get = lambda name: getattr(self, f"{name}_{sfx}")  # noqa: E731
-        norm = (lambda part: Norm(get(f"ln_{part}_weight"), get(f"ln_{part}_bias"))) if self.layer_norm else (lambda part: None)
+        norm = (
+            (lambda part: Norm(get(f"ln_{part}_weight"), get(f"ln_{part}_bias")))
+            if self.layer_norm
+            else (lambda part: None)
+        )
         return CellWeights(
             w_ih=get("weight_ih"),
             w_hh=weight_drop(get("weight_hh"), self.weight_drop, training),
@@ -202,7 +217,9 @@ class LSTM(nn.Module):
             b_hh=get("bias_hh") if self.bias else None,
             w_hr=get("weight_hr") if self.proj_size > 0 else None,
             peephole=get("weight_ch") if self.peephole else None,
-            ln_ih=norm("ih"), ln_hh=norm("hh"), ln_c=norm("c"),
+            ln_ih=norm("ih"),
+            ln_hh=norm("hh"),
+            ln_c=norm("c"),
         )
 
     def flat_weights(self) -> list[Tensor]:
@@ -224,8 +241,15 @@ class LSTM(nn.Module):
             if torch._use_cudnn_rnn_flatten_weight():
                 n = (4 if self.bias else 2) + (1 if self.proj_size > 0 else 0)
                 torch._cudnn_rnn_flatten_weight(
-                    ws, n, self.input_size, cudnn_rnn.get_cudnn_mode("LSTM"), self.hidden_size,
-                    self.proj_size, self.num_layers, self.batch_first, self.bidirectional,
+                    ws,
+                    n,
+                    self.input_size,
+                    cudnn_rnn.get_cudnn_mode("LSTM"),
+                    self.hidden_size,
+                    self.proj_size,
+                    self.num_layers,
+                    self.batch_first,
+                    self.bidirectional,
                 )
 
     def _apply(self, fn, recurse=True):
@@ -261,8 +285,12 @@ class LSTM(nn.Module):
 
     def _compiled_ok(self, like: Tensor) -> bool:
         """The compiled kernel runs CPU float32/64 without projection (and needs the extension built)."""
-        return (like.device.type == "cpu" and like.dtype in (torch.float32, torch.float64) and self.proj_size == 0
-                and compiled.available())
+        return (
+            like.device.type == "cpu"
+            and like.dtype in (torch.float32, torch.float64)
+            and self.proj_size == 0
+            and compiled.available()
+        )
 
     def forward(
         self,
@@ -311,7 +339,9 @@ class LSTM(nn.Module):
             return None
         lengths = torch.as_tensor(lengths)
         if lengths.dim() != 1 or lengths.shape[0] != batch or lengths.is_floating_point():
-            raise ValueError(f"lengths must be a 1-D integer tensor of size B={batch}, got shape {tuple(lengths.shape)}")
+            raise ValueError(
+                f"lengths must be a 1-D integer tensor of size B={batch}, got shape {tuple(lengths.shape)}"
+            )
         lo, hi = int(lengths.min()), int(lengths.max())
         if lo < 1 or hi > steps:
             raise ValueError(f"lengths must lie in [1, T={steps}], got min {lo}, max {hi}")
@@ -390,8 +420,9 @@ class LSTM(nn.Module):
                 col[hidden : 2 * hidden] = _PAD_BIG  # forget gate -> 1
                 w_ih = torch.cat([w_ih, col], dim=1)
                 xd = xa if d == 0 else reverse_padded(xa, rev_idx)
-                out, _, c_last = _VF.lstm(xd, (h0[k : k + 1], c0[k : k + 1]), [w_ih, *ws[1:]], self.bias, 1, 0.0,
-                                          self.training, False, False)  # out (T, B, H_out)
+                out, _, c_last = _VF.lstm(
+                    xd, (h0[k : k + 1], c0[k : k + 1]), [w_ih, *ws[1:]], self.bias, 1, 0.0, self.training, False, False
+                )  # out (T, B, H_out)
                 h_n.append(out.gather(0, last.expand(1, batch, out.shape[-1]))[0])
                 c_n.append(c_last[0])
                 y = out * keep
@@ -416,9 +447,15 @@ class LSTM(nn.Module):
     def _sample_noise(self, batch: int, like: Tensor) -> ForwardNoise:
         in_sizes = [self.input_size] + [self.out_size * self.num_directions] * (self.num_layers - 1)
         return sample_noise(
-            variational=self.variational_dropout, zoneout_pc=self.zoneout[0], zoneout_ph=self.zoneout[1],
-            training=self.training, batch=batch, input_sizes=in_sizes, directions=self.num_directions,
-            out_size=self.out_size, like=like,
+            variational=self.variational_dropout,
+            zoneout_pc=self.zoneout[0],
+            zoneout_ph=self.zoneout[1],
+            training=self.training,
+            batch=batch,
+            input_sizes=in_sizes,
+            directions=self.num_directions,
+            out_size=self.out_size,
+            like=like,
         )
 
     def _run_layers(self, x: Tensor, hx: State, lengths: Tensor | None, path: Path, record: bool):
@@ -435,20 +472,37 @@ class LSTM(nn.Module):
             if path == "compiled":
                 ws = [self.cell_weights(layer, d, self.training) for d in range(self.num_directions)]
                 layer_in, h, c = compiled.run_compiled_layer(
-                    layer_in, ws, [hx[0][k] for k in ks], [hx[1][k] for k in ks], valid=valid,
-                    h_masks=[noise.h_masks[k] for k in ks], keep_c=[noise.keep_c[k] for k in ks],
-                    keep_h=[noise.keep_h[k] for k in ks])  # (T, B, D*H), (D, B, H) twice
+                    layer_in,
+                    ws,
+                    [hx[0][k] for k in ks],
+                    [hx[1][k] for k in ks],
+                    valid=valid,
+                    h_masks=[noise.h_masks[k] for k in ks],
+                    keep_c=[noise.keep_c[k] for k in ks],
+                    keep_h=[noise.keep_h[k] for k in ks],
+                )  # (T, B, D*H), (D, B, H) twice
                 h_n += h.unbind(0)
                 c_n += c.unbind(0)
             else:
-                layer_in = self._run_directions(layer, layer_in, hx, lengths, valid, noise, path, record,
-                                                (h_n, c_n, gates))
+                layer_in = self._run_directions(
+                    layer, layer_in, hx, lengths, valid, noise, path, record, (h_n, c_n, gates)
+                )
             if layer < self.num_layers - 1 and self.dropout > 0 and self.training:
                 layer_in = F.dropout(layer_in, self.dropout, training=True)
         return layer_in, torch.stack(h_n), torch.stack(c_n), (gates if record else None)
 
-    def _run_directions(self, layer: int, layer_in: Tensor, hx: State, lengths: Tensor | None, valid,
-                        noise: ForwardNoise, path: Path, record: bool, into: tuple[list, list, list]) -> Tensor:
+    def _run_directions(
+        self,
+        layer: int,
+        layer_in: Tensor,
+        hx: State,
+        lengths: Tensor | None,
+        valid,
+        noise: ForwardNoise,
+        path: Path,
+        record: bool,
+        into: tuple[list, list, list],
+    ) -> Tensor:
         """One layer on the reference or fused path, a direction at a time; the reverse direction
         runs on each sequence reversed within its length. Appends h_n, c_n (and gates) to ``into``."""
         steps, batch = layer_in.shape[0], layer_in.shape[1]
@@ -458,13 +512,18 @@ class LSTM(nn.Module):
             k = layer * self.num_directions + d
             w = self.cell_weights(layer, d, self.training)
             flip = (lambda z: z) if d == 0 else (lambda z: reverse_padded(z, rev_idx))  # noqa: E731
-            kc, kh = (keep_tensor(keep, steps, batch, n, layer_in) for keep, n in
-                      ((noise.keep_c[k], self.hidden_size), (noise.keep_h[k], self.out_size)))
+            kc, kh = (
+                keep_tensor(keep, steps, batch, n, layer_in)
+                for keep, n in ((noise.keep_c[k], self.hidden_size), (noise.keep_h[k], self.out_size))
+            )
             kc, kh = (flip(z) if isinstance(z, Tensor) else z for z in (kc, kh))  # masks in the input's time order
             xg = input_projection(flip(layer_in), w)  # (T, B, 4H)
             kwargs = dict(valid=valid, h_mask=noise.h_masks[k], keep_c=kc, keep_h=kh)
-            res = run_fused(xg, hx[0][k], hx[1][k], w, **kwargs) if path == "fused" else (
-                run_reference(xg, hx[0][k], hx[1][k], w, record=record, **kwargs))
+            res = (
+                run_fused(xg, hx[0][k], hx[1][k], w, **kwargs)
+                if path == "fused"
+                else (run_reference(xg, hx[0][k], hx[1][k], w, record=record, **kwargs))
+            )
             outs.append(flip(res.y))  # (T, B, H_out)
             into[0].append(res.h_n)
             into[1].append(res.c_n)
@@ -498,5 +557,9 @@ class LSTM(nn.Module):
         cfg = self.config
         defaults = LSTMConfig(cfg.input_size, cfg.hidden_size)
         parts = [f"{cfg.input_size}, {cfg.hidden_size}"]
-        parts += [f"{k}={v!r}" for k, v in asdict(cfg).items() if k not in ("input_size", "hidden_size") and v != getattr(defaults, k)]
+        parts += [
+            f"{k}={v!r}"
+            for k, v in asdict(cfg).items()
+            if k not in ("input_size", "hidden_size") and v != getattr(defaults, k)
+        ]
         return ", ".join(parts)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, _VF
+from torch import _VF, Tensor
 
 from . import compiled
 from .cell import cell_step, fast_step, input_projection
@@ -44,7 +44,7 @@ class PlainStep:
         self._cache: dict[int, tuple] = {}
 
     @classmethod
-    def of(cls, lstm) -> "PlainStep | None":
+    def of(cls, lstm) -> PlainStep | None:
         """The step of an :class:`~lstmkit.nn.LSTM` whose configuration is plain (unidirectional, no
         projection, no variant but the stochastic ones, which only training steps apply), or None."""
         if lstm.bidirectional or lstm.proj_size or lstm.layer_norm or lstm.peephole or any(lstm.zoneout):
@@ -116,8 +116,10 @@ def variant_step(lstm, x_t: Tensor, h: Tensor, c: Tensor) -> tuple[Tensor, State
                 inp = inp * noise.input_masks[layer]
             h_in = h[layer] if noise.h_masks[layer] is None else h[layer] * noise.h_masks[layer]
             s = cell_step(input_projection(inp, w), h_in, c[layer], w)
-            kc, kh = (keep_tensor(keep, 1, x_t.shape[0], n, x_t) for keep, n in
-                      ((noise.keep_c[layer], lstm.hidden_size), (noise.keep_h[layer], lstm.out_size)))
+            kc, kh = (
+                keep_tensor(keep, 1, x_t.shape[0], n, x_t)
+                for keep, n in ((noise.keep_c[layer], lstm.hidden_size), (noise.keep_h[layer], lstm.out_size))
+            )
             c1 = s.c if kc is None else zoneout(c[layer], s.c, kc[0] if isinstance(kc, Tensor) else kc)
             h1 = s.h if kh is None else zoneout(h[layer], s.h, kh[0] if isinstance(kh, Tensor) else kh)
         hs.append(h1)

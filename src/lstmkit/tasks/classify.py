@@ -17,7 +17,7 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -25,8 +25,18 @@ from torch import nn
 
 from lstmkit.data.batching import bucket_sampler, pad_sequences
 from lstmkit.data.text import (
-    BpeTokenizer, LabelledText, TextFormat, Tokenizer, TokenizerKind, load_embeddings, make_tokenizer,
-    parse_numbers, read_labelled, read_unlabelled, tokenizer_from_json, tokenizer_to_json,
+    BpeTokenizer,
+    LabelledText,
+    TextFormat,
+    Tokenizer,
+    TokenizerKind,
+    load_embeddings,
+    make_tokenizer,
+    parse_numbers,
+    read_labelled,
+    read_unlabelled,
+    tokenizer_from_json,
+    tokenizer_to_json,
 )
 from lstmkit.data.vocab import Vocab
 from lstmkit.errors import DataError, ModelFolderError
@@ -36,7 +46,7 @@ from lstmkit.tasks.classify_model import ClassifierShape, ClassifyBatch, Sequenc
 from lstmkit.train import TrainConfig, Trainer
 
 TASK = "classify"
-Data = Union[str, Path, Sequence[tuple[str, str]]]
+Data = str | Path | Sequence[tuple[str, str]]
 
 
 @dataclass
@@ -142,8 +152,10 @@ def fit_encoder(rows: list[LabelledText], cfg: ClassifyConfig, source: str) -> E
 
 
 def encode_rows(enc: Encoder, rows: list[LabelledText], source: str) -> list[tuple[torch.Tensor, int]]:
-    return [(enc.encode(r.text, f"{source}: line {r.line}"), enc.label_id(r.label, f"{source}: line {r.line}"))
-            for r in rows]
+    return [
+        (enc.encode(r.text, f"{source}: line {r.line}"), enc.label_id(r.label, f"{source}: line {r.line}"))
+        for r in rows
+    ]
 
 
 def collate(examples: list[tuple[torch.Tensor, int]]) -> ClassifyBatch:
@@ -185,9 +197,14 @@ def _split(rows: list[LabelledText], fraction: float, seed: int) -> tuple[list[L
 def build_model(enc: Encoder, shape: ClassifierShape, seed: int) -> tuple[SequenceClassifier, ClassifierShape]:
     """A seeded network sized for the encoder (vocabulary, classes), with pretrained vectors if configured."""
     cfg = enc.config
-    shape = replace(shape, input=cfg.input, num_classes=len(enc.labels),
-                    vocab_size=len(enc.vocab) if enc.vocab else 0, pad_id=(enc.vocab.pad_id or 0) if enc.vocab else 0,
-                    unk_id=enc.vocab.unk_id if enc.vocab else None)
+    shape = replace(
+        shape,
+        input=cfg.input,
+        num_classes=len(enc.labels),
+        vocab_size=len(enc.vocab) if enc.vocab else 0,
+        pad_id=(enc.vocab.pad_id or 0) if enc.vocab else 0,
+        unk_id=enc.vocab.unk_id if enc.vocab else None,
+    )
     emb = None
     if cfg.embeddings and cfg.input == "text":
         assert enc.vocab is not None
@@ -203,7 +220,7 @@ def build_model(enc: Encoder, shape: ClassifierShape, seed: int) -> tuple[Sequen
 
 @dataclass
 class ClassifyResult:
-    predictor: "ClassifyPredictor"
+    predictor: ClassifyPredictor
     metrics: dict[str, Any]
 
 
@@ -240,7 +257,12 @@ def train(
     net, shape = build_model(enc, shape, tcfg.seed)
 
     trainer = Trainer(
-        net, tcfg, train_set, collate, loss_fn, valid_set=valid_set,
+        net,
+        tcfg,
+        train_set,
+        collate,
+        loss_fn,
+        valid_set=valid_set,
         evaluate=_monitor_metrics if valid_set else None,
         batch_sampler=bucket_sampler([len(e[0]) for e in train_set], tcfg.batch_size, shuffle=True),
         out_dir=out,
@@ -251,7 +273,7 @@ def train(
     net = net.cpu().eval()
     metrics: dict[str, Any] = {}
     if valid_set:
-        y, p = _predict_batches(net, [collate(valid_set[i:i + 256]) for i in range(0, len(valid_set), 256)])
+        y, p = _predict_batches(net, [collate(valid_set[i : i + 256]) for i in range(0, len(valid_set), 256)])
         metrics = classification_metrics(y, p.argmax(1), labels=enc.labels)
     predictor = ClassifyPredictor(net, enc, shape, tcfg, sample=(vrows or rows)[0].text)
     if out is not None:
@@ -265,8 +287,14 @@ class ClassifyPredictor:
 
     task = TASK
 
-    def __init__(self, model: SequenceClassifier, encoder: Encoder, shape: ClassifierShape,
-                 train_config: TrainConfig | None = None, sample: str = "") -> None:
+    def __init__(
+        self,
+        model: SequenceClassifier,
+        encoder: Encoder,
+        shape: ClassifierShape,
+        train_config: TrainConfig | None = None,
+        sample: str = "",
+    ) -> None:
         self.model = model.cpu().eval()
         self.sample = sample  # a validation text kept for `lstmkit inspect`
         self.encoder = encoder
@@ -275,15 +303,18 @@ class ClassifyPredictor:
         self.labels = encoder.labels
 
     def save(self, folder: str | Path, metrics: dict[str, Any] | None = None) -> None:
-        cfg = {"data": asdict(self.encoder.config), "model": asdict(self.shape),
-               "train": self.train_config.to_dict() if self.train_config else None}
+        cfg = {
+            "data": asdict(self.encoder.config),
+            "model": asdict(self.shape),
+            "train": self.train_config.to_dict() if self.train_config else None,
+        }
         transforms = {**self.encoder.transforms(), "sample": {"text": self.sample}}
         save_model(folder, TASK, cfg, self.model, transforms=transforms, metrics=metrics)
 
     def _batches(self, seqs: list[torch.Tensor], batch_size: int = 256):
         order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]))
         for s in range(0, len(order), batch_size):
-            idx = order[s:s + batch_size]
+            idx = order[s : s + batch_size]
             yield idx, collate([(seqs[i], 0) for i in idx])
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
@@ -298,16 +329,19 @@ class ClassifyPredictor:
     def predict(self, texts: Sequence[str]) -> list[dict[str, Any]]:
         """``[{"label": str, "probabilities": {label: p}}]`` per text."""
         probs = self.predict_proba(texts)
-        return [{"label": self.labels[int(p.argmax())],
-                 "probabilities": {lab: float(v) for lab, v in zip(self.labels, p)}} for p in probs]
+        return [
+            {"label": self.labels[int(p.argmax())], "probabilities": {lab: float(v) for lab, v in zip(self.labels, p)}}
+            for p in probs
+        ]
 
     def predict_file(self, path: str | Path, text_column: str | None = None) -> list[dict[str, Any]]:
         """``[{"text", "label", "probabilities"}]`` for each text of ``path`` (lines, or a CSV/TSV column)."""
         texts = read_unlabelled(path, text_column or self.encoder.config.text_column)
         return [{"text": t, **r} for t, r in zip(texts, self.predict(texts))]
 
-    def evaluate(self, rows: Sequence[LabelledText], source: str = "data",
-                 plot: str | Path | None = None) -> dict[str, Any]:
+    def evaluate(
+        self, rows: Sequence[LabelledText], source: str = "data", plot: str | Path | None = None
+    ) -> dict[str, Any]:
         """Accuracy, macro-F1, per-class precision/recall/F1/support, confusion matrix (+ PNG if ``plot``)."""
         y = np.array([self.encoder.label_id(r.label, f"{source}: line {r.line}") for r in rows])
         pred = self.predict_proba([r.text for r in rows]).argmax(1)
@@ -343,9 +377,9 @@ class ClassifyPredictor:
 
     def trace_gates(self, sample: str) -> list:
         """The LSTM's gate activations on one text (a list of ``lstmkit.nn.Gates``, one per layer×direction)."""
-        x = self.encoder.encode(sample)[None]                   # (1, T)
+        x = self.encoder.encode(sample)[None]  # (1, T)
         with torch.no_grad():
-            emb = self.model.embed_inputs(x)                    # (1, T, E)
+            emb = self.model.embed_inputs(x)  # (1, T, E)
             _, _, gates = self.model.lstm(emb, lengths=torch.tensor([x.size(1)]), return_gates=True)
         return gates
 
@@ -366,8 +400,9 @@ def load_predictor(folder: str | Path) -> ClassifyPredictor:
             raise ModelFolderError(f"{folder}: vocab.json or tokenizer.json missing")
         vocab = Vocab.from_json(mf.transforms["vocab"])
         if len(vocab) != shape.vocab_size:
-            raise ModelFolderError(f"{folder}/vocab.json: {len(vocab)} tokens, the model was built for "
-                                   f"{shape.vocab_size}")
+            raise ModelFolderError(
+                f"{folder}/vocab.json: {len(vocab)} tokens, the model was built for {shape.vocab_size}"
+            )
         enc = Encoder(cfg, labels, tokenizer_from_json(mf.transforms["tokenizer"]), vocab)
     if len(labels) != shape.num_classes:
         raise ModelFolderError(f"{folder}/labels.json: {len(labels)} labels, the model has {shape.num_classes} classes")
@@ -401,5 +436,13 @@ def format_predictions(rows: list[dict[str, Any]], labels: list[str], fmt: Liter
     return buf.getvalue()
 
 
-__all__ = ["ClassifyConfig", "ClassifierShape", "ClassifyPredictor", "ClassifyResult", "train", "evaluate",
-           "load_predictor", "format_predictions"]
+__all__ = [
+    "ClassifyConfig",
+    "ClassifierShape",
+    "ClassifyPredictor",
+    "ClassifyResult",
+    "train",
+    "evaluate",
+    "load_predictor",
+    "format_predictions",
+]

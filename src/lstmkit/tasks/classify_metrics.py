@@ -24,8 +24,9 @@ def _safe_div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.divide(a, b, out=np.zeros_like(a, dtype=np.float64), where=b > 0)
 
 
-def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, labels: Sequence[str] | None = None,
-                           n_classes: int | None = None) -> dict[str, Any]:
+def classification_metrics(
+    y_true: np.ndarray, y_pred: np.ndarray, labels: Sequence[str] | None = None, n_classes: int | None = None
+) -> dict[str, Any]:
     """accuracy, macro_f1, per_class {label: precision, recall, f1, support}, confusion_matrix (lists)."""
     c = len(labels) if labels is not None else int(n_classes or 0)
     names = list(labels) if labels is not None else [str(i) for i in range(c)]
@@ -39,8 +40,10 @@ def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, labels: Seque
         "accuracy": float(tp.sum() / max(1, m.sum())),
         "macro_f1": float(f1[present].mean()) if present.any() else 0.0,
         "n": int(m.sum()),
-        "per_class": {n: {"precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}
-                      for n, p, r, f, s in zip(names, precision, recall, f1, m.sum(1))},
+        "per_class": {
+            n: {"precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}
+            for n, p, r, f, s in zip(names, precision, recall, f1, m.sum(1))
+        },
         "labels": names,
         "confusion_matrix": m.tolist(),
     }

@@ -25,9 +25,9 @@ class ClassifierShape:
     """What the network needs to know to be built (saved in config.json with the rest of the config)."""
 
     input: InputKind = "text"
-    vocab_size: int = 0          # text input: embedding rows (ignored for numeric input)
+    vocab_size: int = 0  # text input: embedding rows (ignored for numeric input)
     pad_id: int = 0
-    unk_id: int | None = None    # text input: the <unk> row that word dropout substitutes
+    unk_id: int | None = None  # text input: the <unk> row that word dropout substitutes
     num_classes: int = 2
     embed_size: int = 128
     hidden_size: int = 128
@@ -38,7 +38,7 @@ class ClassifierShape:
     variational_dropout: float = 0.0
     weight_drop: float = 0.0
     layer_norm: bool = False
-    word_dropout: float = 0.0    # training only: each real token becomes <unk> with this probability
+    word_dropout: float = 0.0  # training only: each real token becomes <unk> with this probability
 
 
 class ClassifyBatch(NamedTuple):
@@ -70,10 +70,9 @@ class Pool(nn.Module):
             self.proj = nn.Linear(size, size)
             self.score = nn.Linear(size, 1, bias=False)
 
-    def forward(self, out: torch.Tensor, h_top: torch.Tensor, lengths: torch.Tensor,
-                return_weights: bool = False):
+    def forward(self, out: torch.Tensor, h_top: torch.Tensor, lengths: torch.Tensor, return_weights: bool = False):
         """``out`` (B, T, DH), ``h_top`` (B, DH) -> (B, DH) (and attention weights (B, T) if asked)."""
-        mask = length_mask(lengths, out.size(1))            # (B, T)
+        mask = length_mask(lengths, out.size(1))  # (B, T)
         weights = None
         if self.kind == "last":
             pooled = h_top
@@ -82,9 +81,9 @@ class Pool(nn.Module):
         elif self.kind == "mean":
             pooled = (out * mask[..., None]).sum(dim=1) / lengths.clamp(min=1).to(out)[:, None]
         else:
-            scores = self.score(torch.tanh(self.proj(out))).squeeze(-1)           # (B, T)
-            weights = scores.masked_fill(~mask, float("-inf")).softmax(dim=1)     # (B, T)
-            pooled = torch.einsum("bt,btd->bd", weights, out)                    # (B, DH)
+            scores = self.score(torch.tanh(self.proj(out))).squeeze(-1)  # (B, T)
+            weights = scores.masked_fill(~mask, float("-inf")).softmax(dim=1)  # (B, T)
+            pooled = torch.einsum("bt,btd->bd", weights, out)  # (B, DH)
         return (pooled, weights) if return_weights else pooled
 
 
@@ -101,9 +100,15 @@ class SequenceClassifier(nn.Module):
             self.embed = nn.Linear(1, s.embed_size)  # one value per step -> E
         self.drop = nn.Dropout(s.dropout)
         self.lstm = LSTM(
-            s.embed_size, s.hidden_size, num_layers=s.num_layers, batch_first=True,
-            dropout=s.dropout if s.num_layers > 1 else 0.0, bidirectional=s.bidirectional,
-            variational_dropout=s.variational_dropout, weight_drop=s.weight_drop, layer_norm=s.layer_norm,
+            s.embed_size,
+            s.hidden_size,
+            num_layers=s.num_layers,
+            batch_first=True,
+            dropout=s.dropout if s.num_layers > 1 else 0.0,
+            bidirectional=s.bidirectional,
+            variational_dropout=s.variational_dropout,
+            weight_drop=s.weight_drop,
+            layer_norm=s.layer_norm,
         )
         d = 2 if s.bidirectional else 1
         self.pool = Pool(s.pooling, d * s.hidden_size)
@@ -112,7 +117,7 @@ class SequenceClassifier(nn.Module):
     def embed_inputs(self, x: torch.Tensor) -> torch.Tensor:
         """(B, T) ids or values -> (B, T, E)."""
         if self.shape.input == "numeric":
-            return self.embed(x.unsqueeze(-1).to(self.out.weight.dtype))   # (B, T, 1) -> (B, T, E)
+            return self.embed(x.unsqueeze(-1).to(self.out.weight.dtype))  # (B, T, 1) -> (B, T, E)
         return self.embed(self.drop_words(x))
 
     def drop_words(self, x: torch.Tensor) -> torch.Tensor:
@@ -126,7 +131,7 @@ class SequenceClassifier(nn.Module):
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """x (B, T), lengths (B,) -> logits (B, C)."""
-        emb = self.drop(self.embed_inputs(x))                  # (B, T, E)
+        emb = self.drop(self.embed_inputs(x))  # (B, T, E)
         out, (h_n, _) = self.lstm(emb, lengths=lengths.cpu())  # out (B, T, DH); h_n (L*D, B, H)
         d = 2 if self.shape.bidirectional else 1
         h_top = h_n[-d:].transpose(0, 1).reshape(x.size(0), -1)  # (D, B, H) -> (B, D*H)

@@ -16,15 +16,23 @@ column, saved as ``scaler.json``); outputs are inverted to original units.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
 
-from lstmkit.data.timeseries import (ColumnSpec, FeatureMode, FillMethod, SeriesSet, Standardizer, load_table,
-                                     note, parse_split)
+from lstmkit.data.timeseries import (
+    ColumnSpec,
+    FeatureMode,
+    FillMethod,
+    SeriesSet,
+    Standardizer,
+    load_table,
+    note,
+    parse_split,
+)
 from lstmkit.errors import DataError, LstmkitError
 from lstmkit.tasks.forecast_data import Batch, WindowCollate, fit_scaler, prepare
 from lstmkit.tasks.forecast_model import Decoder, ForecastNet, NetConfig, Norm
@@ -69,26 +77,48 @@ class ForecastConfig:
                 raise LstmkitError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
         if any(not 0 < q < 1 for q in self.quantiles):
             raise LstmkitError(f"--quantiles must lie in (0, 1), got {self.quantiles}")
-        for name, allowed in (("features", ("S", "M", "MS")), ("decoder", ("direct", "seq2seq")),
-                              ("norm", ("none", "last", "revin")), ("fill", ("none", "ffill", "interpolate", "drop"))):
+        for name, allowed in (
+            ("features", ("S", "M", "MS")),
+            ("decoder", ("direct", "seq2seq")),
+            ("norm", ("none", "last", "revin")),
+            ("fill", ("none", "ffill", "interpolate", "drop")),
+        ):
             if getattr(self, name) not in allowed:
                 raise LstmkitError(f"--{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
         parse_split(self.split)
 
     def column_spec(self) -> ColumnSpec:
-        return ColumnSpec(list(self.target), self.features, list(self.covariates), list(self.future_covariates),
-                          self.time_column, self.series_column, self.calendar, self.fill)
+        return ColumnSpec(
+            list(self.target),
+            self.features,
+            list(self.covariates),
+            list(self.future_covariates),
+            self.time_column,
+            self.series_column,
+            self.calendar,
+            self.fill,
+        )
 
 
 def net_config(cfg: ForecastConfig, sset: SeriesSet) -> NetConfig:
-    return NetConfig(n_past=len(sset.past_columns), n_target=sset.n_target, n_future=len(sset.future_columns),
-                     lookback=cfg.lookback, horizon=cfg.horizon, hidden_size=cfg.hidden_size,
-                     num_layers=cfg.num_layers, dropout=cfg.dropout, bidirectional=cfg.bidirectional,
-                     decoder=cfg.decoder, n_quantiles=max(1, len(cfg.quantiles)), norm=cfg.norm,
-                     point_index=int(np.argmin([abs(q - 0.5) for q in cfg.quantiles])) if cfg.quantiles else 0,
-                     channel_independent=cfg.channel_independent and sset.n_target > 1,
-                     patch=cfg.patch or max(1, cfg.lookback // 4),
-                     highway=cfg.highway)
+    return NetConfig(
+        n_past=len(sset.past_columns),
+        n_target=sset.n_target,
+        n_future=len(sset.future_columns),
+        lookback=cfg.lookback,
+        horizon=cfg.horizon,
+        hidden_size=cfg.hidden_size,
+        num_layers=cfg.num_layers,
+        dropout=cfg.dropout,
+        bidirectional=cfg.bidirectional,
+        decoder=cfg.decoder,
+        n_quantiles=max(1, len(cfg.quantiles)),
+        norm=cfg.norm,
+        point_index=int(np.argmin([abs(q - 0.5) for q in cfg.quantiles])) if cfg.quantiles else 0,
+        channel_independent=cfg.channel_independent and sset.n_target > 1,
+        patch=cfg.patch or max(1, cfg.lookback // 4),
+        highway=cfg.highway,
+    )
 
 
 def make_loss(quantiles: Sequence[float]):
@@ -106,7 +136,9 @@ def make_loss(quantiles: Sequence[float]):
     return loss_fn
 
 
-def train(data: str | Path, cfg: ForecastConfig, train_cfg, out: str | Path, *, valid: str | Path | None = None) -> dict:
+def train(
+    data: str | Path, cfg: ForecastConfig, train_cfg, out: str | Path, *, valid: str | Path | None = None
+) -> dict:
     """Train a forecaster on ``data`` (train/valid split by ``cfg.split``) and write the model folder ``out``.
 
     Returns the metrics written to ``metrics.json`` (the valid loss and the test-split evaluation
@@ -126,19 +158,31 @@ def train(data: str | Path, cfg: ForecastConfig, train_cfg, out: str | Path, *, 
     if valid is not None:
         raise LstmkitError("--valid: forecast takes the validation rows from --split of --data")
     if tr.size == 0:
-        raise DataError(f"{Path(data).name}: the train split has no window of lookback {cfg.lookback} + horizon "
-                        f"{cfg.horizon}")
+        raise DataError(
+            f"{Path(data).name}: the train split has no window of lookback {cfg.lookback} + horizon {cfg.horizon}"
+        )
     torch.manual_seed(train_cfg.seed)
     ncfg = net_config(cfg, sset)
     net = ForecastNet(ncfg)
-    trainer = Trainer(net, train_cfg, tr.tolist(), WindowCollate(prep, cfg.lookback, cfg.horizon),
-                      make_loss(cfg.quantiles), valid_set=va.tolist() if va.size else None, out_dir=out)
+    trainer = Trainer(
+        net,
+        train_cfg,
+        tr.tolist(),
+        WindowCollate(prep, cfg.lookback, cfg.horizon),
+        make_loss(cfg.quantiles),
+        valid_set=va.tolist() if va.size else None,
+        out_dir=out,
+    )
     result = trainer.fit()
     net = getattr(net, "module", net).cpu().eval()
-    config = {"forecast": cfg, "net": ncfg, "train": train_cfg,
-              "columns": {"past": sset.past_columns, "future": sset.future_columns, "n_target": sset.n_target}}
+    config = {
+        "forecast": cfg,
+        "net": ncfg,
+        "train": train_cfg,
+        "columns": {"past": sset.past_columns, "future": sset.future_columns, "n_target": sset.n_target},
+    }
     s0 = sset.series[0]
-    sample = GateSample(s0.id, s0.past[-cfg.lookback:], s0.future[-cfg.lookback:])
+    sample = GateSample(s0.id, s0.past[-cfg.lookback :], s0.future[-cfg.lookback :])
     transforms = {"scaler": scaler.to_json(), "sample": sample.to_json()}
     save_model(out, task=TASK, config=config, model=net, transforms=transforms)
     metrics = {"valid": {k: float(v) for k, v in (result.best_metrics or {}).items()}}
@@ -149,7 +193,7 @@ def train(data: str | Path, cfg: ForecastConfig, train_cfg, out: str | Path, *, 
     return metrics
 
 
-def load_predictor(folder: str | Path) -> "ForecastPredictor":
+def load_predictor(folder: str | Path) -> ForecastPredictor:
     """The predictor of a saved forecast model folder (``lstmkit.load`` dispatches here)."""
     from lstmkit.io import read_folder
 
@@ -164,6 +208,7 @@ def load_predictor(folder: str | Path) -> "ForecastPredictor":
         sample = GateSample.from_json(mf.transforms["sample"]) if "sample" in mf.transforms else None
     except (KeyError, TypeError) as exc:
         from lstmkit.errors import ModelFolderError
+
         raise ModelFolderError(f"{folder}/config.json: not a forecast config ({exc})") from None
     net = mf.load_into(ForecastNet(ncfg))
     return ForecastPredictor(cfg, ncfg, net, scaler, cols["past"], cols["future"], sample)

@@ -47,8 +47,9 @@ class RidgeLinear:
     lookback: int
 
     @classmethod
-    def fit(cls, pairs: list[tuple[np.ndarray, np.ndarray]], lookback: int, horizon: int,
-            alpha: float = 1e-3) -> "RidgeLinear":
+    def fit(
+        cls, pairs: list[tuple[np.ndarray, np.ndarray]], lookback: int, horizon: int, alpha: float = 1e-3
+    ) -> RidgeLinear:
         """``pairs``: (series (N, C), train origins) per series; ``alpha`` relative to the mean of diag(XᵀX)."""
         xtx = np.zeros((lookback + 1, lookback + 1))
         xty = np.zeros((lookback + 1, horizon))
@@ -87,11 +88,15 @@ def error_sums(pred: np.ndarray, true: np.ndarray, pred_raw: np.ndarray, true_ra
     """Sums for mse/mae (standardised), mse_raw/mae_raw (original units) and mape (%), plus counts."""
     err, err_raw = pred - true, pred_raw - true_raw
     nz = np.abs(true_raw) > 1e-8
-    return {"se": float((err.astype(np.float64) ** 2).sum()), "ae": float(np.abs(err).astype(np.float64).sum()),
-            "se_raw": float((err_raw.astype(np.float64) ** 2).sum()),
-            "ae_raw": float(np.abs(err_raw).astype(np.float64).sum()),
-            "ape": float((np.abs(err_raw[nz]) / np.abs(true_raw[nz])).astype(np.float64).sum()),
-            "n": float(err.size), "n_nz": float(nz.sum())}
+    return {
+        "se": float((err.astype(np.float64) ** 2).sum()),
+        "ae": float(np.abs(err).astype(np.float64).sum()),
+        "se_raw": float((err_raw.astype(np.float64) ** 2).sum()),
+        "ae_raw": float(np.abs(err_raw).astype(np.float64).sum()),
+        "ape": float((np.abs(err_raw[nz]) / np.abs(true_raw[nz])).astype(np.float64).sum()),
+        "n": float(err.size),
+        "n_nz": float(nz.sum()),
+    }
 
 
 def add_sums(a: dict[str, float] | None, b: dict[str, float]) -> dict[str, float]:
@@ -101,8 +106,13 @@ def add_sums(a: dict[str, float] | None, b: dict[str, float]) -> dict[str, float
 def finish(sums: dict[str, float]) -> dict[str, float]:
     """Turn :func:`error_sums` totals into the metrics."""
     n = max(sums["n"], 1.0)
-    return {"mse": sums["se"] / n, "mae": sums["ae"] / n, "mse_raw": sums["se_raw"] / n,
-            "mae_raw": sums["ae_raw"] / n, "mape": 100.0 * sums["ape"] / max(sums["n_nz"], 1.0)}
+    return {
+        "mse": sums["se"] / n,
+        "mae": sums["ae"] / n,
+        "mse_raw": sums["se_raw"] / n,
+        "mae_raw": sums["ae_raw"] / n,
+        "mape": 100.0 * sums["ape"] / max(sums["n_nz"], 1.0),
+    }
 
 
 def pinball_coverage(lo: np.ndarray, hi: np.ndarray, true: np.ndarray) -> float:

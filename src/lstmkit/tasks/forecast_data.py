@@ -3,8 +3,9 @@ concatenated) series and the collate function that gathers windows by origin."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import NamedTuple, Sequence
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -54,7 +55,7 @@ class WindowCollate:
         idx = torch.as_tensor(np.asarray(origins, dtype=np.int64))[:, None] + self.offsets  # (B, L+H)
         rows = self.prep.past[idx]  # (B, L+H, P)
         c = self.prep.sset.n_target
-        return Batch(rows[:, : self.L], self.prep.future[idx], rows[:, self.L:, :c])
+        return Batch(rows[:, : self.L], self.prep.future[idx], rows[:, self.L :, :c])
 
 
 def prepare(sset: SeriesSet, scaler: Standardizer, split: str, n_user_future: int) -> Prepared:
@@ -70,8 +71,9 @@ def prepare(sset: SeriesSet, scaler: Standardizer, split: str, n_user_future: in
         parts_f.append(fut)
         offsets.append(off)
         off += len(s.past)
-    return Prepared(sset, torch.from_numpy(np.concatenate(parts_p)), torch.from_numpy(np.concatenate(parts_f)),
-                    offsets, split)
+    return Prepared(
+        sset, torch.from_numpy(np.concatenate(parts_p)), torch.from_numpy(np.concatenate(parts_f)), offsets, split
+    )
 
 
 def fit_scaler(sset: SeriesSet, split: str, n_user_future: int) -> Standardizer:

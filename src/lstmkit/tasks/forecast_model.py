@@ -62,15 +62,26 @@ class ForecastNet(nn.Module):
         self.embed = nn.Sequential(nn.Linear(d_step, cfg.hidden_size), nn.ReLU()) if cfg.patch > 1 else nn.Identity()
         enc_in = cfg.hidden_size if cfg.patch > 1 else d_step
         n_dir = 2 if cfg.bidirectional else 1
-        self.encoder = LSTM(enc_in, cfg.hidden_size, num_layers=cfg.num_layers, batch_first=True,
-                            dropout=cfg.dropout if cfg.num_layers > 1 else 0.0, bidirectional=cfg.bidirectional)
+        self.encoder = LSTM(
+            enc_in,
+            cfg.hidden_size,
+            num_layers=cfg.num_layers,
+            batch_first=True,
+            dropout=cfg.dropout if cfg.num_layers > 1 else 0.0,
+            bidirectional=cfg.bidirectional,
+        )
         self.drop = nn.Dropout(cfg.dropout)
         q = cfg.n_quantiles
         if cfg.decoder == "direct":
             self.head = nn.Linear(cfg.hidden_size * n_dir + cfg.horizon * cfg.n_future, cfg.horizon * c_out * q)
         else:
-            self.decoder = LSTM(c_out + cfg.n_future, cfg.hidden_size, num_layers=cfg.num_layers, batch_first=True,
-                                dropout=cfg.dropout if cfg.num_layers > 1 else 0.0)
+            self.decoder = LSTM(
+                c_out + cfg.n_future,
+                cfg.hidden_size,
+                num_layers=cfg.num_layers,
+                batch_first=True,
+                dropout=cfg.dropout if cfg.num_layers > 1 else 0.0,
+            )
             self.head = nn.Linear(cfg.hidden_size, c_out * q)
         # LSTNet's "highway": a linear map (L -> H) of each target channel's lookback added to the output
         self.highway = nn.Linear(cfg.lookback, cfg.horizon) if cfg.highway else None
@@ -129,7 +140,7 @@ class ForecastNet(nn.Module):
         cfg = self.cfg
         _, (h_n, c_n) = self.encode(past, future)  # h_n (layers*D, B, Hd)
         Bp = past.shape[0]
-        fut_h = future[:, cfg.lookback:]  # (B, H, F)
+        fut_h = future[:, cfg.lookback :]  # (B, H, F)
         if cfg.decoder == "direct":
             n_dir = 2 if cfg.bidirectional else 1
             last = h_n[-n_dir:].permute(1, 0, 2).reshape(Bp, -1)  # (B, D*Hd)

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from lstmkit.data.timeseries import (SeriesSet, Standardizer, calendar_features, future_times, load_table, note)
+from lstmkit.data.timeseries import SeriesSet, Standardizer, calendar_features, future_times, load_table, note
 from lstmkit.errors import DataError, LstmkitError
 from lstmkit.tasks import forecast_baselines as base
 from lstmkit.tasks.forecast_data import Prepared, WindowCollate, prepare
@@ -32,16 +32,27 @@ class GateSample:
         return {"series_id": self.series_id, "past": self.past.tolist(), "future": self.future.tolist()}
 
     @classmethod
-    def from_json(cls, d: dict) -> "GateSample":
-        return cls(str(d["series_id"]), np.asarray(d["past"], np.float32).reshape(len(d["past"]), -1),
-                   np.asarray(d["future"], np.float32).reshape(len(d["future"]), -1))
+    def from_json(cls, d: dict) -> GateSample:
+        return cls(
+            str(d["series_id"]),
+            np.asarray(d["past"], np.float32).reshape(len(d["past"]), -1),
+            np.asarray(d["future"], np.float32).reshape(len(d["future"]), -1),
+        )
 
 
 class ForecastPredictor:
     """A trained forecaster with its scaler; every method takes a CSV/Parquet path (or a SeriesSet)."""
 
-    def __init__(self, cfg: "ForecastConfig", ncfg: NetConfig, net: ForecastNet, scaler: Standardizer,
-                 past_columns: list[str], future_columns: list[str], sample: GateSample | None = None):
+    def __init__(
+        self,
+        cfg: ForecastConfig,
+        ncfg: NetConfig,
+        net: ForecastNet,
+        scaler: Standardizer,
+        past_columns: list[str],
+        future_columns: list[str],
+        sample: GateSample | None = None,
+    ):
         self.cfg, self.ncfg, self.net, self.scaler = cfg, ncfg, net.eval(), scaler
         self.past_columns, self.future_columns = list(past_columns), list(future_columns)
         self.sample = sample  # a raw lookback window for `lstmkit inspect`
@@ -63,7 +74,9 @@ class ForecastPredictor:
         need = self.cfg.lookback + self.cfg.horizon if min_length is None else min_length
         sset = load_table(data, self.cfg.column_spec(), min_length=need, future_rows=future_rows)
         if sset.past_columns != self.past_columns:
-            raise DataError(f"{Path(data).name}: columns {sset.past_columns} differ from training ({self.past_columns})")
+            raise DataError(
+                f"{Path(data).name}: columns {sset.past_columns} differ from training ({self.past_columns})"
+            )
         for n in sset.notes:
             note(n)
         return sset
@@ -101,7 +114,7 @@ class ForecastPredictor:
         L, H, C = self.cfg.lookback, self.cfg.horizon, self.ncfg.n_target
         prep = self._prepare(sset)
         season = self._season(sset, season)
-        zs = [prep.past[off: off + len(s.past), :C].numpy() for s, off in zip(sset.series, prep.offsets)]
+        zs = [prep.past[off : off + len(s.past), :C].numpy() for s, off in zip(sset.series, prep.offsets)]
         linear = base.RidgeLinear.fit([(z, prep.local_origins(i, "train", L, H)) for i, z in enumerate(zs)], L, H)
         names = ["model", "last_value", "linear"] + (["seasonal_naive"] if season else [])
         sums: dict[str, dict | None] = {k: None for k in names}
@@ -112,8 +125,11 @@ class ForecastPredictor:
                 continue
             n_windows += o.size
             out = self.forecast_origins(prep, o + prep.offsets[i])  # (W, H, C, Q)
-            preds = {"model": out[..., self.point_index], "last_value": base.last_value(z, o, H),
-                     "linear": linear.predict(z, o)}
+            preds = {
+                "model": out[..., self.point_index],
+                "last_value": base.last_value(z, o, H),
+                "linear": linear.predict(z, o),
+            }
             if season:
                 preds["seasonal_naive"] = base.seasonal_naive(z, o, H, season)
             true = base.windows(z, o, 0, H)
@@ -145,11 +161,13 @@ class ForecastPredictor:
         out_z = self.forecast_origins(prep, origins)  # (S, H, C, Q)
         frames = []
         for i, s in enumerate(sset.series):
-            frames.append(self._frame(s.id, times[i], self.scaler.inverse(s.id, out_z[i].transpose(2, 0, 1),
-                                                                          slice(0, C))))  # (Q, H, C)
+            frames.append(
+                self._frame(s.id, times[i], self.scaler.inverse(s.id, out_z[i].transpose(2, 0, 1), slice(0, C)))
+            )  # (Q, H, C)
         df = pd.concat(frames, ignore_index=True)
         if out:
             from lstmkit.io import atomic_write_text
+
             atomic_write_text(out, df.to_csv(index=False))
         if plot:
             self._plot_predict(sset.series[0], n_obs[0], df[df.index < H], plot)
@@ -160,8 +178,11 @@ class ForecastPredictor:
         H, series, n_obs, times = self.cfg.horizon, [], [], []
         for s in sset.series:
             n = len(s.past) - fut_rows
-            t_fut = (future_times(s.time[:n], H) if s.time is not None and not fut_rows
-                     else (s.time[n:] if s.time is not None else None))
+            t_fut = (
+                future_times(s.time[:n], H)
+                if s.time is not None and not fut_rows
+                else (s.time[n:] if s.time is not None else None)
+            )
             past = np.concatenate([s.past[:n], np.full((H, s.past.shape[1]), np.nan, np.float32)])
             future = s.future
             if not fut_rows:
@@ -189,17 +210,32 @@ class ForecastPredictor:
         from lstmkit.plots import plot_forecast
 
         k = min(n_obs, max(4 * self.cfg.horizon, self.cfg.lookback))
-        hist_t = s.time[n_obs - k: n_obs] if s.time is not None else np.arange(n_obs - k, n_obs)
+        hist_t = s.time[n_obs - k : n_obs] if s.time is not None else np.arange(n_obs - k, n_obs)
         fut_t = df[self.cfg.time_column or "step"].to_numpy()
         q = self.cfg.quantiles
-        bands = {n: (df[f"{n}_q{q[0]:g}"].to_numpy(), df[f"{n}_q{q[-1]:g}"].to_numpy())
-                 for n in self.target_columns} if len(q) > 1 else {}
-        plot_forecast(path, hist_t, {n: s.past[n_obs - k: n_obs, c] for c, n in enumerate(self.target_columns)},
-                      fut_t, {n: df[n].to_numpy() for n in self.target_columns}, bands)
+        bands = (
+            {n: (df[f"{n}_q{q[0]:g}"].to_numpy(), df[f"{n}_q{q[-1]:g}"].to_numpy()) for n in self.target_columns}
+            if len(q) > 1
+            else {}
+        )
+        plot_forecast(
+            path,
+            hist_t,
+            {n: s.past[n_obs - k : n_obs, c] for c, n in enumerate(self.target_columns)},
+            fut_t,
+            {n: df[n].to_numpy() for n in self.target_columns},
+            bands,
+        )
 
     # --------------------------------------------------------------------------- backtest
-    def backtest(self, data: str | Path, split: str = "test", stride: int | None = None,
-                 out: str | Path | None = None, plot: str | Path | None = None) -> tuple[pd.DataFrame, dict]:
+    def backtest(
+        self,
+        data: str | Path,
+        split: str = "test",
+        stride: int | None = None,
+        out: str | Path | None = None,
+        plot: str | Path | None = None,
+    ) -> tuple[pd.DataFrame, dict]:
         """Rolling-origin forecasts over ``split`` every ``stride`` steps (default: the horizon)."""
         L, H, C = self.cfg.lookback, self.cfg.horizon, self.ncfg.n_target
         stride = stride or H
@@ -215,19 +251,22 @@ class ForecastPredictor:
             out_z = self.forecast_origins(prep, o + prep.offsets[i])  # (W, H, C, Q)
             pred_raw = self.scaler.inverse(s.id, out_z.transpose(0, 3, 1, 2), slice(0, C))  # (W, Q, H, C)
             true_raw = base.windows(s.past[:, :C], o, 0, H)  # (W, H, C)
-            z = prep.past[prep.offsets[i]: prep.offsets[i] + len(s.past), :C].numpy()
+            z = prep.past[prep.offsets[i] : prep.offsets[i] + len(s.past), :C].numpy()
             true_z = base.windows(z, o, 0, H)
-            sums = base.add_sums(sums, base.error_sums(out_z[..., self.point_index], true_z,
-                                                       pred_raw[:, self.point_index], true_raw))
+            sums = base.add_sums(
+                sums, base.error_sums(out_z[..., self.point_index], true_z, pred_raw[:, self.point_index], true_raw)
+            )
             frames.append(self._backtest_frame(s, o, pred_raw, true_raw))
         if not frames:
             raise DataError(f"the {split} split has no window of lookback {L} + horizon {H}")
         df = pd.concat(frames, ignore_index=True)
         if out:
             from lstmkit.io import atomic_write_text
+
             atomic_write_text(out, df.to_csv(index=False))
         if plot:
             from lstmkit.plots import plot_backtest
+
             first = df[df["series"] == df["series"].iloc[0]] if "series" in df else df
             plot_backtest(plot, first, self.target_columns[0], self.cfg.time_column or "step")
         return df, {"split": split, "forecasts": int(len(df) // H), **base.finish(sums)}

@@ -125,7 +125,7 @@ def windows(grid: torch.Tensor, bptt: int) -> list[LMBatch]:
     out = []
     for i in range(0, grid.size(1) - 1, bptt):
         t = min(bptt, grid.size(1) - 1 - i)
-        out.append(LMBatch(grid[:, i:i + t], grid[:, i + 1:i + 1 + t], i == 0))  # (B, t) each
+        out.append(LMBatch(grid[:, i : i + t], grid[:, i + 1 : i + 1 + t], i == 0))  # (B, t) each
     return out
 
 
@@ -184,7 +184,7 @@ class CarriedState:
             loss = loss + net.nll(out.hidden, w.y) / n
             s = self.shape
             if s.alpha:
-                loss = loss + s.alpha * out.hidden.pow(2).mean() / len(batch)                         # AR
+                loss = loss + s.alpha * out.hidden.pow(2).mean() / len(batch)  # AR
             if s.beta:
                 loss = loss + s.beta * (out.raw[:, 1:] - out.raw[:, :-1]).pow(2).mean() / len(batch)  # TAR
         return loss
@@ -204,12 +204,13 @@ def stream_metrics(nats: float, level: Level) -> dict[str, float]:
 # ============================================================================================ train
 @dataclass
 class LMResult:
-    predictor: "LMPredictor"
+    predictor: LMPredictor
     metrics: dict[str, Any]
 
 
-def _streams(data: str | Path, valid: str | Path | None, test: str | Path | None,
-             cfg: LMConfig) -> tuple[list[str], list[str], list[str] | None]:
+def _streams(
+    data: str | Path, valid: str | Path | None, test: str | Path | None, cfg: LMConfig
+) -> tuple[list[str], list[str], list[str] | None]:
     tokens = read_stream(data, cfg)
     if valid is not None:
         return tokens, read_stream(valid, cfg), (read_stream(test, cfg) if test is not None else None)
@@ -249,8 +250,17 @@ def train(
     valid_rows = max(1, min(tcfg.batch_size, cfg.eval_batch_size, len(valid_toks) // 2))
     valid_set = windows(batchify(vocab.encode(valid_toks), valid_rows), cfg.bptt)
     carried = CarriedState(shape, cfg.level)
-    trainer = Trainer(net, tcfg, train_set, collate, carried.loss_fn, valid_set=valid_set,
-                      evaluate=carried.metrics, batch_sampler=in_order, out_dir=out)
+    trainer = Trainer(
+        net,
+        tcfg,
+        train_set,
+        collate,
+        carried.loss_fn,
+        valid_set=valid_set,
+        evaluate=carried.metrics,
+        batch_sampler=in_order,
+        out_dir=out,
+    )
     trainer.add_callback("on_epoch_start", carried.reset)
     for event, fn in callbacks:
         trainer.add_callback(event, fn)
@@ -271,16 +281,33 @@ class LMPredictor:
 
     task = TASK
 
-    def __init__(self, model: LanguageModel, vocab: Vocab, config: LMConfig, shape: LMShape,
-                 train_config: TrainConfig | None = None, sample: str = "") -> None:
+    def __init__(
+        self,
+        model: LanguageModel,
+        vocab: Vocab,
+        config: LMConfig,
+        shape: LMShape,
+        train_config: TrainConfig | None = None,
+        sample: str = "",
+    ) -> None:
         self.model = model.cpu().eval()
         self.vocab, self.config, self.shape, self.train_config = vocab, config, shape, train_config
         self.sample = sample  # a piece of validation text kept for `lstmkit inspect`
 
     def save(self, folder: str | Path, metrics: dict[str, Any] | None = None) -> None:
-        cfg = {"data": asdict(self.config), "model": asdict(self.shape),
-               "train": self.train_config.to_dict() if self.train_config else None}
-        save_model(folder, TASK, cfg, self.model, transforms={"vocab": self.vocab.to_json(), "sample": {"text": self.sample}}, metrics=metrics)
+        cfg = {
+            "data": asdict(self.config),
+            "model": asdict(self.shape),
+            "train": self.train_config.to_dict() if self.train_config else None,
+        }
+        save_model(
+            folder,
+            TASK,
+            cfg,
+            self.model,
+            transforms={"vocab": self.vocab.to_json(), "sample": {"text": self.sample}},
+            metrics=metrics,
+        )
 
     @torch.no_grad()
     def evaluate_tokens(self, tokens: Sequence[str], batch_size: int | None = None) -> dict[str, float]:
@@ -309,16 +336,24 @@ class LMPredictor:
         if ids and n_unk == len(ids):
             warnings.warn(f"prompt: all {n_unk} tokens are unknown to the model (read as {UNK})", stacklevel=2)
         elif n_unk:
-            warnings.warn(f"prompt: {n_unk} of {len(ids)} tokens are unknown to the model (read as {UNK})",
-                          stacklevel=2)
+            warnings.warn(
+                f"prompt: {n_unk} of {len(ids)} tokens are unknown to the model (read as {UNK})", stacklevel=2
+            )
         if not ids:
             start = EOS if self.config.level == "word" else "\n"
             ids = [self.vocab.index(start)]
         return ids
 
     @torch.no_grad()
-    def generate(self, prompt: str = "", length: int = 100, temperature: float = 1.0, top_k: int = 0,
-                 top_p: float = 1.0, seed: int | None = None) -> Iterator[str]:
+    def generate(
+        self,
+        prompt: str = "",
+        length: int = 100,
+        temperature: float = 1.0,
+        top_k: int = 0,
+        top_p: float = 1.0,
+        seed: int | None = None,
+    ) -> Iterator[str]:
         """Yield ``length`` sampled tokens one at a time.
 
         The prompt is read once (one forward over it); each new token then costs one ``step`` of every
@@ -329,9 +364,9 @@ class LMPredictor:
         check_sampling(temperature, top_k, top_p, length)
         gen = torch.Generator().manual_seed(seed if seed is not None else torch.seed() % 2**63)
         ids = self.start_ids(prompt)
-        out = self.model(torch.tensor([ids]), None)                   # prompt (1, P) read once
+        out = self.model(torch.tensor([ids]), None)  # prompt (1, P) read once
         state = out.state
-        logp = self.model.log_probs(out.hidden[:, -1])                # (1, V)
+        logp = self.model.log_probs(out.hidden[:, -1])  # (1, V)
         for _ in range(length):
             nxt = sample_next(logp[0], temperature, top_k, top_p, gen)
             yield self.vocab.tokens[nxt]
@@ -363,12 +398,12 @@ class LMPredictor:
 
     def trace_gates(self, sample: str) -> list:
         """Gate activations of every layer on ``sample`` (one ``lstmkit.nn.Gates`` per layer, fields (1, T, H_l))."""
-        ids = torch.tensor([self.start_ids(sample)])                 # (1, T)
+        ids = torch.tensor([self.start_ids(sample)])  # (1, T)
         gates = []
         with torch.no_grad():
-            h = self.model.embed(ids)                                # (1, T, E)
+            h = self.model.embed(ids)  # (1, T, E)
             for lstm in self.model.layers:
-                h, _, g = lstm(h, return_gates=True)                 # h (1, T, H_l)
+                h, _, g = lstm(h, return_gates=True)  # h (1, T, H_l)
                 gates.extend(g)
         return gates
 
@@ -395,7 +430,7 @@ def sample_next(logp: torch.Tensor, temperature: float, top_k: int, top_p: float
     if top_p < 1.0:
         sorted_logits, order = logits.sort(descending=True)
         cum = sorted_logits.softmax(-1).cumsum(-1)
-        drop = cum - sorted_logits.softmax(-1) >= top_p     # tokens after the set reaching p
+        drop = cum - sorted_logits.softmax(-1) >= top_p  # tokens after the set reaching p
         logits = logits.masked_fill(torch.zeros_like(drop).scatter(0, order, drop), float("-inf"))
     probs = logits.softmax(-1)
     return int(torch.multinomial(probs, 1, generator=gen))

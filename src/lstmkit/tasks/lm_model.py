@@ -90,7 +90,7 @@ def embedding_dropout(embed: nn.Embedding, ids: torch.Tensor, p: float, training
         return embed(ids)
     w = embed.weight
     mask = torch.empty(w.size(0), 1, dtype=w.dtype, device=w.device).bernoulli_(1 - p) / (1 - p)  # (V, 1)
-    return embed(ids) * mask[ids]                                                                  # (B, T, E)
+    return embed(ids) * mask[ids]  # (B, T, E)
 
 
 class LanguageModel(nn.Module):
@@ -103,16 +103,15 @@ class LanguageModel(nn.Module):
         self.embed = nn.Embedding(s.vocab_size, s.embed_size)
         sizes = [s.hidden_size] * (s.num_layers - 1) + [s.embed_size if s.tie_weights else s.hidden_size]
         ins = [s.embed_size] + sizes[:-1]
-        self.layers = nn.ModuleList(
-            LSTM(i, o, batch_first=True, weight_drop=s.weight_drop) for i, o in zip(ins, sizes)
-        )
+        self.layers = nn.ModuleList(LSTM(i, o, batch_first=True, weight_drop=s.weight_drop) for i, o in zip(ins, sizes))
         self.top_size = sizes[-1]
         self.kind = s.resolved_softmax()
         if self.kind == "adaptive":
             if s.tie_weights:
                 raise ValueError("--tie-weights needs the full softmax (--softmax full or auto)")
-            self.adaptive = nn.AdaptiveLogSoftmaxWithLoss(self.top_size, s.vocab_size, s.resolved_cutoffs(),
-                                                          div_value=4.0)
+            self.adaptive = nn.AdaptiveLogSoftmaxWithLoss(
+                self.top_size, s.vocab_size, s.resolved_cutoffs(), div_value=4.0
+            )
         else:
             self.decoder = nn.Linear(self.top_size, s.vocab_size)
             if s.tie_weights:
@@ -122,11 +121,11 @@ class LanguageModel(nn.Module):
     def forward(self, x: torch.Tensor, state: list[LayerState] | None = None) -> LMOutput:
         """x (B, T) ids -> LMOutput; ``state`` from the previous batch (None: zeros)."""
         s, training = self.shape, self.training
-        h = embedding_dropout(self.embed, x, s.dropout_emb, training)   # (B, T, E)
+        h = embedding_dropout(self.embed, x, s.dropout_emb, training)  # (B, T, E)
         h = locked_dropout(h, s.dropout_in, training)
         new_state: list[LayerState] = []
         for l, lstm in enumerate(self.layers):
-            h, hc = lstm(h, None if state is None else state[l])         # (B, T, H_l)
+            h, hc = lstm(h, None if state is None else state[l])  # (B, T, H_l)
             new_state.append(hc)
             if l < len(self.layers) - 1:
                 h = locked_dropout(h, s.dropout_hidden, training)
@@ -134,11 +133,11 @@ class LanguageModel(nn.Module):
 
     def nll(self, hidden: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """Summed negative log-likelihood (nats) of ``targets`` (B, T) given ``hidden`` (B, T, H_top)."""
-        flat_h = hidden.reshape(-1, hidden.size(-1))   # (B*T, H_top)
-        flat_y = targets.reshape(-1)                   # (B*T,)
+        flat_h = hidden.reshape(-1, hidden.size(-1))  # (B*T, H_top)
+        flat_y = targets.reshape(-1)  # (B*T,)
         if self.kind == "adaptive":
             return -self.adaptive(flat_h.float(), flat_y).output.sum()
-        logits = self.decoder(flat_h).float()          # (B*T, V)
+        logits = self.decoder(flat_h).float()  # (B*T, V)
         return nn.functional.cross_entropy(logits, flat_y, reduction="sum")
 
     def log_probs(self, hidden: torch.Tensor) -> torch.Tensor:
@@ -152,10 +151,10 @@ class LanguageModel(nn.Module):
 
         Advances each layer's ``lstmkit.nn.LSTM.step`` once: the cost does not grow with the prefix.
         """
-        h = self.embed(token)                                            # (B, E)
+        h = self.embed(token)  # (B, E)
         new_state: list[LayerState] = []
         for l, lstm in enumerate(self.layers):
-            h, hc = lstm.step(h, None if state is None else state[l])   # (B, H_l); h, c (1, B, H_l)
+            h, hc = lstm.step(h, None if state is None else state[l])  # (B, H_l); h, c (1, B, H_l)
             new_state.append(hc)
         return self.log_probs(h), new_state
 

@@ -40,8 +40,10 @@ def make_sine_csv(path: str | Path, n_series: int, length: int, seed: int) -> Pa
     """Write ``n_series`` sequences ``sin(start + 0.1·t)``, ``start ~ U(0, 2π)``: columns series, t, value."""
     rng = np.random.default_rng(seed)
     t = np.arange(length)
-    frames = [pd.DataFrame({"series": f"s{k}", "t": t, "value": np.sin(rng.uniform(0, 2 * np.pi) + 0.1 * t)})
-              for k in range(n_series)]
+    frames = [
+        pd.DataFrame({"series": f"s{k}", "t": t, "value": np.sin(rng.uniform(0, 2 * np.pi) + 0.1 * t)})
+        for k in range(n_series)
+    ]
     atomic_write_text(path, pd.concat(frames).to_csv(index=False))
     return Path(path)
 
@@ -58,21 +60,46 @@ def run(cfg: QuickstartConfig) -> dict:
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     data = make_sine_csv(out / "sine.csv", cfg.n_series, cfg.length, cfg.seed)
-    fcfg = ForecastConfig(target=["value"], series_column="series", lookback=cfg.lookback, horizon=1,
-                          split="0.7,0.15,0.15", norm="none", patch=1, hidden_size=cfg.hidden_size)
-    tcfg = TrainConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, optimizer="adamw", weight_decay=0.0,
-                       schedule="cosine", patience=0, max_time=cfg.max_time, seed=cfg.seed, device="cpu",
-                       quiet=cfg.quiet)
+    fcfg = ForecastConfig(
+        target=["value"],
+        series_column="series",
+        lookback=cfg.lookback,
+        horizon=1,
+        split="0.7,0.15,0.15",
+        norm="none",
+        patch=1,
+        hidden_size=cfg.hidden_size,
+    )
+    tcfg = TrainConfig(
+        epochs=cfg.epochs,
+        batch_size=cfg.batch_size,
+        lr=cfg.lr,
+        optimizer="adamw",
+        weight_decay=0.0,
+        schedule="cosine",
+        patience=0,
+        max_time=cfg.max_time,
+        seed=cfg.seed,
+        device="cpu",
+        quiet=cfg.quiet,
+    )
     t0 = time.monotonic()
     metrics = train(data, fcfg, tcfg, out)
     seconds = time.monotonic() - t0
     predictor = load_predictor(out)
     bt, _ = predictor.backtest(data, split="test", stride=1)
     first = bt[bt["series"] == bt["series"].iloc[0]]
-    plot_predictions(out / "predictions.png", first["value"].to_numpy(), first["value_pred"].to_numpy(),
-                     title=f"quickstart: held-out windows of series {first['series'].iloc[0]} "
-                           f"(test MSE {metrics['test']['mse_raw']:.2e})")
+    plot_predictions(
+        out / "predictions.png",
+        first["value"].to_numpy(),
+        first["value_pred"].to_numpy(),
+        title=f"quickstart: held-out windows of series {first['series'].iloc[0]} "
+        f"(test MSE {metrics['test']['mse_raw']:.2e})",
+    )
     test = metrics["test"]
-    print(f"quickstart: trained in {seconds:.0f} s; test MSE {test['mse_raw']:.2e} "
-          f"(last value {test['baselines']['last_value']['mse_raw']:.2e}); model folder {out}", file=sys.stderr)
+    print(
+        f"quickstart: trained in {seconds:.0f} s; test MSE {test['mse_raw']:.2e} "
+        f"(last value {test['baselines']['last_value']['mse_raw']:.2e}); model folder {out}",
+        file=sys.stderr,
+    )
     return {"test_mse": test["mse_raw"], "train_seconds": seconds, "test_metrics": test}

@@ -16,17 +16,25 @@ beam decoding from :mod:`lstmkit.tasks.speech_decode`).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, NamedTuple, Sequence
+from typing import Literal, NamedTuple
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from lstmkit.data.audio import (
-    FeatureConfig, FeatureExtractor, FeatureNorm, NormMode, OnError, SpecAugmentConfig,
-    featurize_files, read_manifest, warn,
+    FeatureConfig,
+    FeatureExtractor,
+    FeatureNorm,
+    NormMode,
+    OnError,
+    SpecAugmentConfig,
+    featurize_files,
+    read_manifest,
+    warn,
 )
 from lstmkit.data.vocab import Vocab
 from lstmkit.errors import DataError, LstmkitError, ModelFolderError
@@ -131,8 +139,9 @@ def make_loss(mode: Mode):
         if mode == "classify":
             return F.cross_entropy(out.float(), batch.targets[:, 0])
         log_probs = out.float().transpose(0, 1)  # (T', B, V)
-        return F.ctc_loss(log_probs, batch.targets, out_lengths, batch.target_lengths,
-                          blank=0, reduction="mean", zero_infinity=True)
+        return F.ctc_loss(
+            log_probs, batch.targets, out_lengths, batch.target_lengths, blank=0, reduction="mean", zero_infinity=True
+        )
 
     return loss_fn
 
@@ -147,8 +156,9 @@ class Prepared(NamedTuple):
 def load_split(manifest: str | Path, extractor: FeatureExtractor, on_error: OnError) -> Prepared:
     """Read a manifest and featurise its audio (features are computed once and kept in memory)."""
     entries = read_manifest(manifest)
-    feats, kept, _ = featurize_files([e.path for e in entries], extractor, on_error,
-                                     sources=[e.source for e in entries])
+    feats, kept, _ = featurize_files(
+        [e.path for e in entries], extractor, on_error, sources=[e.source for e in entries]
+    )
     return Prepared(feats, [normalize_text(entries[i].text) for i in kept], [entries[i].source for i in kept])
 
 
@@ -159,8 +169,9 @@ def build_labels(mode: Mode, texts: Sequence[str]) -> Vocab:
     return Vocab(sorted({c for t in texts for c in t}), specials=(BLANK,))
 
 
-def encode_targets(mode: Mode, labels: Vocab, prep: Prepared, frames: Sequence[int],
-                   subsample: int, on_error: OnError) -> tuple[list[list[int]], list[int]]:
+def encode_targets(
+    mode: Mode, labels: Vocab, prep: Prepared, frames: Sequence[int], subsample: int, on_error: OnError
+) -> tuple[list[list[int]], list[int]]:
     """Targets per row, and the kept row indices; rows the model cannot learn fail or are skipped.
 
     classify: a label unseen in training; ctc: a character outside the alphabet, or a clip too
@@ -197,14 +208,14 @@ def split_valid(n: int, fraction: float, seed: int) -> tuple[list[int], list[int
     return sorted(perm[n_valid:]), sorted(perm[:n_valid])
 
 
-def make_examples(prep: Prepared, rows: Sequence[int], targets_by_row: dict[int, list[int]],
-                  norm: FeatureNorm) -> list[Example]:
+def make_examples(
+    prep: Prepared, rows: Sequence[int], targets_by_row: dict[int, list[int]], norm: FeatureNorm
+) -> list[Example]:
     return [Example(torch.from_numpy(norm(prep.feats[i])), targets_by_row[i]) for i in rows]
 
 
 # ------------------------------------------------------------------------------------ training
-def train(data: str | Path, cfg: SpeechConfig, train_cfg, out: str | Path, *,
-          valid: str | Path | None = None) -> dict:
+def train(data: str | Path, cfg: SpeechConfig, train_cfg, out: str | Path, *, valid: str | Path | None = None) -> dict:
     """Train on manifest ``data`` and write the model folder ``out``; returns the saved metrics.
 
     Without ``valid`` a seeded ``cfg.valid_fraction`` of ``data`` is held out for validation.
@@ -243,16 +254,16 @@ def prepare_sets(data: str | Path, valid: str | Path | None, cfg: SpeechConfig, 
     train_set = make_examples(prep, tr_rows, by_row, norm)
     if valid is not None:
         vprep = load_split(valid, extractor, cfg.on_error)
-        vt, vk = encode_targets(cfg.mode, labels, vprep, [f.shape[0] for f in vprep.feats], cfg.subsample,
-                                cfg.on_error)
+        vt, vk = encode_targets(cfg.mode, labels, vprep, [f.shape[0] for f in vprep.feats], cfg.subsample, cfg.on_error)
         valid_set = make_examples(vprep, vk, dict(zip(vk, vt)), norm)
     else:
         valid_set = make_examples(prep, va_rows, by_row, norm)
     return Sets(train_set, valid_set, labels, norm, extractor.cfg.dim)
 
 
-def fit(data: str | Path, cfg: SpeechConfig, train_cfg, out: str | Path, *,
-        valid: str | Path | None = None) -> tuple["SpeechPredictor", dict]:
+def fit(
+    data: str | Path, cfg: SpeechConfig, train_cfg, out: str | Path, *, valid: str | Path | None = None
+) -> tuple[SpeechPredictor, dict]:
     """:func:`train`, also returning the in-memory predictor of the trained network."""
     from lstmkit.data.batching import bucket_sampler
     from lstmkit.io import save_model
@@ -262,26 +273,51 @@ def fit(data: str | Path, cfg: SpeechConfig, train_cfg, out: str | Path, *,
     torch.manual_seed(train_cfg.seed)
     ncfg = net_config(cfg, sets.input_size, len(sets.labels))
     net = SpeechNet(ncfg)
-    trainer = Trainer(net, train_cfg, sets.train, collate, make_loss(cfg.mode),
-                      valid_set=sets.valid or None, evaluate=make_evaluate(cfg, sets.labels),
-                      batch_sampler=bucket_sampler([len(e.feats) for e in sets.train], train_cfg.batch_size),
-                      out_dir=out)
+    trainer = Trainer(
+        net,
+        train_cfg,
+        sets.train,
+        collate,
+        make_loss(cfg.mode),
+        valid_set=sets.valid or None,
+        evaluate=make_evaluate(cfg, sets.labels),
+        batch_sampler=bucket_sampler([len(e.feats) for e in sets.train], train_cfg.batch_size),
+        out_dir=out,
+    )
     result = trainer.fit()
     net = getattr(net, "module", net).cpu().eval()
-    metrics = {"valid": {k: float(v) for k, v in (result.best_metrics or {}).items()},
-               "n_train": len(sets.train), "n_valid": len(sets.valid), "epochs_run": result.epochs_run,
-               "stopped": result.stopped}
+    metrics = {
+        "valid": {k: float(v) for k, v in (result.best_metrics or {}).items()},
+        "n_train": len(sets.train),
+        "n_valid": len(sets.valid),
+        "epochs_run": result.epochs_run,
+        "stopped": result.stopped,
+    }
     config = {"speech": cfg, "net": ncfg, "train": train_cfg}
-    save_model(out, task=TASK, config=config, model=net,
-               transforms={"norm": sets.norm.to_json(), "labels": sets.labels.to_json()}, metrics=metrics)
+    save_model(
+        out,
+        task=TASK,
+        config=config,
+        model=net,
+        transforms={"norm": sets.norm.to_json(), "labels": sets.labels.to_json()},
+        metrics=metrics,
+    )
     return SpeechPredictor(cfg, net, sets.norm, sets.labels), metrics
 
 
 def net_config(cfg: SpeechConfig, input_size: int, n_outputs: int) -> SpeechNetConfig:
     return SpeechNetConfig(
-        mode=cfg.mode, input_size=input_size, n_outputs=n_outputs, hidden_size=cfg.hidden_size,
-        num_layers=cfg.num_layers, bidirectional=cfg.bidirectional, dropout=cfg.dropout,
-        subsample=cfg.subsample, pooling=cfg.pooling, specaugment=cfg.specaugment, augment=cfg.augment,
+        mode=cfg.mode,
+        input_size=input_size,
+        n_outputs=n_outputs,
+        hidden_size=cfg.hidden_size,
+        num_layers=cfg.num_layers,
+        bidirectional=cfg.bidirectional,
+        dropout=cfg.dropout,
+        subsample=cfg.subsample,
+        pooling=cfg.pooling,
+        specaugment=cfg.specaugment,
+        augment=cfg.augment,
     )
 
 
@@ -307,8 +343,9 @@ def targets_to_text(mode: Mode, batch: SpeechBatch, labels: Vocab) -> list[str]:
     return out
 
 
-def decode_outputs(mode: Mode, out: torch.Tensor, lengths: torch.Tensor, labels: Vocab,
-                   decoder: Decoder, beam_width: int) -> list[str]:
+def decode_outputs(
+    mode: Mode, out: torch.Tensor, lengths: torch.Tensor, labels: Vocab, decoder: Decoder, beam_width: int
+) -> list[str]:
     """Network outputs → texts: argmax class, or CTC greedy / beam decoding per utterance."""
     from lstmkit.tasks.speech_decode import beam_decode, greedy_decode
 
@@ -330,12 +367,11 @@ def score(mode: Mode, refs: Sequence[str], hyps: Sequence[str]) -> dict[str, flo
     import jiwer
 
     refs_, hyps_ = [r or "<empty>" for r in refs], [h or "" for h in hyps]
-    return {"wer": float(jiwer.wer(refs_, hyps_)), "cer": float(jiwer.cer(refs_, hyps_)),
-            "sentence_accuracy": acc}
+    return {"wer": float(jiwer.wer(refs_, hyps_)), "cer": float(jiwer.cer(refs_, hyps_)), "sentence_accuracy": acc}
 
 
 # ------------------------------------------------------------------------------------ loading
-def load_predictor(folder: str | Path) -> "SpeechPredictor":
+def load_predictor(folder: str | Path) -> SpeechPredictor:
     """The predictor of a saved speech model folder (``lstmkit.load`` dispatches here)."""
     from lstmkit.io import read_folder
 

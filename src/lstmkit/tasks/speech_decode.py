@@ -67,7 +67,7 @@ def beam_decode(
         cands = [c for c in np.flatnonzero(frame >= prune).tolist() if c != blank]
         nxt: dict[tuple[int, ...], list[float]] = {}
 
-        def add(prefix: tuple[int, ...], b: float, nb: float) -> None:
+        def add(prefix: tuple[int, ...], b: float, nb: float, nxt: dict = nxt) -> None:
             cur = nxt.setdefault(prefix, [NEG_INF, NEG_INF])
             cur[0], cur[1] = _logadd(cur[0], b), _logadd(cur[1], nb)
 

@@ -69,8 +69,11 @@ class SpeechNet(nn.Module):
 
         self.cfg = cfg
         self.lstm = LSTM(
-            cfg.input_size * max(1, cfg.subsample), cfg.hidden_size, num_layers=cfg.num_layers,
-            batch_first=True, dropout=cfg.dropout if cfg.num_layers > 1 else 0.0,
+            cfg.input_size * max(1, cfg.subsample),
+            cfg.hidden_size,
+            num_layers=cfg.num_layers,
+            batch_first=True,
+            dropout=cfg.dropout if cfg.num_layers > 1 else 0.0,
             bidirectional=cfg.bidirectional,
         )
         d_out = cfg.hidden_size * (2 if cfg.bidirectional else 1)

@@ -1,22 +1,29 @@
 """The speech predictor: audio file / folder / manifest → labels or transcripts, and evaluation.
 
-    p = lstmkit.load("runs/fsdd")           # or lstmkit.tasks.speech.load_predictor
-    p.predict_file("7_jackson_0.wav")       # "7" (classify) or "seven" (ctc)
-    p.predict("test.csv" | "folder/" | "x.wav")   # [(path, text), ...]
-    p.evaluate("test.csv")                  # accuracy | wer, cer; rtf = compute seconds / audio seconds
+p = lstmkit.load("runs/fsdd")           # or lstmkit.tasks.speech.load_predictor
+p.predict_file("7_jackson_0.wav")       # "7" (classify) or "seven" (ctc)
+p.predict("test.csv" | "folder/" | "x.wav")   # [(path, text), ...]
+p.evaluate("test.csv")                  # accuracy | wer, cer; rtf = compute seconds / audio seconds
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
 
 from lstmkit.data.audio import (
-    FeatureExtractor, FeatureNorm, OnError, featurize_files, list_audio, read_manifest, read_wav, warn,
+    FeatureExtractor,
+    FeatureNorm,
+    OnError,
+    featurize_files,
+    list_audio,
+    read_manifest,
+    read_wav,
+    warn,
 )
 from lstmkit.data.batching import pad_sequences
 from lstmkit.data.vocab import Vocab
@@ -45,8 +52,9 @@ class SpeechPredictor:
         return self.norm(self.extractor(np.asarray(wave, dtype=np.float32)))
 
     @torch.no_grad()
-    def predict_features(self, feats: Sequence[np.ndarray], decoder: str | None = None,
-                         beam_width: int | None = None) -> list[str]:
+    def predict_features(
+        self, feats: Sequence[np.ndarray], decoder: str | None = None, beam_width: int | None = None
+    ) -> list[str]:
         """Raw (T, F) features (not yet normalised) → one text per utterance."""
         from lstmkit.tasks.speech import decode_outputs
 
@@ -55,11 +63,10 @@ class SpeechPredictor:
         order = sorted(range(len(feats)), key=lambda i: -feats[i].shape[0])  # less padding
         texts: list[str] = [""] * len(feats)
         for s in range(0, len(order), BATCH):
-            idx = order[s: s + BATCH]
+            idx = order[s : s + BATCH]
             x, lengths = pad_sequences([torch.from_numpy(self.norm(feats[i])) for i in idx])  # (B, T, F)
             out, out_lengths = self.net(x, lengths)
-            for i, t in zip(idx, decode_outputs(self.cfg.mode, out, out_lengths, self.labels, decoder,
-                                                beam_width)):
+            for i, t in zip(idx, decode_outputs(self.cfg.mode, out, out_lengths, self.labels, decoder, beam_width)):
                 texts[i] = t
         return texts
 
@@ -91,16 +98,22 @@ class SpeechPredictor:
             raise DataError(f"{target}: not found (expected a manifest .csv, a folder or an audio file)")
         return [target], None, None
 
-    def predict(self, target: str | Path, on_error: OnError = "fail", decoder: str | None = None,
-                beam_width: int | None = None) -> list[tuple[Path, str]]:
+    def predict(
+        self, target: str | Path, on_error: OnError = "fail", decoder: str | None = None, beam_width: int | None = None
+    ) -> list[tuple[Path, str]]:
         """Predict for every file of a manifest, a folder or one file; unreadable ones fail or are skipped."""
         paths, _, sources = self.resolve(target)
         feats, kept, _ = featurize_files(paths, self.extractor, on_error, sources)
         texts = self.predict_features(feats, decoder, beam_width)
         return [(paths[i], t) for i, t in zip(kept, texts)]
 
-    def evaluate(self, manifest: str | Path, on_error: OnError = "fail", decoder: str | None = None,
-                 beam_width: int | None = None) -> dict:
+    def evaluate(
+        self,
+        manifest: str | Path,
+        on_error: OnError = "fail",
+        decoder: str | None = None,
+        beam_width: int | None = None,
+    ) -> dict:
         """Score a ``path,text`` manifest: accuracy (classify) or WER/CER (ctc) + real-time factor.
 
         ``rtf`` = (reading + features + network + decoding seconds) / audio seconds.
@@ -111,14 +124,21 @@ class SpeechPredictor:
         refs_all = [normalize_text(e.text) for e in entries]
         self._warn_unknown(entries, refs_all)
         t0 = time.perf_counter()
-        feats, kept, durations = featurize_files([e.path for e in entries], self.extractor, on_error,
-                                                 [e.source for e in entries])
+        feats, kept, durations = featurize_files(
+            [e.path for e in entries], self.extractor, on_error, [e.source for e in entries]
+        )
         hyps = self.predict_features(feats, decoder, beam_width)
         seconds = time.perf_counter() - t0
         metrics = score(self.cfg.mode, [refs_all[i] for i in kept], hyps)
         audio = float(sum(durations))
-        metrics.update({"n": len(kept), "skipped": len(entries) - len(kept), "audio_seconds": audio,
-                        "rtf": seconds / audio if audio > 0 else float("nan")})
+        metrics.update(
+            {
+                "n": len(kept),
+                "skipped": len(entries) - len(kept),
+                "audio_seconds": audio,
+                "rtf": seconds / audio if audio > 0 else float("nan"),
+            }
+        )
         return metrics
 
     def _warn_unknown(self, entries, refs: list[str]) -> None:
@@ -130,8 +150,10 @@ class SpeechPredictor:
             bad = [(e, r) for e, r in zip(entries, refs) if any(c not in self.labels for c in r)]
             what = "characters outside the model's alphabet"
         if bad:
-            warn(f"{bad[0][0].source}: {len(bad)} reference(s) with {what} the model never predicts "
-                 f"(first: '{bad[0][1]}')")
+            warn(
+                f"{bad[0][0].source}: {len(bad)} reference(s) with {what} the model never predicts "
+                f"(first: '{bad[0][1]}')"
+            )
 
     # ------------------------------------------------------------------------------- inspect
     @torch.no_grad()

@@ -15,9 +15,10 @@ for plain labels (POS), token accuracy.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any, Callable, Literal, NamedTuple, Sequence, Union
+from typing import Any, Literal, NamedTuple
 
 import torch
 from seqeval.metrics import classification_report
@@ -31,7 +32,7 @@ from lstmkit.tasks.tag_model import BiLSTMTagger, CharEncoderKind, TaggerShape
 from lstmkit.train import TrainConfig, Trainer
 
 TASK = "tag"
-Data = Union[str, Path, Sequence[Sentence], Sequence[tuple[Sequence[str], Sequence[str]]]]
+Data = str | Path | Sequence[Sentence] | Sequence[tuple[Sequence[str], Sequence[str]]]
 
 
 @dataclass
@@ -81,15 +82,21 @@ class TagConfig:
         """Raise :class:`LstmkitError` naming the first bad option."""
         checks = [
             (self.format in ("conll", "conllu"), "format", "must be conll or conllu"),
-            (self.scheme in ("auto", "IOB1", "IOB2", "IOBES", "none"), "scheme",
-             "must be auto, IOB1, IOB2, IOBES or none"),
+            (
+                self.scheme in ("auto", "IOB1", "IOB2", "IOBES", "none"),
+                "scheme",
+                "must be auto, IOB1, IOB2, IOBES or none",
+            ),
             (self.model_scheme in ("IOBES", "IOB2"), "model_scheme", "must be IOBES or IOB2"),
             (self.char_encoder in ("lstm", "cnn", "none"), "char_encoder", "must be lstm, cnn or none"),
             (self.min_freq >= 1, "min_freq", "must be >= 1"),
             (self.max_word_len >= 1, "max_word_len", "must be >= 1"),
             (0 <= self.valid_fraction < 1, "valid_fraction", "must be in [0, 1)"),
-            (min(self.word_dim, self.char_dim, self.char_hidden, self.hidden_size, self.num_layers) >= 1,
-             "word_dim/char_dim/char_hidden/hidden_size/num_layers", "must be >= 1"),
+            (
+                min(self.word_dim, self.char_dim, self.char_hidden, self.hidden_size, self.num_layers) >= 1,
+                "word_dim/char_dim/char_hidden/hidden_size/num_layers",
+                "must be >= 1",
+            ),
             (self.char_kernel >= 1 and self.char_kernel % 2 == 1, "char_kernel", "must be odd and >= 1"),
             (0 <= self.dropout < 1 and 0 <= self.unk_replace <= 1, "dropout/unk_replace", "must be in [0, 1)"),
         ]
@@ -101,8 +108,9 @@ class TagConfig:
 def default_train_config(**overrides: Any) -> TrainConfig:
     """The tagger's training defaults (also the CLI's): Adam(W) lr 2e-3, batches of 16 sentences,
     gradient norm clipped at 5, up to 30 epochs with early stopping on validation F1 / accuracy."""
-    values: dict[str, Any] = dict(epochs=30, batch_size=16, lr=2e-3, clip_grad=5.0, patience=5, monitor="auto",
-                                  mode="max")
+    values: dict[str, Any] = dict(
+        epochs=30, batch_size=16, lr=2e-3, clip_grad=5.0, patience=5, monitor="auto", mode="max"
+    )
     values.update(overrides)
     return TrainConfig(**values)
 
@@ -154,14 +162,26 @@ def tag_metrics(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]], sc
     out: dict[str, Any] = {"accuracy": correct / max(1, n), "sentences": len(gold), "tokens": n}
     if scheme == "none":
         return out
-    report = classification_report([list(g) for g in gold], [list(p) for p in pred], output_dict=True,
-                                   zero_division=0, digits=6)
+    report = classification_report(
+        [list(g) for g in gold], [list(p) for p in pred], output_dict=True, zero_division=0, digits=6
+    )
     micro = report.get("micro avg", {"precision": 0.0, "recall": 0.0, "f1-score": 0.0, "support": 0})
-    out.update(precision=float(micro["precision"]), recall=float(micro["recall"]), f1=float(micro["f1-score"]),
-               entities=int(micro["support"]))
-    out["per_type"] = {k: {"precision": float(v["precision"]), "recall": float(v["recall"]),
-                           "f1": float(v["f1-score"]), "support": int(v["support"])}
-                       for k, v in sorted(report.items()) if not k.endswith(" avg")}
+    out.update(
+        precision=float(micro["precision"]),
+        recall=float(micro["recall"]),
+        f1=float(micro["f1-score"]),
+        entities=int(micro["support"]),
+    )
+    out["per_type"] = {
+        k: {
+            "precision": float(v["precision"]),
+            "recall": float(v["recall"]),
+            "f1": float(v["f1-score"]),
+            "support": int(v["support"]),
+        }
+        for k, v in sorted(report.items())
+        if not k.endswith(" avg")
+    }
     return out
 
 
@@ -183,7 +203,7 @@ def _monitor(tags: list[str], scheme: str):
 
 # ============================================================================================ train
 class TagResult(NamedTuple):
-    predictor: "TagPredictor"
+    predictor: TagPredictor
     metrics: dict[str, Any]
 
 
@@ -196,10 +216,21 @@ def _resolve_scheme(sentences: list[Sentence], cfg: TagConfig, source: str) -> s
 
 def _build_model(cfg: TagConfig, enc: TagEncoder, model_scheme: str, seed: int) -> BiLSTMTagger:
     shape = TaggerShape(
-        vocab_size=len(enc.words), char_vocab_size=len(enc.chars), tags=list(enc.tags), scheme=model_scheme,
-        word_dim=cfg.word_dim, char_encoder=cfg.char_encoder, char_dim=cfg.char_dim, char_hidden=cfg.char_hidden,
-        char_kernel=cfg.char_kernel, casing=cfg.casing, hidden_size=cfg.hidden_size, num_layers=cfg.num_layers,
-        dropout=cfg.dropout, unk_replace=cfg.unk_replace, crf=cfg.crf,
+        vocab_size=len(enc.words),
+        char_vocab_size=len(enc.chars),
+        tags=list(enc.tags),
+        scheme=model_scheme,
+        word_dim=cfg.word_dim,
+        char_encoder=cfg.char_encoder,
+        char_dim=cfg.char_dim,
+        char_hidden=cfg.char_hidden,
+        char_kernel=cfg.char_kernel,
+        casing=cfg.casing,
+        hidden_size=cfg.hidden_size,
+        num_layers=cfg.num_layers,
+        dropout=cfg.dropout,
+        unk_replace=cfg.unk_replace,
+        crf=cfg.crf,
     )
     emb = None
     if cfg.embeddings:
@@ -215,9 +246,14 @@ def _build_model(cfg: TagConfig, enc: TagEncoder, model_scheme: str, seed: int) 
     return net
 
 
-def train(data: Data, valid: Data | None = None, out: str | Path | None = None, config: TagConfig | None = None,
-          train_config: TrainConfig | None = None,
-          callbacks: Sequence[tuple[str, Callable[[Trainer], None]]] = ()) -> TagResult:
+def train(
+    data: Data,
+    valid: Data | None = None,
+    out: str | Path | None = None,
+    config: TagConfig | None = None,
+    train_config: TrainConfig | None = None,
+    callbacks: Sequence[tuple[str, Callable[[Trainer], None]]] = (),
+) -> TagResult:
     """Train a tagger on ``data`` (a file or sentences); validate on ``valid`` (else a held-out share).
 
     With ``train_config.monitor == "auto"`` the best epoch is the one with the highest validation F1
@@ -237,8 +273,14 @@ def train(data: Data, valid: Data | None = None, out: str | Path | None = None, 
         vsource = source
     model_scheme = cfg.model_scheme if scheme != "none" else "none"
     train_tags, valid_tags = _model_tags(sents, scheme, model_scheme), _model_tags(vsents, scheme, model_scheme)
-    enc = TagEncoder.build([s.tokens for s in sents], _tag_list(train_tags + valid_tags), cfg.lowercase, cfg.zeros,
-                           cfg.min_freq, cfg.max_word_len)
+    enc = TagEncoder.build(
+        [s.tokens for s in sents],
+        _tag_list(train_tags + valid_tags),
+        cfg.lowercase,
+        cfg.zeros,
+        cfg.min_freq,
+        cfg.max_word_len,
+    )
     train_set = [enc.encode(s.tokens, t, f"{source}:{s.lines[0]}") for s, t in zip(sents, train_tags)]
     valid_set = [enc.encode(s.tokens, t, f"{vsource}:{s.lines[0]}") for s, t in zip(vsents, valid_tags)]
     valid_set.sort(key=lambda e: len(e.words))  # less padding in validation batches
@@ -248,7 +290,12 @@ def train(data: Data, valid: Data | None = None, out: str | Path | None = None, 
     elif tcfg.monitor == "auto":
         tcfg = replace(tcfg, monitor="valid_loss", mode="min")  # the trainer then watches train_loss
     trainer = Trainer(
-        net, tcfg, train_set, collate, lambda m, b: m.loss(b), valid_set=valid_set or None,
+        net,
+        tcfg,
+        train_set,
+        collate,
+        lambda m, b: m.loss(b),
+        valid_set=valid_set or None,
         evaluate=_monitor(enc.tags, scheme) if valid_set else None,
         batch_sampler=bucket_sampler([len(e.words) for e in train_set], tcfg.batch_size, shuffle=True),
         out_dir=out,
@@ -282,8 +329,9 @@ class TagPredictor:
     task = TASK
     num_directions = 2
 
-    def __init__(self, model: BiLSTMTagger, encoder: TagEncoder, config: TagConfig,
-                 train_config: TrainConfig | None = None) -> None:
+    def __init__(
+        self, model: BiLSTMTagger, encoder: TagEncoder, config: TagConfig, train_config: TrainConfig | None = None
+    ) -> None:
         self.model = model.cpu().eval()
         self.encoder = encoder
         self.config = config
@@ -292,16 +340,20 @@ class TagPredictor:
         self.tags = list(encoder.tags)  # the model's tags
 
     def save(self, folder: str | Path, metrics: dict[str, Any] | None = None) -> None:
-        cfg = {"data": asdict(self.config), "model": asdict(self.model.shape),
-               "train": self.train_config.to_dict() if self.train_config else None}
+        cfg = {
+            "data": asdict(self.config),
+            "model": asdict(self.model.shape),
+            "train": self.train_config.to_dict() if self.train_config else None,
+        }
         save_model(folder, TASK, cfg, self.model, transforms=self.encoder.transforms(), metrics=metrics)
 
     def _to_output(self, model_tags: list[str]) -> list[str]:
         return convert(model_tags, self.scheme) if self.scheme != "none" else model_tags  # type: ignore[arg-type]
 
     @torch.no_grad()
-    def predict(self, sentences: Sequence[Sequence[str]], nbest: int = 1, confidence: bool = False,
-                batch_size: int = 128) -> list[TagPrediction]:
+    def predict(
+        self, sentences: Sequence[Sequence[str]], nbest: int = 1, confidence: bool = False, batch_size: int = 128
+    ) -> list[TagPrediction]:
         """Tag token lists; ``nbest > 1`` (CRF models) adds the best paths with their probabilities."""
         if nbest < 1:
             raise LstmkitError(f"--nbest must be >= 1 (got {nbest})")
@@ -311,7 +363,7 @@ class TagPredictor:
         order = sorted(range(len(examples)), key=lambda i: len(examples[i].words))
         results: list[TagPrediction | None] = [None] * len(examples)
         for start in range(0, len(order), batch_size):
-            idx = order[start:start + batch_size]
+            idx = order[start : start + batch_size]
             for i, res in zip(idx, self._predict_batch([examples[i] for i in idx], nbest, confidence)):
                 results[i] = TagPrediction(list(sentences[i]), *res)
         return results  # type: ignore[return-value]
@@ -330,9 +382,14 @@ class TagPredictor:
             conf = [float(probs[b, t, k]) for t, k in enumerate(ids)] if probs is not None else None
             alts = None
             if best is not None:
-                alts = [(self._to_output([self.tags[k] for k in best.paths[b, r, :n].tolist()]),
-                         math.exp(float(best.scores[b, r] - log_z[b])))
-                        for r in range(nbest) if bool(best.valid[b, r])]
+                alts = [
+                    (
+                        self._to_output([self.tags[k] for k in best.paths[b, r, :n].tolist()]),
+                        math.exp(float(best.scores[b, r] - log_z[b])),
+                    )
+                    for r in range(nbest)
+                    if bool(best.valid[b, r])
+                ]
             out.append((self._to_output([self.tags[k] for k in ids]), conf, alts))
         return out
 
@@ -381,15 +438,21 @@ def load_predictor(folder: str | Path) -> TagPredictor:
     try:
         net.load_state_dict(mf.state_dict)
     except RuntimeError as e:
-        raise ModelFolderError(f"{folder}/model.safetensors: does not match config.json "
-                               f"({str(e).splitlines()[0]})") from None
+        raise ModelFolderError(
+            f"{folder}/model.safetensors: does not match config.json ({str(e).splitlines()[0]})"
+        ) from None
     tcfg = TrainConfig.from_dict(mf.config["train"], strict=False) if mf.config.get("train") else None
     return TagPredictor(net, enc, cfg, tcfg)
 
 
 # ============================================================================================ files
-def evaluate(folder: str | Path, data: str | Path, fmt: str | None = None, tag_column: int | None = None,
-             conllu_tag: str | None = None) -> dict[str, Any]:
+def evaluate(
+    folder: str | Path,
+    data: str | Path,
+    fmt: str | None = None,
+    tag_column: int | None = None,
+    conllu_tag: str | None = None,
+) -> dict[str, Any]:
     """Load a model and evaluate it on a tagged file (format options default to the training ones)."""
     predictor = load_predictor(folder)
     cfg = _read_options(predictor.config, fmt, tag_column, conllu_tag)
@@ -400,13 +463,21 @@ def evaluate(folder: str | Path, data: str | Path, fmt: str | None = None, tag_c
 
 
 def _read_options(cfg: TagConfig, fmt: str | None, tag_column: int | None, conllu_tag: str | None) -> TagConfig:
-    return replace(cfg, format=fmt or cfg.format,  # type: ignore[arg-type]
-                   tag_column=cfg.tag_column if tag_column is None else tag_column,
-                   conllu_tag=conllu_tag or cfg.conllu_tag)  # type: ignore[arg-type]
+    return replace(
+        cfg,
+        format=fmt or cfg.format,  # type: ignore[arg-type]
+        tag_column=cfg.tag_column if tag_column is None else tag_column,
+        conllu_tag=conllu_tag or cfg.conllu_tag,
+    )  # type: ignore[arg-type]
 
 
-def predict_file(folder: str | Path, data: str | Path, fmt: Literal["text", "conll", "conllu"] = "text",
-                 nbest: int = 1, confidence: bool = False) -> str:
+def predict_file(
+    folder: str | Path,
+    data: str | Path,
+    fmt: Literal["text", "conll", "conllu"] = "text",
+    nbest: int = 1,
+    confidence: bool = False,
+) -> str:
     """Tag a raw-text (one sentence per line) or column file; returns CoNLL columns (see
     :func:`format_conll`)."""
     predictor = load_predictor(folder)

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple, Sequence
+from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor
@@ -22,8 +23,17 @@ from lstmkit.data.batching import pad_sequences
 from lstmkit.data.vocab import Vocab
 from lstmkit.errors import DataError, ModelFolderError
 
-CASINGS = ("<pad>", "numeric", "mainly_numeric", "all_lower", "all_upper", "initial_upper",
-           "contains_digit", "mixed", "other")
+CASINGS = (
+    "<pad>",
+    "numeric",
+    "mainly_numeric",
+    "all_lower",
+    "all_upper",
+    "initial_upper",
+    "contains_digit",
+    "mixed",
+    "other",
+)
 """Casing classes of a token (Reimers & Gurevych 2017); id = index."""
 _DIGITS = re.compile(r"\d")
 
@@ -93,8 +103,15 @@ class TagEncoder:
     singletons: frozenset[str] = frozenset()
 
     @classmethod
-    def build(cls, token_lists: Sequence[Sequence[str]], tags: list[str], lowercase: bool = True,
-              zeros: bool = True, min_freq: int = 1, max_word_len: int = 40) -> "TagEncoder":
+    def build(
+        cls,
+        token_lists: Sequence[Sequence[str]],
+        tags: list[str],
+        lowercase: bool = True,
+        zeros: bool = True,
+        min_freq: int = 1,
+        max_word_len: int = 40,
+    ) -> TagEncoder:
         """Vocabularies from the training tokens; ``tags`` is the full tag list (id = index)."""
         norm = cls(Vocab([]), Vocab([]), tags, lowercase, zeros, max_word_len)
         counts = Counter(norm.normalise(t) for toks in token_lists for t in toks)
@@ -142,7 +159,7 @@ class TagEncoder:
         }
 
     @classmethod
-    def from_transforms(cls, tr: dict[str, Any], lowercase: bool, zeros: bool, max_word_len: int) -> "TagEncoder":
+    def from_transforms(cls, tr: dict[str, Any], lowercase: bool, zeros: bool, max_word_len: int) -> TagEncoder:
         try:
             words = Vocab.from_json(tr["words"])
             chars = Vocab.from_json(tr["chars"])

@@ -82,8 +82,14 @@ class BiLSTM(nn.Module):
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, dropout: float = 0.0) -> None:
         super().__init__()
-        self.lstm = LSTM(input_size, hidden_size, num_layers, batch_first=True, bidirectional=True,
-                         dropout=dropout if num_layers > 1 else 0.0)
+        self.lstm = LSTM(
+            input_size,
+            hidden_size,
+            num_layers,
+            batch_first=True,
+            bidirectional=True,
+            dropout=dropout if num_layers > 1 else 0.0,
+        )
         self.hidden_size = hidden_size
 
     def forward(self, x: Tensor, lengths: Tensor, return_gates: bool = False):
@@ -94,10 +100,12 @@ class BiLSTM(nn.Module):
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         for key in [k for k in state_dict if k.startswith(prefix)]:
-            m = _OLD_KEY.fullmatch(key[len(prefix):])
+            m = _OLD_KEY.fullmatch(key[len(prefix) :])
             if m:
                 direction, layer, name = m.groups()
-                state_dict[f"{prefix}lstm.{name}_l{layer}" + ("_reverse" if direction == "bwd" else "")] = state_dict.pop(key)
+                state_dict[f"{prefix}lstm.{name}_l{layer}" + ("_reverse" if direction == "bwd" else "")] = (
+                    state_dict.pop(key)
+                )
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
 
@@ -146,8 +154,9 @@ class BiLSTMTagger(nn.Module):
         in_size = shape.word_dim
         self.chars = None
         if shape.char_encoder != "none":
-            self.chars = CharEncoder(shape.char_encoder, shape.char_vocab_size, shape.char_dim,
-                                     shape.char_hidden, shape.char_kernel)
+            self.chars = CharEncoder(
+                shape.char_encoder, shape.char_vocab_size, shape.char_dim, shape.char_hidden, shape.char_kernel
+            )
             in_size += self.chars.out_size
         self.casing = nn.Embedding(len(CASINGS), shape.casing_dim, padding_idx=0) if shape.casing else None
         in_size += shape.casing_dim if shape.casing else 0

@@ -19,20 +19,27 @@ import dataclasses
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple, Optional
+from typing import NamedTuple
 
 import torch
 from torch import Tensor
 
 from lstmkit.data.batching import bucket_sampler, pad_sequences
-from lstmkit.data.parallel import (TextCodec, TokenizerMode, encode_pairs, encode_source, read_lines,
-                                   read_parallel, train_codecs)
+from lstmkit.data.parallel import (
+    TextCodec,
+    TokenizerMode,
+    encode_pairs,
+    encode_source,
+    read_lines,
+    read_parallel,
+    train_codecs,
+)
 from lstmkit.errors import DataError, LstmkitError, ModelFolderError
 from lstmkit.io import read_folder, save_model
 from lstmkit.nn.attention import AttentionKind
 from lstmkit.tasks.translate_decode import DecodeOptions, Hypothesis, decode
-from lstmkit.tasks.translate_model import Seq2Seq, Seq2SeqConfig, seq2seq_loss
 from lstmkit.tasks.translate_metrics import corpus_scores
+from lstmkit.tasks.translate_model import Seq2Seq, Seq2SeqConfig, seq2seq_loss
 from lstmkit.train import TrainConfig, Trainer
 
 TASK = "translate"
@@ -70,17 +77,18 @@ class TranslateConfig:
     train: TrainConfig = field(default_factory=lambda: TrainConfig(monitor="bleu", mode="max", batch_size=64))
 
     def validate(self) -> None:
-        checks = [(self.vocab_size >= 8, "vocab_size", "must be >= 8"),
-                  (self.max_length >= 1, "max_length", "must be >= 1"),
-                  (self.hidden_size >= 2 and self.hidden_size % 2 == 0, "hidden_size", "must be even and >= 2"),
-                  (self.emb_size >= 1 and self.num_layers >= 1, "emb_size/num_layers", "must be >= 1"),
-                  (0.0 <= self.dropout < 1.0, "dropout", "must be in [0, 1)"),
-                  (0.0 <= self.label_smoothing < 1.0, "label_smoothing", "must be in [0, 1)"),
-                  (self.valid_beam >= 1, "valid_beam", "must be >= 1"),
-                  (self.max_ratio > 0, "max_ratio", "must be > 0"),
-                  (self.tokenizer in ("bpe", "whitespace"), "tokenizer", "must be bpe or whitespace"),
-                  (self.attention in ("bahdanau", "general", "dot"), "attention",
-                   "must be bahdanau, general or dot")]
+        checks = [
+            (self.vocab_size >= 8, "vocab_size", "must be >= 8"),
+            (self.max_length >= 1, "max_length", "must be >= 1"),
+            (self.hidden_size >= 2 and self.hidden_size % 2 == 0, "hidden_size", "must be even and >= 2"),
+            (self.emb_size >= 1 and self.num_layers >= 1, "emb_size/num_layers", "must be >= 1"),
+            (0.0 <= self.dropout < 1.0, "dropout", "must be in [0, 1)"),
+            (0.0 <= self.label_smoothing < 1.0, "label_smoothing", "must be in [0, 1)"),
+            (self.valid_beam >= 1, "valid_beam", "must be >= 1"),
+            (self.max_ratio > 0, "max_ratio", "must be > 0"),
+            (self.tokenizer in ("bpe", "whitespace"), "tokenizer", "must be bpe or whitespace"),
+            (self.attention in ("bahdanau", "general", "dot"), "attention", "must be bahdanau, general or dot"),
+        ]
         for ok, name, msg in checks:
             if not ok:
                 raise LstmkitError(f"translate config: {name} {msg} (got {getattr(self, name, '?')!r})")
@@ -132,14 +140,25 @@ def bleu_evaluator(references: list[str], tgt_codec: TextCodec, opts: DecodeOpti
     return evaluate
 
 
-def decode_options(cfg: TranslateConfig, tgt_codec: TextCodec, beam: int = 5, nbest: int = 1,
-                   alpha: Optional[float] = None, max_ratio: Optional[float] = None) -> DecodeOptions:
+def decode_options(
+    cfg: TranslateConfig,
+    tgt_codec: TextCodec,
+    beam: int = 5,
+    nbest: int = 1,
+    alpha: float | None = None,
+    max_ratio: float | None = None,
+) -> DecodeOptions:
     """Decoding options, defaults (alpha, max_ratio) from the config."""
     if beam < 1 or not 1 <= nbest <= beam:
         raise LstmkitError(f"beam must be >= 1 and 1 <= nbest <= beam (got beam={beam}, nbest={nbest})")
-    return DecodeOptions(beam=beam, nbest=nbest, alpha=cfg.alpha if alpha is None else alpha,
-                         max_ratio=cfg.max_ratio if max_ratio is None else max_ratio,
-                         bos_id=tgt_codec.bos_id, eos_id=tgt_codec.eos_id)
+    return DecodeOptions(
+        beam=beam,
+        nbest=nbest,
+        alpha=cfg.alpha if alpha is None else alpha,
+        max_ratio=cfg.max_ratio if max_ratio is None else max_ratio,
+        bos_id=tgt_codec.bos_id,
+        eos_id=tgt_codec.eos_id,
+    )
 
 
 class Translation(NamedTuple):
@@ -157,19 +176,35 @@ class Translation(NamedTuple):
 class Translator:
     """A trained translator (what :func:`lstmkit.load` returns for a translate folder)."""
 
-    def __init__(self, model: Seq2Seq, src_codec: TextCodec, tgt_codec: TextCodec, cfg: TranslateConfig,
-                 device: str = "cpu", metrics: Optional[dict] = None, sample: str = "") -> None:
+    def __init__(
+        self,
+        model: Seq2Seq,
+        src_codec: TextCodec,
+        tgt_codec: TextCodec,
+        cfg: TranslateConfig,
+        device: str = "cpu",
+        metrics: dict | None = None,
+        sample: str = "",
+    ) -> None:
         self.model = model.to(device).eval()
         self.src_codec, self.tgt_codec, self.cfg, self.device = src_codec, tgt_codec, cfg, device
         self.metrics = dict(metrics or {})  # validation metrics of the saved model
         self.sample = sample  # a source sentence for `lstmkit inspect`
 
-    def options(self, beam: int = 5, nbest: int = 1, alpha: Optional[float] = None,
-                max_ratio: Optional[float] = None) -> DecodeOptions:
+    def options(
+        self, beam: int = 5, nbest: int = 1, alpha: float | None = None, max_ratio: float | None = None
+    ) -> DecodeOptions:
         return decode_options(self.cfg, self.tgt_codec, beam, nbest, alpha, max_ratio)
 
-    def translate(self, sentences: list[str], beam: int = 5, nbest: int = 1, alpha: Optional[float] = None,
-                  max_ratio: Optional[float] = None, batch_size: int = 64) -> list[list[Translation]]:
+    def translate(
+        self,
+        sentences: list[str],
+        beam: int = 5,
+        nbest: int = 1,
+        alpha: float | None = None,
+        max_ratio: float | None = None,
+        batch_size: int = 64,
+    ) -> list[list[Translation]]:
         """n-best translations (best first) for each sentence, with scores and attention weights."""
         opts = self.options(beam, nbest, alpha, max_ratio)
         pieces = [encode_source(self.src_codec, s, self.cfg.max_length) for s in sentences]
@@ -180,7 +215,7 @@ class Translator:
         order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))  # similar lengths together
         out: list[list[Translation]] = [[] for _ in sentences]
         for start in range(0, len(order), batch_size):
-            chunk = order[start: start + batch_size]
+            chunk = order[start : start + batch_size]
             src, src_len = pad_sequences([torch.tensor(encoded[i], dtype=torch.long) for i in chunk])  # (B, S)
             hyps = decode(self.model, src.to(self.device), src_len.to(self.device), opts)
             for i, h in zip(chunk, hyps):
@@ -188,8 +223,14 @@ class Translator:
         return out
 
     def _translation(self, h: Hypothesis, src_ids: list[int]) -> Translation:
-        return Translation(self.tgt_codec.decode(h.ids), self.tgt_codec.id_tokens(h.ids), h.score, h.logprob,
-                           h.attention, self.src_codec.id_tokens(src_ids))
+        return Translation(
+            self.tgt_codec.decode(h.ids),
+            self.tgt_codec.id_tokens(h.ids),
+            h.score,
+            h.logprob,
+            h.attention,
+            self.src_codec.id_tokens(src_ids),
+        )
 
     def translate_text(self, sentences: list[str], beam: int = 5, **kw) -> list[str]:
         """The best translation of each sentence, as text."""
@@ -199,8 +240,9 @@ class Translator:
 
     def evaluate(self, sources: list[str], references: list[str], beam: int = 5, **kw) -> dict:
         """Corpus BLEU and chrF (sacrebleu, detokenised) with their signatures; ``kw`` as :meth:`translate`."""
-        return corpus_scores(self.translate_text(sources, beam=beam, **kw), references, self.cfg.lowercase,
-                             signatures=True)
+        return corpus_scores(
+            self.translate_text(sources, beam=beam, **kw), references, self.cfg.lowercase, signatures=True
+        )
 
     def evaluate_files(self, source: str | Path, target: str | Path, beam: int = 5, **kw) -> dict:
         """:meth:`evaluate` on two line-aligned files (pairs with an empty side are skipped and counted)."""
@@ -246,13 +288,23 @@ def _read_data(source, target, valid_source, valid_target):
 
 
 def build_model(cfg: TranslateConfig, src_codec: TextCodec, tgt_codec: TextCodec) -> Seq2Seq:
-    mcfg = Seq2SeqConfig(len(src_codec), len(tgt_codec), cfg.emb_size, cfg.hidden_size, cfg.num_layers,
-                         cfg.dropout, cfg.attention, cfg.tie_embeddings, src_codec.pad_id)
+    mcfg = Seq2SeqConfig(
+        len(src_codec),
+        len(tgt_codec),
+        cfg.emb_size,
+        cfg.hidden_size,
+        cfg.num_layers,
+        cfg.dropout,
+        cfg.attention,
+        cfg.tie_embeddings,
+        src_codec.pad_id,
+    )
     return Seq2Seq(mcfg)
 
 
-def train(cfg: TranslateConfig, source, target, valid_source=None, valid_target=None,
-          out_dir: str | Path | None = None) -> Translator:
+def train(
+    cfg: TranslateConfig, source, target, valid_source=None, valid_target=None, out_dir: str | Path | None = None
+) -> Translator:
     """Learn tokenisers and a model; with ``out_dir`` save the model folder there. Returns the Translator."""
     cfg.validate()
     data, valid = _read_data(source, target, valid_source, valid_target)
@@ -268,17 +320,29 @@ def train(cfg: TranslateConfig, source, target, valid_source=None, valid_target=
         valid_set = encode_pairs(valid, src_codec, tgt_codec, cfg.max_length, name=str(valid_source))
         opts = decode_options(cfg, tgt_codec, beam=cfg.valid_beam)
         evaluate = bleu_evaluator(valid.targets, tgt_codec, opts, cfg.lowercase)
-    trainer = Trainer(model, tcfg, train_set, collate, loss_fn(cfg.label_smoothing, src_codec.pad_id),
-                      valid_set=valid_set, evaluate=evaluate,
-                      batch_sampler=bucket_sampler([len(e.src) for e in train_set], tcfg.batch_size),
-                      out_dir=out_dir)
+    trainer = Trainer(
+        model,
+        tcfg,
+        train_set,
+        collate,
+        loss_fn(cfg.label_smoothing, src_codec.pad_id),
+        valid_set=valid_set,
+        evaluate=evaluate,
+        batch_sampler=bucket_sampler([len(e.src) for e in train_set], tcfg.batch_size),
+        out_dir=out_dir,
+    )
     result = trainer.fit()
     sample = (valid or data).sources[0]
     model = getattr(model, "module", model).cpu().eval()
     if out_dir is not None:
-        save_model(out_dir, TASK, {"translate": cfg, "model": model.cfg}, model,
-                   transforms=_transforms(src_codec, tgt_codec, cfg.shared_vocab, sample),
-                   metrics={k: float(v) for k, v in result.best_metrics.items()})
+        save_model(
+            out_dir,
+            TASK,
+            {"translate": cfg, "model": model.cfg},
+            model,
+            transforms=_transforms(src_codec, tgt_codec, cfg.shared_vocab, sample),
+            metrics={k: float(v) for k, v in result.best_metrics.items()},
+        )
     return Translator(model, src_codec, tgt_codec, cfg, metrics=result.best_metrics, sample=sample)
 
 
@@ -294,8 +358,7 @@ def _config_from_dict(d: dict) -> TranslateConfig:
     fields = {f.name for f in dataclasses.fields(TranslateConfig)} - {"train"}
     kwargs = {k: v for k, v in d.items() if k in fields}
     tfields = {f.name for f in dataclasses.fields(TrainConfig)}
-    return TranslateConfig(**kwargs, train=TrainConfig(**{k: v for k, v in d.get("train", {}).items()
-                                                         if k in tfields}))
+    return TranslateConfig(**kwargs, train=TrainConfig(**{k: v for k, v in d.get("train", {}).items() if k in tfields}))
 
 
 def load_predictor(folder: str | Path, device: str = "cpu") -> Translator:

@@ -94,7 +94,7 @@ def greedy_decode(model: Seq2Seq, src: Tensor, src_len: Tensor, opts: DecodeOpti
     for i in range(b):
         n = len(attns[i])
         a = torch.stack(attns[i])[:, : int(src_len[i])].float().cpu()  # (T', S_i)
-        out.append([Hypothesis(ids[i], total[i] / (n ** opts.alpha), total[i], a)])
+        out.append([Hypothesis(ids[i], total[i] / (n**opts.alpha), total[i], a)])
     return out
 
 
@@ -106,7 +106,7 @@ class _Finished:
 
     def add(self, ids: list[int], logprob: float, attn: Tensor, alpha: float) -> None:
         n = attn.size(0)
-        self.items.append(Hypothesis(ids, logprob / (n ** alpha), logprob, attn))
+        self.items.append(Hypothesis(ids, logprob / (n**alpha), logprob, attn))
 
     def best(self, k: int) -> list[Hypothesis]:
         return sorted(self.items, key=lambda h: -h.score)[:k]
@@ -133,13 +133,15 @@ def beam_decode(model: Seq2Seq, src: Tensor, src_len: Tensor, opts: DecodeOption
         total = (scores.view(-1, 1) + logp).view(b, -1)  # (B, K*V)
         cand_scores, cand = total.topk(2 * k, dim=-1)  # (B, 2K)
         origin, token = cand // logp.size(-1), cand % logp.size(-1)  # (B, 2K) beam in sentence, token id
-        rows, new_scores, new_tokens = _select(cand_scores, origin, token, k, t, limits, done,
-                                               finished, seqs, attn_hist, src_len, opts)
+        rows, new_scores, new_tokens = _select(
+            cand_scores, origin, token, k, t, limits, done, finished, seqs, attn_hist, src_len, opts
+        )
         if all(done):
             break
         index = torch.tensor(rows, device=dev)  # (B*K,)
-        seqs = torch.cat([seqs.index_select(0, index),
-                          torch.tensor(new_tokens, device=dev).view(-1, 1)], dim=1)  # (B*K, t+2)
+        seqs = torch.cat(
+            [seqs.index_select(0, index), torch.tensor(new_tokens, device=dev).view(-1, 1)], dim=1
+        )  # (B*K, t+2)
         attn_hist = attn_hist.index_select(0, index)
         state = state.select(index)
         scores = torch.tensor(new_scores, device=dev, dtype=scores.dtype).view(b, k)

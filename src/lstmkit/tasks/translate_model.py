@@ -49,10 +49,11 @@ class DecoderState(NamedTuple):
     c: Tensor
     feed: Tensor
 
-    def select(self, index: Tensor) -> "DecoderState":
+    def select(self, index: Tensor) -> DecoderState:
         """Rows ``index`` (N',) of the batch (beam reordering)."""
-        return DecoderState(self.h.index_select(1, index), self.c.index_select(1, index),
-                            self.feed.index_select(0, index))
+        return DecoderState(
+            self.h.index_select(1, index), self.c.index_select(1, index), self.feed.index_select(0, index)
+        )
 
 
 class Seq2Seq(nn.Module):
@@ -67,12 +68,14 @@ class Seq2Seq(nn.Module):
         self.attn_out_size = e if cfg.tie_embeddings else h  # A
         self.src_emb = nn.Embedding(cfg.src_vocab, e, padding_idx=cfg.pad_id)
         self.tgt_emb = nn.Embedding(cfg.tgt_vocab, e, padding_idx=cfg.pad_id)
-        self.encoder = LSTM(e, h // 2, num_layers=n, batch_first=True, bidirectional=True,
-                            dropout=cfg.dropout if n > 1 else 0.0)
+        self.encoder = LSTM(
+            e, h // 2, num_layers=n, batch_first=True, bidirectional=True, dropout=cfg.dropout if n > 1 else 0.0
+        )
         self.bridge_h = nn.Linear(h, h)
         self.bridge_c = nn.Linear(h, h)
-        self.decoder = LSTM(e + self.attn_out_size, h, num_layers=n, batch_first=True,
-                            dropout=cfg.dropout if n > 1 else 0.0)
+        self.decoder = LSTM(
+            e + self.attn_out_size, h, num_layers=n, batch_first=True, dropout=cfg.dropout if n > 1 else 0.0
+        )
         self.attention = Attention(cfg.attention, query_size=h, memory_size=h)
         self.combine = nn.Linear(2 * h, self.attn_out_size, bias=False)  # W_o
         self.drop = nn.Dropout(cfg.dropout)
@@ -94,8 +97,7 @@ class Seq2Seq(nn.Module):
         return memory, DecoderState(torch.tanh(self.bridge_h(h_cat)), torch.tanh(self.bridge_c(c_cat)), feed)
 
     # ------------------------------------------------------------------------------------ decoder
-    def attend_step(self, y_prev: Tensor, state: DecoderState, memory: Memory
-                    ) -> tuple[DecoderState, Tensor]:
+    def attend_step(self, y_prev: Tensor, state: DecoderState, memory: Memory) -> tuple[DecoderState, Tensor]:
         """One step up to the attentional vector: tokens (N,) -> (new state, weights (N, S)); h~ is state.feed."""
         x = torch.cat([self.drop(self.tgt_emb(y_prev)), state.feed], dim=-1)  # (N, E + A)
         top, (h, c) = self.decoder.step(x, (state.h, state.c))  # top (N, H); h, c (L, N, H)
@@ -103,8 +105,7 @@ class Seq2Seq(nn.Module):
         feed = torch.tanh(self.combine(torch.cat([context, top], dim=-1)))  # (N, A)
         return DecoderState(h, c, feed), weights
 
-    def decode_step(self, y_prev: Tensor, state: DecoderState, memory: Memory
-                    ) -> tuple[Tensor, DecoderState, Tensor]:
+    def decode_step(self, y_prev: Tensor, state: DecoderState, memory: Memory) -> tuple[Tensor, DecoderState, Tensor]:
         """One step: previous tokens (N,) -> (logits (N, V), new state, attention weights (N, S))."""
         state, weights = self.attend_step(y_prev, state, memory)
         return self.out(self.drop(state.feed)), state, weights  # logits (N, V)
@@ -124,5 +125,6 @@ class Seq2Seq(nn.Module):
 def seq2seq_loss(logits: Tensor, tgt_out: Tensor, pad_id: int, label_smoothing: float = 0.0) -> Tensor:
     """Mean token cross-entropy over non-padding targets; logits (B, T, V), tgt_out (B, T)."""
     v = logits.size(-1)
-    return F.cross_entropy(logits.reshape(-1, v), tgt_out.reshape(-1), ignore_index=pad_id,
-                           label_smoothing=label_smoothing)  # (B*T, V) vs (B*T,)
+    return F.cross_entropy(
+        logits.reshape(-1, v), tgt_out.reshape(-1), ignore_index=pad_id, label_smoothing=label_smoothing
+    )  # (B*T, V) vs (B*T,)

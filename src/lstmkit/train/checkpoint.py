@@ -12,7 +12,7 @@ from __future__ import annotations
 import io
 import random
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 import torch
@@ -34,8 +34,13 @@ def rng_state() -> dict[str, Any]:
     py_state = random.getstate()
     state = {
         "torch": torch.get_rng_state(),
-        "numpy": {"name": np_state[0], "keys": torch.from_numpy(np_state[1].astype(np.int64)),
-                  "pos": int(np_state[2]), "has_gauss": int(np_state[3]), "cached": float(np_state[4])},
+        "numpy": {
+            "name": np_state[0],
+            "keys": torch.from_numpy(np_state[1].astype(np.int64)),
+            "pos": int(np_state[2]),
+            "has_gauss": int(np_state[3]),
+            "cached": float(np_state[4]),
+        },
         "python": {"version": py_state[0], "state": list(py_state[1]), "gauss": py_state[2]},
     }
     if torch.cuda.is_available() and torch.cuda.is_initialized():
@@ -61,7 +66,7 @@ def save_checkpoint(out_dir: Path, state: dict[str, Any]) -> Path:
     return atomic_write_bytes(checkpoint_path(out_dir), buf.getvalue())
 
 
-def load_checkpoint(out_dir: Path, map_location: Optional[torch.device] = None) -> Optional[dict[str, Any]]:
+def load_checkpoint(out_dir: Path, map_location: torch.device | None = None) -> dict[str, Any] | None:
     """The saved state, or ``None`` when there is no checkpoint. Never unpickles code."""
     path = checkpoint_path(out_dir)
     if not path.is_file():
@@ -69,8 +74,9 @@ def load_checkpoint(out_dir: Path, map_location: Optional[torch.device] = None) 
     try:
         return torch.load(path, map_location=map_location or "cpu", weights_only=True)
     except Exception as e:  # corrupt or foreign file: one clear line
-        raise LstmkitError(f"{path}: cannot read checkpoint ({type(e).__name__}: {e}); "
-                           "delete it to start afresh") from None
+        raise LstmkitError(
+            f"{path}: cannot read checkpoint ({type(e).__name__}: {e}); delete it to start afresh"
+        ) from None
 
 
 def cpu_state_dict(module: torch.nn.Module) -> dict[str, torch.Tensor]:

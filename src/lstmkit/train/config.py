@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, Mapping, Optional, get_args
+from typing import Any, Literal, get_args
 
 from lstmkit.errors import LstmkitError
 
@@ -50,11 +51,11 @@ class TrainConfig:
     weight_decay: float = 0.0
     l1: float = 0.0
     schedule: Schedule = "none"
-    clip_grad: Optional[float] = 1.0
+    clip_grad: float | None = 1.0
     patience: int = 5
     monitor: str = "valid_loss"
     mode: Mode = "min"
-    max_time: Optional[float] = None
+    max_time: float | None = None
     seed: int = 0
     device: Device = "auto"
     quiet: bool = False
@@ -69,27 +70,32 @@ class TrainConfig:
         _check(self.batch_size >= 1, "batch_size", "must be >= 1", self.batch_size)
         _check(_finite(self.lr) and self.lr > 0, "lr", "must be > 0", self.lr)
         _check(_finite(self.momentum) and self.momentum >= 0, "momentum", "must be >= 0", self.momentum)
-        _check(_finite(self.weight_decay) and self.weight_decay >= 0, "weight_decay", "must be >= 0",
-               self.weight_decay)
+        _check(_finite(self.weight_decay) and self.weight_decay >= 0, "weight_decay", "must be >= 0", self.weight_decay)
         _check(_finite(self.l1) and self.l1 >= 0, "l1", "must be >= 0", self.l1)
-        _check(self.clip_grad is None or (_finite(self.clip_grad) and self.clip_grad >= 0), "clip_grad",
-               "must be >= 0", self.clip_grad)
+        _check(
+            self.clip_grad is None or (_finite(self.clip_grad) and self.clip_grad >= 0),
+            "clip_grad",
+            "must be >= 0",
+            self.clip_grad,
+        )
         _check(self.patience >= 0, "patience", "must be >= 0", self.patience)
-        _check(self.max_time is None or (_finite(self.max_time) and self.max_time > 0), "max_time",
-               "must be > 0 seconds", self.max_time)
+        _check(
+            self.max_time is None or (_finite(self.max_time) and self.max_time > 0),
+            "max_time",
+            "must be > 0 seconds",
+            self.max_time,
+        )
         _check(bool(self.monitor), "monitor", "must be a metric name", self.monitor)
-        for name, kind in (("optimizer", Optimizer), ("schedule", Schedule), ("mode", Mode),
-                           ("device", Device)):
+        for name, kind in (("optimizer", Optimizer), ("schedule", Schedule), ("mode", Mode), ("device", Device)):
             allowed = get_args(kind)
-            _check(getattr(self, name) in allowed, name, f"must be one of {', '.join(allowed)}",
-                   getattr(self, name))
+            _check(getattr(self, name) in allowed, name, f"must be one of {', '.join(allowed)}", getattr(self, name))
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict of every field."""
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any], *, strict: bool = True) -> "TrainConfig":
+    def from_dict(cls, d: Mapping[str, Any], *, strict: bool = True) -> TrainConfig:
         """Build from a dict; unknown keys raise (``strict``) or are ignored."""
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(d) - names)

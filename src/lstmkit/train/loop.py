@@ -19,9 +19,10 @@ import io
 import math
 import random
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -92,7 +93,7 @@ class LoopState:
     step: int = 0  # batches of `epoch` already done
     loss_sum: float = 0.0  # this rank's sum of (batch mean loss * examples) in `epoch`
     loss_n: int = 0  # this rank's examples in `epoch`
-    best_value: Optional[float] = None
+    best_value: float | None = None
     best_epoch: int = 0
     bad_epochs: int = 0
     finished: bool = False
@@ -108,10 +109,18 @@ class Trainer:
     ``trainer.last_metrics``, and set ``trainer.should_stop = True``.
     """
 
-    def __init__(self, model: nn.Module, cfg: TrainConfig, train_set: Sequence, collate: Callable[[list], Any],
-                 loss_fn: Callable[[nn.Module, Any], torch.Tensor], valid_set: Optional[Sequence] = None,
-                 evaluate: Optional[Callable[[nn.Module, list], dict[str, float]]] = None,
-                 batch_sampler: Optional[BatchSampler] = None, out_dir: Optional[str | Path] = None):
+    def __init__(
+        self,
+        model: nn.Module,
+        cfg: TrainConfig,
+        train_set: Sequence,
+        collate: Callable[[list], Any],
+        loss_fn: Callable[[nn.Module, Any], torch.Tensor],
+        valid_set: Sequence | None = None,
+        evaluate: Callable[[nn.Module, list], dict[str, float]] | None = None,
+        batch_sampler: BatchSampler | None = None,
+        out_dir: str | Path | None = None,
+    ):
         if len(train_set) == 0:
             raise LstmkitError("training set is empty")
         self.model, self.cfg = model, cfg
@@ -119,21 +128,21 @@ class Trainer:
         self.collate, self.loss_fn, self.evaluate = collate, loss_fn, evaluate
         self.batch_sampler = batch_sampler or shuffled_batches(cfg.batch_size)
         self.out_dir = Path(out_dir) if out_dir is not None else None
-        self.callbacks: dict[str, list[Callable[["Trainer"], None]]] = {e: [] for e in EVENTS}
+        self.callbacks: dict[str, list[Callable[[Trainer], None]]] = {e: [] for e in EVENTS}
         self.state = LoopState()
         self.should_stop = False
         self.last_loss = math.nan
         self.last_metrics: dict[str, float] = {}
-        self.best_weights: Optional[dict[str, torch.Tensor]] = None
+        self.best_weights: dict[str, torch.Tensor] | None = None
         self.ctx = distributed.DistContext()
         self.train_model: nn.Module = model  # DDP-wrapped under torchrun
-        self.optimizer: Optional[torch.optim.Optimizer] = None
+        self.optimizer: torch.optim.Optimizer | None = None
         self.scheduler: Any = None
         self.valid_batches: list = []
-        self.progress: Optional[Progress] = None
+        self.progress: Progress | None = None
 
     # ------------------------------------------------------------------ hooks
-    def add_callback(self, event: str, fn: Callable[["Trainer"], None]) -> None:
+    def add_callback(self, event: str, fn: Callable[[Trainer], None]) -> None:
         """Call ``fn(trainer)`` at ``event`` (one of :data:`EVENTS`)."""
         if event not in self.callbacks:
             raise ValueError(f"unknown event {event!r}; events: {', '.join(EVENTS)}")
@@ -187,8 +196,10 @@ class Trainer:
             saved = ckpt_io.load_checkpoint(self.out_dir, self.device)
             if saved is not None:
                 self._restore(saved)
-                self.progress.log(f"resuming from {ckpt_io.checkpoint_path(self.out_dir)} "
-                                  f"(epoch {self.state.epoch}, batch {self.state.step})")
+                self.progress.log(
+                    f"resuming from {ckpt_io.checkpoint_path(self.out_dir)} "
+                    f"(epoch {self.state.epoch}, batch {self.state.step})"
+                )
         self.train_model = distributed.wrap(self.model, self.ctx)
         self.valid_batches = self._collate_valid()
 
@@ -204,8 +215,9 @@ class Trainer:
         if cfg.schedule == "cosine":
             return torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, T_max=cfg.epochs)
         if cfg.schedule == "plateau":
-            return torch.optim.lr_scheduler.ReduceLROnPlateau(self.optimizer, mode=cfg.mode, factor=0.5,
-                                                              patience=max(1, cfg.patience // 2))
+            return torch.optim.lr_scheduler.ReduceLROnPlateau(
+                self.optimizer, mode=cfg.mode, factor=0.5, patience=max(1, cfg.patience // 2)
+            )
         return None
 
     def _collate_valid(self) -> list:
@@ -214,8 +226,10 @@ class Trainer:
         if len(self.valid_set) == 0:
             raise LstmkitError("validation set is empty")
         bs, n = self.cfg.batch_size, len(self.valid_set)
-        return [to_device(self.collate([self.valid_set[i] for i in range(s, min(s + bs, n))]), self.device)
-                for s in range(0, n, bs)]
+        return [
+            to_device(self.collate([self.valid_set[i] for i in range(s, min(s + bs, n))]), self.device)
+            for s in range(0, n, bs)
+        ]
 
     def _autocast(self) -> contextlib.AbstractContextManager:
         if self.device.type == "cuda":
@@ -271,8 +285,10 @@ class Trainer:
             loss = self.loss_fn(self.train_model, batch)
         loss_value = float(loss.detach().float())
         if not math.isfinite(loss_value) and n_local > 0:
-            raise LstmkitError(f"training diverged: loss is {loss_value} at epoch {self.state.epoch}, "
-                               f"batch {self.state.step + 1} (try a lower --lr or --clip-grad)")
+            raise LstmkitError(
+                f"training diverged: loss is {loss_value} at epoch {self.state.epoch}, "
+                f"batch {self.state.step + 1} (try a lower --lr or --clip-grad)"
+            )
         total = loss.float() * weight if ctx.distributed else loss.float()
         if cfg.l1 > 0:
             total = total + cfg.l1 * sum(p.abs().sum() for p in self.model.parameters() if p.requires_grad)
@@ -314,8 +330,11 @@ class Trainer:
         self.progress.epoch_summary(epoch, cfg.epochs, {k: v for k, v in row.items() if k != "epoch"}, seconds, note)
 
     def _global_train_loss(self) -> float:
-        sums = torch.tensor([self.state.loss_sum, float(self.state.loss_n)], dtype=torch.float64,
-                            device=self.device if self.device.type == "cuda" else "cpu")
+        sums = torch.tensor(
+            [self.state.loss_sum, float(self.state.loss_n)],
+            dtype=torch.float64,
+            device=self.device if self.device.type == "cuda" else "cpu",
+        )
         distributed.all_reduce_sum(sums, self.ctx)
         return float(sums[0] / sums[1]) if sums[1] > 0 else math.nan
 
@@ -341,11 +360,13 @@ class Trainer:
     def _update_best(self, row: dict[str, float]) -> None:
         st, name = self.state, self.monitor
         if name not in row:
-            raise LstmkitError(f"--monitor {name}: not a metric of this task "
-                               f"(metrics: {', '.join(k for k in row if k != 'epoch')})")
+            raise LstmkitError(
+                f"--monitor {name}: not a metric of this task (metrics: {', '.join(k for k in row if k != 'epoch')})"
+            )
         value = row[name]
         better = math.isfinite(value) and (
-            st.best_value is None or (value < st.best_value if self.cfg.mode == "min" else value > st.best_value))
+            st.best_value is None or (value < st.best_value if self.cfg.mode == "min" else value > st.best_value)
+        )
         if better:
             st.best_value, st.best_epoch, st.bad_epochs = value, st.epoch, 0
             self.best_weights = ckpt_io.cpu_state_dict(self.model)
@@ -356,22 +377,27 @@ class Trainer:
     def _save_checkpoint(self) -> None:
         if self.out_dir is None or not self.ctx.is_main:
             return
-        ckpt_io.save_checkpoint(self.out_dir, {
-            "model": ckpt_io.cpu_state_dict(self.model),
-            "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict() if self.scheduler is not None else {},
-            "best": self.best_weights,
-            "loop": dataclasses.asdict(self.state),
-            "rng": ckpt_io.rng_state(),
-            "config": self.cfg.to_dict(),
-        })
+        ckpt_io.save_checkpoint(
+            self.out_dir,
+            {
+                "model": ckpt_io.cpu_state_dict(self.model),
+                "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict() if self.scheduler is not None else {},
+                "best": self.best_weights,
+                "loop": dataclasses.asdict(self.state),
+                "rng": ckpt_io.rng_state(),
+                "config": self.cfg.to_dict(),
+            },
+        )
 
     def _restore(self, saved: dict[str, Any]) -> None:
         now = self.cfg.to_dict()
         for key, old in saved["config"].items():
             if key not in RESUMABLE_CHANGES and now.get(key) != old:
-                raise LstmkitError(f"--resume: {key} is {now.get(key)!r} but the checkpoint was made with "
-                                   f"{old!r}; use the same setting or another --out")
+                raise LstmkitError(
+                    f"--resume: {key} is {now.get(key)!r} but the checkpoint was made with "
+                    f"{old!r}; use the same setting or another --out"
+                )
         self.model.load_state_dict(saved["model"])
         self.optimizer.load_state_dict(saved["optimizer"])
         if self.scheduler is not None and saved["scheduler"]:
@@ -402,10 +428,18 @@ class Trainer:
             plot_loss(st.history, self.out_dir / "loss.png")
         if st.stopped == "max_time":
             note = f"best epoch {st.best_epoch}" if st.best_epoch else "no epoch completed yet"
-            self.progress.log(f"time budget of {self.cfg.max_time:g}s reached: stopped at epoch {st.epoch}, "
-                              f"batch {st.step} ({note}; --resume continues)")
+            self.progress.log(
+                f"time budget of {self.cfg.max_time:g}s reached: stopped at epoch {st.epoch}, "
+                f"batch {st.step} ({note}; --resume continues)"
+            )
         elif st.stopped == "early_stopping":
-            self.progress.log(f"early stopping: no better {self.monitor} for {self.cfg.patience} epochs "
-                              f"(best epoch {st.best_epoch})")
-        return TrainResult(best_metrics=dict(best), history=list(st.history), best_epoch=st.best_epoch,
-                           stopped=st.stopped, epochs_run=len(st.history))
+            self.progress.log(
+                f"early stopping: no better {self.monitor} for {self.cfg.patience} epochs (best epoch {st.best_epoch})"
+            )
+        return TrainResult(
+            best_metrics=dict(best),
+            history=list(st.history),
+            best_epoch=st.best_epoch,
+            stopped=st.stopped,
+            epochs_run=len(st.history),
+        )

@@ -5,7 +5,8 @@ from __future__ import annotations
 import math
 import sys
 import time
-from typing import Mapping, Optional, TextIO
+from collections.abc import Mapping
+from typing import TextIO
 
 LOG_EVERY_S = 10.0  # plain-log mode: at most one batch line per this many seconds (~10% steps)
 
@@ -23,7 +24,7 @@ class Progress:
     :meth:`epoch_summary` prints one line per epoch unless off.
     """
 
-    def __init__(self, quiet: bool, enabled: bool = True, stream: Optional[TextIO] = None):
+    def __init__(self, quiet: bool, enabled: bool = True, stream: TextIO | None = None):
         self.stream = stream or sys.stderr
         if quiet or not enabled:
             self.mode = "off"
@@ -42,8 +43,15 @@ class Progress:
         if self.mode == "bar":
             from tqdm import tqdm
 
-            self._bar = tqdm(total=total_batches, initial=done, desc=f"epoch {epoch}/{epochs}",
-                             unit="batch", file=self.stream, leave=False, dynamic_ncols=True)
+            self._bar = tqdm(
+                total=total_batches,
+                initial=done,
+                desc=f"epoch {epoch}/{epochs}",
+                unit="batch",
+                file=self.stream,
+                leave=False,
+                dynamic_ncols=True,
+            )
 
     def update(self, loss: float) -> None:
         self._done += 1
@@ -57,16 +65,19 @@ class Progress:
                 self._last_log = now
                 rate = self._done / max(time.monotonic() - self._t0, 1e-9)
                 eta = (self._total - self._done) / max(rate, 1e-9)
-                self.log(f"  epoch {self._epoch} batch {self._done}/{self._total}  loss {loss:.4g}  "
-                         f"{rate:.1f} batch/s  eta {eta:.0f}s")
+                self.log(
+                    f"  epoch {self._epoch} batch {self._done}/{self._total}  loss {loss:.4g}  "
+                    f"{rate:.1f} batch/s  eta {eta:.0f}s"
+                )
 
     def end_epoch(self) -> None:
         if self._bar is not None:
             self._bar.close()
             self._bar = None
 
-    def epoch_summary(self, epoch: int, epochs: int, metrics: Mapping[str, float], seconds: float,
-                      note: str = "") -> None:
+    def epoch_summary(
+        self, epoch: int, epochs: int, metrics: Mapping[str, float], seconds: float, note: str = ""
+    ) -> None:
         self.log(f"epoch {epoch}/{epochs}  {format_metrics(metrics)}  {seconds:.1f}s{note}")
 
     def log(self, line: str) -> None:
