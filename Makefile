@@ -1,6 +1,6 @@
 # Set-up on a fresh machine with only Python 3 and git:
 #   make demo   -> .venv, torch 2.13.0 (CPU build where the machine has one), lstmkit, then `lstmkit quickstart`
-#   make test   -> the same set-up, then the test suite
+#   make test   -> the same set-up, then ruff, mypy and the test suite
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -24,7 +24,11 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(VENV)/bin/lstmkit quickstart
 
+# lint, format and types first (seconds), then the tests
 test: $(STAMP)
+	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/ruff format --check src tests bench
+	$(VENV)/bin/mypy
 	$(PY) -m pytest -q
 
 clean:

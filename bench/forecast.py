@@ -2,14 +2,16 @@
 
 ETTh1 / ETTm1 with the Informer / DLinear protocol: split 8640,2880,2880 (ETTm1 34560,11520,11520),
 every column standardised with its train-split statistics, lookback 96, every test window with
-stride 1, MSE and MAE on the standardised scale. Each row trains one lstmkit forecaster (at most
-``--max-time`` seconds of training) and evaluates it with ``ForecastPredictor.evaluate``, which
+stride 1, MSE and MAE on the standardised scale. Each row trains one lstmkit forecaster
+(``lstmkit.train("forecast", ...)``, at most ``--max-time`` seconds of training) and evaluates it with
+``lstmkit.load(folder).evaluate`` (the forecast predictor), which
 computes the baselines (last value, seasonal naive with a one-day season, the ridge linear map
 L -> H shared by the channels, fitted on the train split) on exactly the same windows in the same call.
 
 Rows run one at a time; each row's model folder (with ``bench.json``: wall times, threads, load)
 stays under ``--work`` (default ``bench/work/forecast``) and the table in ``bench/results/forecast.md``
-is rebuilt from every finished row, so rows can be run in separate invocations.
+is rebuilt from every finished row, so rows can be run in separate invocations. ``--quick`` only checks
+that the script runs (one row, one epoch, a temporary folder; the table is left alone).
 
 ``--peers PYTHON`` also runs the peers (NeuralForecast ``LSTM``, Darts ``BlockRNNModel(LSTM)``) on ETTh1
 univariate OT, H24 in the same invocation: lstmkit's etth1-S-24 row is retrained (into
@@ -81,8 +83,7 @@ REFERENCE = {
 
 def run_row(row: Row, args: argparse.Namespace, out: Path | None = None, overrides: dict | None = None) -> dict:
     """Train and evaluate one row; returns the bench record (also saved as bench.json)."""
-    from lstmkit.tasks.forecast import ForecastConfig, load_predictor, train
-    from lstmkit.train import TrainConfig
+    import lstmkit
 
     out = out or Path(args.work) / row.name
     settings = {
@@ -93,10 +94,8 @@ def run_row(row: Row, args: argparse.Namespace, out: Path | None = None, overrid
         "highway": args.highway,
         **(overrides or {}),
     }
-    cfg = ForecastConfig(
-        target=["OT"], features=row.features, time_column="date", horizon=row.horizon, split=row.split, **settings
-    )
-    tcfg = TrainConfig(
+    split = [float(p) for p in row.split.split(",")]
+    train = dict(
         epochs=args.epochs,
         batch_size=args.batch_size,
         lr=args.lr,
@@ -104,14 +103,26 @@ def run_row(row: Row, args: argparse.Namespace, out: Path | None = None, overrid
         max_time=args.max_time,
         seed=args.seed,
         device="cpu",
-        quiet=True,
     )
     load0 = os.getloadavg()[0]
     t0 = time.monotonic()
-    train(DATA / row.file, cfg, tcfg, out)
+    lstmkit.train(
+        "forecast",
+        DATA / row.file,
+        out=out,
+        overwrite=True,
+        quiet=True,
+        target=["OT"],
+        features=row.features,
+        time_column="date",
+        horizon=row.horizon,
+        split=split,
+        **settings,
+        **train,
+    )
     train_s = time.monotonic() - t0
     t1 = time.monotonic()
-    metrics = load_predictor(out).evaluate(DATA / row.file, split="test")
+    metrics = lstmkit.load(out).evaluate(DATA / row.file, split="test")
     eval_s = time.monotonic() - t1
     hist = (out / "history.csv").read_text().strip().splitlines()
     record = {
@@ -293,6 +304,21 @@ def _peers_table(work: Path) -> list[str]:
     return lines
 
 
+def run_quick(row: Row, args: argparse.Namespace) -> None:
+    """One short row into a temporary folder (``--quick``): the API and the data still work together."""
+    import tempfile
+
+    args.epochs, args.max_time = 1, min(args.max_time, 30.0)
+    with tempfile.TemporaryDirectory() as tmp:
+        r = run_row(row, args, Path(tmp) / row.name)
+    m = r["metrics"]
+    print(
+        f"quick {row.name}: {m['windows']} windows, mse {m['mse']:.4f} (linear {m['baselines']['linear']['mse']:.4f}, "
+        f"last {m['baselines']['last_value']['mse']:.4f}) after {r['epochs_run']} epoch in {r['train_seconds']:.0f} s",
+        flush=True,
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rows", nargs="*", default=[r.name for r in ROWS], help="rows to run (default: all)")
@@ -309,6 +335,12 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=0, help="torch threads (default 0: torch's choice)")
     ap.add_argument("--work", default=str(ROOT / "bench" / "work" / "forecast"), help="model folders")
     ap.add_argument("--table-only", action="store_true", help="only rebuild the table from finished rows")
+    ap.add_argument(
+        "--quick",
+        action="store_true",
+        help="a check that the script runs: row etth1-S-24, 1 epoch, at most 30 s, in a temporary folder; "
+        "the results table is not rewritten",
+    )
     ap.add_argument(
         "--ablation",
         nargs="*",
@@ -329,6 +361,9 @@ def main() -> None:
     if not DATA.is_dir():
         raise SystemExit(f"{DATA} not found")
     known = {r.name: r for r in ROWS}
+    if args.quick:
+        run_quick(known["etth1-S-24"], args)
+        return
     if args.ablation is not None:
         for i in args.ablation or range(len(ABLATIONS)):
             label, row_name, over = ABLATIONS[i]

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import dataclasses
 import io
 import json
 import platform
@@ -36,10 +35,9 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+import lstmkit  # noqa: E402
 from lstmkit.data.audio import FeatureConfig, FeatureExtractor, build_manifest, featurize_files, read_manifest  # noqa: E402
 from lstmkit.io import atomic_write_text  # noqa: E402
-from lstmkit.tasks.speech import SpeechConfig, fit  # noqa: E402
-from lstmkit.train import TrainConfig  # noqa: E402
 
 FSDD = ROOT / ".." / "shared" / "data" / "fsdd" / "recordings"
 WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
@@ -128,64 +126,77 @@ def digit_sequences(src: Path, out_dir: Path, n: int, seed: int) -> Path:
 
 
 # ------------------------------------------------------------------------------------ runs
-def task_settings(task: str, quick: bool, epochs: int | None) -> tuple[SpeechConfig, dict]:
-    """Model and trainer settings per task; ``max_time`` is the default training budget (s)."""
-    feats = FeatureConfig(kind="mfcc", sample_rate=SR, n_mfcc=13, n_mels=40, deltas=2)
+def task_settings(task: str, quick: bool, epochs: int | None) -> dict:
+    """Model and trainer settings per task (flat, as ``lstmkit.train`` takes them); ``max_time`` is
+    the default training budget (s)."""
+    feats = dict(features="mfcc", sample_rate=SR, n_mfcc=13, n_mels=40, deltas=2)
     if task == "classify":
-        cfg = SpeechConfig(
+        cfg = dict(
             mode="classify",
-            features=feats,
+            **feats,
             hidden_size=96,
             num_layers=2,
             dropout=0.2,
             subsample=3,
             pooling="meanmax",
             specaugment=True,
+            epochs=30,
+            lr=3e-3,
+            schedule="cosine",
+            patience=8,
+            monitor="accuracy",
+            monitor_mode="max",
+            max_time=1200,
         )
-        tc = dict(epochs=30, lr=3e-3, schedule="cosine", patience=8, monitor="accuracy", mode="max", max_time=1200)
     else:
         big = task == "ctc-seq"
-        cfg = SpeechConfig(
+        cfg = dict(
             mode="ctc",
-            features=feats,
+            **feats,
             hidden_size=160 if big else 128,
             num_layers=3 if big else 2,
             dropout=0.2,
             subsample=3,
             specaugment=True,
-        )
-        tc = dict(
             epochs=30 if big else 60,
             lr=3e-3,
             schedule="cosine",
             patience=10,
             monitor="cer",
-            mode="min",
+            monitor_mode="min",
             max_time=3600 if big else 1800,
         )
     if quick:  # checks the pipeline only: a small network, 2 epochs
-        tc["epochs"] = 2
-        cfg = dataclasses.replace(cfg, hidden_size=32, num_layers=1)
+        cfg.update(epochs=2, hidden_size=32, num_layers=1)
     if epochs is not None:
-        tc["epochs"] = epochs
-    return cfg, tc
+        cfg["epochs"] = epochs
+    return cfg
 
 
 def run_task(task: str, train_csv: Path, test_csv: Path, work: Path, args: argparse.Namespace) -> dict:
-    cfg, tc = task_settings(task, args.quick, args.epochs)
+    cfg = task_settings(task, args.quick, args.epochs)
     if args.max_time is not None:
-        tc["max_time"] = args.max_time
-    train_cfg = TrainConfig(batch_size=32, seed=args.seed, device=args.device, quiet=False, **tc)
+        cfg["max_time"] = args.max_time
     t0 = time.perf_counter()
-    predictor, metrics = fit(train_csv, cfg, train_cfg, work / f"model_{task}")
+    result = lstmkit.train(
+        "speech",
+        train_csv,
+        out=work / f"model_{task}",
+        overwrite=True,
+        batch_size=32,
+        seed=args.seed,
+        device=args.device,
+        **cfg,
+    )
     train_s = time.perf_counter() - t0
+    predictor, metrics = result.predictor, result.metrics
     row = {
         "task": task,
         "train_s": train_s,
-        "epochs": metrics["epochs_run"],
-        "best_epoch": int(metrics["valid"].get("epoch", 0)),
+        "epochs": metrics["training"]["epochs_run"],
+        "best_epoch": int(metrics["training"]["best_epoch"]),
         "n_train": metrics["n_train"],
-        "params": sum(p.numel() for p in predictor.net.parameters()),
+        "params": sum(p.numel() for p in predictor.model.parameters()),
     }
     ev = predictor.evaluate(test_csv)
     row.update({f"test_{k}": v for k, v in ev.items()})

@@ -46,12 +46,6 @@ class Section:
     notes: list[str] = field(default_factory=list)
 
 
-def _tcfg(**kw):
-    from lstmkit.train import TrainConfig
-
-    return TrainConfig(device="cpu", quiet=True, **kw)
-
-
 class StepCounter:
     """Trainer hook: counts optimisation steps (for tokens/s)."""
 
@@ -64,16 +58,19 @@ class StepCounter:
 
 # ============================================================================================ SST-2
 def bench_sst2(args, work: Path) -> Section:
+    import lstmkit
     from lstmkit.data.text import read_labelled
-    from lstmkit.tasks.classify import ClassifierShape, ClassifyConfig, train
 
     train_path, dev_path = DATA / "sst2" / "train.tsv", DATA / "sst2" / "dev.tsv"
     data: Path | list = train_path
     if args.quick:  # a slice of the training file
         data = [(r.text, r.label) for r in read_labelled(train_path)[:8000]]
     minutes = 1.5 if args.quick else args.sst2_minutes
-    cfg = ClassifyConfig(tokenizer=args.sst2_tokenizer, lowercase=True, min_freq=1, bpe_vocab_size=args.sst2_bpe_vocab)
-    shape = ClassifierShape(
+    settings = dict(
+        tokenizer=args.sst2_tokenizer,
+        lowercase=True,
+        min_freq=1,
+        bpe_vocab_size=args.sst2_bpe_vocab,
         embed_size=300,
         hidden_size=args.sst2_hidden,
         bidirectional=True,
@@ -81,29 +78,29 @@ def bench_sst2(args, work: Path) -> Section:
         dropout=0.5,
         variational_dropout=args.sst2_variational,
         word_dropout=args.sst2_word_dropout,
-    )
-    tcfg = _tcfg(
         epochs=2 if args.quick else args.sst2_epochs,
         batch_size=64,
         lr=args.sst2_lr,
         patience=3,
         monitor="accuracy",
-        mode="max",
+        monitor_mode="max",
         max_time=minutes * 60,
         seed=args.seed,
         schedule=args.sst2_schedule,
+        device="cpu",
     )
     t0 = time.monotonic()
-    res = train(data, dev_path, work / "sst2", cfg, shape, tcfg)
+    res = lstmkit.train("classify", data, dev_path, work / "sst2", quiet=True, **settings)
     seconds = time.monotonic() - t0
+    cfg = res.predictor.config
     dev = read_labelled(dev_path)
     majority = max(collections.Counter(r.label for r in dev).values()) / len(dev)
-    acc = res.metrics["accuracy"]
+    acc = res.metrics["valid"]["accuracy"]
     s = Section("SST-2 sentiment (GLUE train.tsv → dev.tsv accuracy)")
     s.rows = [("model", "dev accuracy", "vs majority class", "wall time", "required / anchor")]
     s.rows.append(
         (
-            f"BiLSTM {shape.hidden_size}×2, {shape.pooling} pool, no pretrained vectors",
+            f"BiLSTM {cfg.lstm.hidden_size}×2, {cfg.pooling} pool, no pretrained vectors",
             f"{acc:.2%}",
             f"×{acc / majority:.3f}",
             f"{seconds:.0f} s",
@@ -114,10 +111,10 @@ def bench_sst2(args, work: Path) -> Section:
     s.notes.append(
         f"config: {cfg.tokenizer} tokens"
         + (f" ({cfg.bpe_vocab_size})" if cfg.tokenizer == "bpe" else "")
-        + f", lowercase, embed 300, hidden {shape.hidden_size}, dropout 0.5, "
-        f"variational dropout {shape.variational_dropout}, word dropout {shape.word_dropout}, "
-        f"AdamW lr {tcfg.lr:g}, "
-        f"batch 64, schedule {tcfg.schedule}, budget {minutes:g} min, epochs ≤ {tcfg.epochs}, seed {args.seed}"
+        + f", lowercase, embed 300, hidden {cfg.lstm.hidden_size}, dropout 0.5, "
+        f"variational dropout {cfg.lstm.variational_dropout}, word dropout {cfg.word_dropout}, "
+        f"AdamW lr {cfg.train.lr:g}, "
+        f"batch 64, schedule {cfg.train.schedule}, budget {minutes:g} min, epochs ≤ {cfg.train.epochs}, seed {args.seed}"
         + (", **quick: first 8000 training rows**" if args.quick else "")
     )
     hist = work / "sst2" / "history.csv"
@@ -135,30 +132,49 @@ def bench_sst2(args, work: Path) -> Section:
 
 # ============================================================================================ char LM
 def bench_char(args, work: Path):
-    from lstmkit.tasks.lm import LMConfig, LMShape, read_stream, split_stream, train
+    import lstmkit
+    from lstmkit.tasks.lm.data import read_stream, split_stream
 
     path = DATA / "tinyshakespeare" / "input.txt"
     minutes = 1.5 if args.quick else args.char_minutes
-    cfg = LMConfig(level="char", bptt=128, split=[0.9, 0.1], eval_batch_size=16)
     hidden = 256 if args.quick else args.char_hidden
-    shape = LMShape(embed_size=64, hidden_size=hidden, num_layers=2, dropout=0.1, softmax="full")
-    tcfg = _tcfg(epochs=1000, batch_size=32, lr=3e-3, clip_grad=1.0, patience=0, max_time=minutes * 60, seed=args.seed)
+    # locked dropout 0.1 on the top layer's output only, as in the recorded runs (--dropout-out)
+    settings = dict(
+        level="char",
+        bptt=128,
+        split=[0.9, 0.1],
+        eval_batch_size=16,
+        embed_size=64,
+        hidden_size=hidden,
+        num_layers=2,
+        dropout_in=0.0,
+        dropout_hidden=0.0,
+        dropout_out=0.1,
+        softmax="full",
+        epochs=1000,
+        batch_size=32,
+        lr=3e-3,
+        clip_grad=1.0,
+        patience=0,
+        max_time=minutes * 60,
+        seed=args.seed,
+        device="cpu",
+    )
     steps = StepCounter()
     t0 = time.monotonic()
-    res = train(
-        path, out=work / "char", config=cfg, model=shape, train_config=tcfg, callbacks=[("on_batch_end", steps)]
-    )
+    res = lstmkit.train("lm", path, None, work / "char", quiet=True, callbacks=[("on_batch_end", steps)], **settings)
     seconds = time.monotonic() - t0
+    cfg = res.predictor.config
     valid = split_stream(read_stream(path, cfg), cfg.split, str(path))[1]
     counts = collections.Counter(valid)
     unigram = -sum(c / len(valid) * math.log(c / len(valid)) for c in counts.values())
     nats = res.metrics["valid"]["nats_per_char"]
-    tok_s = steps.steps * tcfg.batch_size * cfg.bptt / seconds
+    tok_s = steps.steps * cfg.train.batch_size * cfg.bptt / seconds
     s = Section(f"Character LM, tiny Shakespeare (0.9/0.1 split), {minutes:g} min of CPU training")
     s.rows = [("model", "valid nats/char", "bits/char", "vs unigram", "train tokens/s", "required / anchor")]
     s.rows.append(
         (
-            f"LSTM 2×{shape.hidden_size}",
+            f"LSTM 2×{cfg.lstm.hidden_size}",
             f"{nats:.3f}",
             f"{nats / math.log(2):.3f}",
             f"×{nats / unigram:.3f}",
@@ -177,7 +193,7 @@ def bench_char(args, work: Path):
         )
     )
     s.notes.append(
-        f"config: embed 64, 2 layers × {shape.hidden_size}, dropout 0.1, BPTT 128, batch 32, AdamW "
+        f"config: embed 64, 2 layers × {cfg.lstm.hidden_size}, output dropout 0.1, BPTT 128, batch 32, AdamW "
         f"lr 3e-3, clip 1.0; {steps.steps} steps in {seconds:.0f} s (incl. validation); seed {args.seed}"
     )
     return s, res.predictor
@@ -197,58 +213,73 @@ def _wikitext(args, work: Path) -> Path:
     return q
 
 
-def _word_run(args, work: Path, name: str, shape, tcfg_kw: dict, minutes: float):
-    from lstmkit.tasks.lm import LMConfig, train
+def _word_run(args, work: Path, name: str, settings: dict, minutes: float):
+    import lstmkit
 
     d = _wikitext(args, work)
-    cfg = LMConfig(level="word", bptt=35, eval_batch_size=10)
-    tcfg = _tcfg(epochs=1000, batch_size=20, patience=0, max_time=minutes * 60, seed=args.seed, **tcfg_kw)
+    rows, bptt = 20, 35
     steps = StepCounter()
     t0 = time.monotonic()
-    res = train(
+    res = lstmkit.train(
+        "lm",
         d / "train.txt",
         d / "valid.txt",
         work / name,
-        cfg,
-        shape,
-        tcfg,
         test=d / "test.txt",
+        quiet=True,
         callbacks=[("on_batch_end", steps)],
+        level="word",
+        bptt=bptt,
+        eval_batch_size=10,
+        epochs=1000,
+        batch_size=rows,
+        patience=0,
+        max_time=minutes * 60,
+        seed=args.seed,
+        device="cpu",
+        **settings,
     )
     seconds = time.monotonic() - t0
-    return res.metrics, steps.steps * tcfg.batch_size * cfg.bptt / seconds, seconds
+    return res.metrics, steps.steps * rows * bptt / seconds, seconds
 
 
 def bench_word(args, work: Path) -> Section:
-    from lstmkit.tasks.lm import LMShape
-
     minutes = 1.5 if args.quick else args.word_minutes
-    ours = LMShape(
+    hidden = 256 if args.quick else args.word_hidden
+    ours = dict(
         embed_size=400,
-        hidden_size=256 if args.quick else args.word_hidden,
+        hidden_size=hidden,
         num_layers=2,
         softmax="adaptive",
-        dropout=0.3,
+        dropout_out=0.3,
         dropout_in=0.2,
         dropout_hidden=0.2,
         dropout_emb=0.05,
     )
-    examples = LMShape(embed_size=200, hidden_size=200, num_layers=2, softmax="full", dropout=0.2)
+    # as recorded: locked dropout 0.2 on the top layer's output only (--dropout-out; none on the input
+    # or between the layers)
+    examples = dict(
+        embed_size=200,
+        hidden_size=200,
+        num_layers=2,
+        softmax="full",
+        dropout_in=0.0,
+        dropout_hidden=0.0,
+        dropout_out=0.2,
+    )
     runs = [
         (
-            f"lstmkit: 2×{ours.hidden_size}, adaptive softmax, AWD dropouts, AdamW",
-            ours,
-            dict(lr=2e-3, clip_grad=0.25, schedule="plateau"),
+            f"lstmkit: 2×{hidden}, adaptive softmax, AWD dropouts, AdamW",
+            {**ours, "lr": 2e-3, "clip_grad": 0.25, "schedule": "plateau"},
         ),
         (
             "pytorch/examples config: 2×200, full softmax, SGD lr 20",
-            examples,
-            dict(lr=20.0, optimizer="sgd", clip_grad=0.25, schedule="plateau"),
+            {**examples, "lr": 20.0, "optimizer": "sgd", "clip_grad": 0.25, "schedule": "plateau"},
         ),
     ]
     results = []
-    for i, (label, shape, kw) in enumerate(runs):
-        results.append((label, *_word_run(args, work, f"word{i}", shape, kw, minutes)))
+    for i, (label, settings) in enumerate(runs):
+        results.append((label, *_word_run(args, work, f"word{i}", settings, minutes)))
     base_ppl = results[1][1]["test"]["perplexity"]
     s = Section(f"Word LM, WikiText-2, {minutes:g} min of CPU training each")
     s.rows = [("model", "valid ppl", "test ppl", "test ppl vs pytorch/examples config", "train tokens/s")]
@@ -276,7 +307,7 @@ def bench_word(args, work: Path) -> Section:
 @torch.no_grad()
 def naive_generate(pred, prompt: str, length: int, seed: int) -> list[str]:
     """The slow way: re-run the whole prefix through the model for every new token (greedy-free sampling)."""
-    from lstmkit.tasks.lm import sample_next
+    from lstmkit.tasks.lm.sampling import sample_next
 
     gen = torch.Generator().manual_seed(seed)
     ids = pred.start_ids(prompt)

@@ -5,7 +5,7 @@ sequences, batch 64, AdamW, clipping at 1.0, validation on 256 sequences each ep
 same process:
 
 - *plain*: a hand-written PyTorch loop (the reference), with the same seeded batch order;
-- *lstmkit*: :class:`lstmkit.train.Trainer` (checkpoint every epoch, history.csv, loss.png).
+- *lstmkit*: :class:`lstmkit.trainer.Trainer` (checkpoint every epoch, history.csv, loss.png).
 
 Both do the same arithmetic, so the final weights must agree; the table reports the wall time of
 each (best of ``--repeats``), their ratio (the trainer's overhead) and the largest weight
@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from lstmkit.data.batching import shuffled_batches
-from lstmkit.train import TrainConfig, Trainer
+from lstmkit.trainer import TrainConfig, Trainer
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "trainer.md"
@@ -86,10 +86,8 @@ def plain_loop(train: list, valid: list, epochs: int) -> nn.Module:
 def lstmkit_loop(train: list, valid: list, epochs: int, out: str) -> nn.Module:
     torch.manual_seed(123)
     model = Net()
-    cfg = TrainConfig(
-        epochs=epochs, batch_size=BATCH, lr=1e-3, clip_grad=1.0, patience=0, seed=SEED, device="cpu", quiet=True
-    )
-    result = Trainer(model, cfg, train, collate, loss_fn, valid_set=valid, out_dir=out).fit()
+    cfg = TrainConfig(epochs=epochs, batch_size=BATCH, lr=1e-3, clip_grad=1.0, patience=0, seed=SEED, device="cpu")
+    result = Trainer(model, cfg, train, collate, loss_fn, valid_set=valid, out_dir=out, quiet=True).fit()
     print(f"lstmkit final valid_loss {result.history[-1]['valid_loss']:.4f}", flush=True)
     return model
 

@@ -1,22 +1,28 @@
 """The model folder, and atomic file writes.
 
-A trained model is a folder::
+A trained model is a folder (format 2)::
 
-    config.json         {"task": ..., "lstmkit_version": ..., "transforms": [names], ...task config}
+    config.json         {"task": "tag", "format_version": 2, "lstmkit_version": "0.2.0",
+                         "config": {...the task's full nested settings...},
+                         "dims": {...sizes derived from the data: vocabulary, classes, channels...},
+                         "transforms": ["chars", "tags", "words"]}
     model.safetensors   the state dict (tensors only: loading never unpickles)
     <name>.json         one file per data transform (vocabulary, scaler, label list, ...)
     metrics.json        final validation / test metrics
     history.csv, *.png  written by the trainer and the task (not read back here)
 
 Every file is written atomically: to a temporary file in the same folder, flushed, then renamed
-over the target, so a crash never leaves a half-written file behind.
+over the target, so a crash never leaves a half-written file behind. JSON never holds NaN or
+Infinity (they are written as null): every file and every ``--json`` output is valid JSON.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import enum
 import json
+import math
 import os
 import tempfile
 from collections.abc import Mapping
@@ -35,7 +41,7 @@ PathLike = Union[str, "os.PathLike[str]"]
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 METRICS_FILE = "metrics.json"
-RESERVED_KEYS = ("task", "lstmkit_version", "transforms")
+FORMAT_VERSION = 2
 
 
 # --------------------------------------------------------------------------- atomic writes
@@ -63,43 +69,66 @@ def atomic_write_text(path: PathLike, text: str) -> Path:
 
 
 def atomic_write_json(path: PathLike, obj: Any) -> Path:
-    """Write ``obj`` as indented JSON atomically (dataclasses, enums and paths are converted)."""
-    return atomic_write_text(path, json.dumps(to_jsonable(obj), indent=2, sort_keys=False) + "\n")
+    """Write ``obj`` as indented JSON atomically (see :func:`dumps_json`)."""
+    return atomic_write_text(path, dumps_json(obj, indent=2) + "\n")
+
+
+def dumps_json(obj: Any, indent: int | None = None) -> str:
+    """Strict JSON text of ``obj`` after :func:`to_jsonable`: NaN and ±Infinity become ``null``."""
+    return json.dumps(to_jsonable(obj), indent=indent, allow_nan=False, ensure_ascii=False)
 
 
 def to_jsonable(obj: Any) -> Any:
-    """Convert dataclasses, enums, paths, tuples, numpy/torch scalars into plain JSON values."""
+    """Convert dataclasses, NamedTuples, enums, paths, dates and times (ISO text), tuples, numpy/torch
+    values and pandas DataFrames (a list of row records) into plain JSON values; non-finite floats
+    become ``None``."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         return {f.name: to_jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, tuple) and hasattr(obj, "_asdict"):  # NamedTuple
+        return to_jsonable(obj._asdict())
     if isinstance(obj, enum.Enum):
         return to_jsonable(obj.value)
     if isinstance(obj, Path):
         return str(obj)
+    if isinstance(obj, (datetime.date, datetime.time)):  # pandas Timestamps too
+        return obj.isoformat()
+    if hasattr(obj, "to_dict") and hasattr(obj, "columns") and hasattr(obj, "iloc"):  # a pandas DataFrame
+        return [to_jsonable(row) for row in obj.to_dict(orient="records")]
     if isinstance(obj, Mapping):
         return {str(k): to_jsonable(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
         return [to_jsonable(v) for v in obj]
-    if isinstance(obj, torch.Tensor):
-        return obj.tolist()
-    if hasattr(obj, "item") and callable(obj.item) and getattr(obj, "shape", None) == ():
-        return obj.item()  # numpy scalar
+    if hasattr(obj, "tolist") and callable(obj.tolist):  # numpy arrays and scalars, torch tensors
+        return to_jsonable(obj.tolist())
     return obj
 
 
 # --------------------------------------------------------------------------- model folder
 @dataclass
 class ModelFolder:
-    """What :func:`read_folder` returns."""
+    """What :func:`read_folder` returns: ``header`` is the whole config.json."""
 
     path: Path
-    config: dict[str, Any]
+    header: dict[str, Any]
     state_dict: dict[str, torch.Tensor]
     transforms: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] | None = None
 
     @property
     def task(self) -> str:
-        return self.config["task"]
+        return self.header["task"]
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """The task's nested settings (config.json's ``config``)."""
+        return self.header["config"]
+
+    @property
+    def dims(self) -> dict[str, Any]:
+        """Sizes derived from the training data (config.json's ``dims``)."""
+        return self.header["dims"]
 
     def load_into(self, module: nn.Module) -> nn.Module:
         """Load the folder's weights into ``module`` (built from config.json); a mismatch raises
@@ -113,17 +142,12 @@ class ModelFolder:
         return module.eval()
 
 
-def _is_main_process() -> bool:
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        return torch.distributed.get_rank() == 0
-    return int(os.environ.get("RANK", "0")) == 0
-
-
 def _state_dict_for_saving(model: nn.Module | Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """CPU, contiguous, storage-unshared copies (safetensors refuses tied/shared tensors)."""
     if isinstance(model, nn.Module):
-        model = getattr(model, "module", model)  # unwrap DistributedDataParallel
-        state = model.state_dict()
+        from lstmkit.trainer.distributed import unwrap
+
+        state = unwrap(model).state_dict()
     else:
         state = dict(model)
     return {k: v.detach().to("cpu").contiguous().clone() for k, v in state.items()}
@@ -134,32 +158,33 @@ def save_model(
     task: str,
     config: Any,
     model: nn.Module | Mapping[str, torch.Tensor],
+    *,
+    dims: Mapping[str, Any] | None = None,
     transforms: Mapping[str, Any] | None = None,
     metrics: Mapping[str, Any] | None = None,
 ) -> Path:
-    """Write a model folder (see module doc). Under torchrun only rank 0 writes.
+    """Write a model folder (see the module doc). Under torchrun only rank 0 writes.
 
     Args:
         folder: the model folder (created if missing).
         task: the task name; :func:`lstmkit.load` dispatches on it.
-        config: the task's config dataclass (or a dict); saved in config.json with ``task``,
-            ``lstmkit_version`` and ``transforms`` (the names of the transform files).
+        config: the task's settings (a :class:`lstmkit.config.Settings` or its ``to_dict()``).
         model: the trained module (or a state dict).
+        dims: sizes derived from the data that, with ``config``, rebuild the network.
         transforms: name -> JSON-able object, one ``<name>.json`` each.
         metrics: final metrics, saved in metrics.json.
     """
     from safetensors.torch import save as st_save
 
+    from lstmkit.trainer.distributed import is_main_process
+
     folder = Path(folder)
-    if not _is_main_process():
+    if not is_main_process():
         return folder
     transforms = dict(transforms or {})
-    cfg = to_jsonable(config)
-    if not isinstance(cfg, dict):
-        raise TypeError(f"config must be a dataclass or a dict, got {type(config).__name__}")
-    clash = [k for k in RESERVED_KEYS if k in cfg]
-    if clash:
-        raise ValueError(f"config may not use the reserved key(s) {clash}")
+    settings = config.to_dict() if hasattr(config, "to_dict") else to_jsonable(config)
+    if not isinstance(settings, dict):
+        raise TypeError(f"config must be Settings or a dict, got {type(config).__name__}")
     for name in transforms:
         if name in ("config", "metrics") or "/" in name or not name:
             raise ValueError(f"bad transform name {name!r}")
@@ -170,8 +195,15 @@ def save_model(
     if metrics is not None:
         atomic_write_json(folder / METRICS_FILE, metrics)
     # config.json last: its presence marks a complete folder.
-    head = {"task": task, "lstmkit_version": __version__, "transforms": sorted(transforms)}
-    atomic_write_json(folder / CONFIG_FILE, {**head, **cfg})
+    header = {
+        "task": task,
+        "format_version": FORMAT_VERSION,
+        "lstmkit_version": __version__,
+        "config": settings,
+        "dims": dict(dims or {}),
+        "transforms": sorted(transforms),
+    }
+    atomic_write_json(folder / CONFIG_FILE, header)
     return folder
 
 
@@ -184,30 +216,25 @@ def _read_json(path: Path, what: str) -> Any:
         raise ModelFolderError(f"{path}: corrupt JSON ({e})") from None
 
 
-def _version_compatible(saved: str) -> bool:
-    """Same major version (same minor while the major version is 0)."""
-    try:
-        s = [int(p) for p in str(saved).split(".")[:2]]
-        c = [int(p) for p in __version__.split(".")[:2]]
-    except ValueError:
-        return False
-    return s[0] == c[0] and (c[0] != 0 or s[1] == c[1])
-
-
 def read_config(folder: PathLike) -> dict[str, Any]:
-    """Read and check ``config.json`` (folder exists, task and compatible version present)."""
+    """Read and check ``config.json``: the folder exists, ``task`` is named, the format is this one's."""
     folder = Path(folder)
     if not folder.is_dir():
         raise ModelFolderError(f"{folder}: model folder not found")
-    config = _read_json(folder / CONFIG_FILE, "config.json")
-    if not isinstance(config, dict) or not isinstance(config.get("task"), str):
-        raise ModelFolderError(f"{folder / CONFIG_FILE}: field 'task' missing")
-    version = config.get("lstmkit_version")
-    if version is None or not _version_compatible(version):
+    path = folder / CONFIG_FILE
+    header = _read_json(path, "config.json")
+    if not isinstance(header, dict) or not isinstance(header.get("task"), str):
+        raise ModelFolderError(f"{path}: field 'task' missing")
+    version = header.get("format_version", 1)
+    if version != FORMAT_VERSION:
         raise ModelFolderError(
-            f"{folder / CONFIG_FILE}: saved by lstmkit {version}, incompatible with this lstmkit {__version__}"
+            f"{path}: model folder format {version} (lstmkit {header.get('lstmkit_version', '?')}); this lstmkit "
+            f"{__version__} reads format {FORMAT_VERSION}: train the model again"
         )
-    return config
+    for key, kind in (("config", dict), ("dims", dict), ("transforms", list)):
+        if not isinstance(header.get(key), kind):
+            raise ModelFolderError(f"{path}: field '{key}' missing or not a {kind.__name__}")
+    return header
 
 
 def read_weights(folder: PathLike) -> dict[str, torch.Tensor]:
@@ -227,16 +254,9 @@ def read_weights(folder: PathLike) -> dict[str, torch.Tensor]:
 def read_folder(folder: PathLike) -> ModelFolder:
     """Read a whole model folder; any missing or corrupt file raises :class:`ModelFolderError`."""
     folder = Path(folder)
-    config = read_config(folder)
+    header = read_config(folder)
     state = read_weights(folder)
-    transforms = {
-        name: _read_json(folder / f"{name}.json", f"transform '{name}'") for name in config.get("transforms", [])
-    }
+    transforms = {name: _read_json(folder / f"{name}.json", f"transform '{name}'") for name in header["transforms"]}
     metrics_path = folder / METRICS_FILE
     metrics = _read_json(metrics_path, "metrics.json") if metrics_path.exists() else None
-    return ModelFolder(path=folder, config=config, state_dict=state, transforms=transforms, metrics=metrics)
-
-
-def task_config(config: Mapping[str, Any]) -> dict[str, Any]:
-    """``config.json`` without the keys :func:`save_model` adds (task, version, transforms)."""
-    return {k: v for k, v in config.items() if k not in RESERVED_KEYS}
+    return ModelFolder(path=folder, header=header, state_dict=state, transforms=transforms, metrics=metrics)

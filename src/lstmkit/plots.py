@@ -19,7 +19,7 @@ matplotlib.use("Agg")  # before pyplot: files only, never a window
 import matplotlib.pyplot as plt  # noqa: E402
 import matplotlib.ticker  # noqa: E402
 
-STYLE = {
+STYLE: Any = {  # matplotlib rcParams (typed Any: its stubs want literal keys)
     "figure.dpi": 100,
     "savefig.dpi": 120,
     "font.size": 9,

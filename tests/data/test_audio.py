@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import data_dir
 
 sf = pytest.importorskip("soundfile")
 librosa = pytest.importorskip("librosa")
@@ -28,7 +29,7 @@ from lstmkit.data.audio import (  # noqa: E402
 )
 from lstmkit.errors import DataError  # noqa: E402
 
-FSDD = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "fsdd" / "recordings"
+FSDD = data_dir("fsdd") / "recordings"
 
 
 def tone(freq: float, seconds: float, sr: int) -> np.ndarray:
@@ -193,9 +194,8 @@ def test_spec_augment_masks_inside_lengths_only():
         assert masked_bands <= 10
 
 
+@pytest.mark.real_data("fsdd")
 def test_fsdd_files_read_at_8k(tmp_path):
-    if not FSDD.is_dir():
-        pytest.skip("../shared/data/fsdd not available")
     files = sorted(FSDD.glob("7_jackson_*.wav"))[:3]
     ext = FeatureExtractor(FeatureConfig(sample_rate=8000))
     feats, kept, durations = featurize_files(files, ext)

@@ -1,8 +1,7 @@
 """CoNLL / CoNLL-U / raw-text readers and the tagging schemes."""
 
-from pathlib import Path
-
 import pytest
+from conftest import data_dir
 
 from lstmkit.data.conll import (
     Span,
@@ -11,14 +10,13 @@ from lstmkit.data.conll import (
     detect_scheme,
     read_conll,
     read_conllu,
+    read_for_tagging,
     read_sentences,
     read_text,
     spans_to_tags,
     tags_to_spans,
 )
 from lstmkit.errors import DataError
-
-SHARED = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 
 
 def _write(tmp_path, text, name="f.txt"):
@@ -114,6 +112,32 @@ def test_raw_text_and_dispatch(tmp_path):
         read_sentences(p, "text")
 
 
+def test_reading_for_tagging_drops_nothing(tmp_path):
+    text = read_for_tagging(_write(tmp_path, "Hello world .\n\n  \nJohn lives\n"), "text")
+    assert [x.tokens for x in text] == [["Hello", "world", "."], [], [], ["John", "lives"]]  # one per line
+    conll = read_for_tagging(_write(tmp_path, "-DOCSTART- -X- O\n\nNew York\tNNP\nis\tVBZ\n\n\nok\tJJ\n"), "conll")
+    assert [x.tokens for x in conll] == [[], ["New York", "is"], ["ok"]]
+    assert conll[0].carried == [(0, "-DOCSTART- -X- O")] and conll[1].sep == "\t" and conll[1].tags is None
+    assert conll[1].columns == [["New York", "NNP"], ["is", "VBZ"]]
+    rows = [
+        "# sent_id = 1",
+        "1-2\tDon't\t_\t_\t_\t_\t_\t_\t_\t_",
+        "1\tDo\t_\t_\t_\t_\t_\t_\t_\t_",  # no tag ('_'): fine for tagging
+        "2\tn't\t_\t_\t_\t_\t_\t_\t_\t_",
+        "2.1\tgo\t_\t_\t_\t_\t_\t_\t_\t_",
+        "# after",
+        "",
+        "# sent_id = 2",
+        "",
+    ]
+    u = read_for_tagging(_write(tmp_path, "\n".join(rows) + "\n", "f.conllu"), "conllu")
+    assert [x.tokens for x in u] == [["Do", "n't"], []]
+    assert u[0].carried == [(0, rows[0]), (0, rows[1]), (2, rows[4]), (2, rows[5])]
+    assert u[1].carried == [(0, "# sent_id = 2")] and u[0].sep == "\t"
+    with pytest.raises(DataError, match="unknown format"):
+        read_for_tagging(_write(tmp_path, "a\n"), "csv")
+
+
 # ------------------------------------------------------------------------------------- schemes
 def test_detect_schemes():
     assert detect_scheme(_sents([["B-PER", "I-PER", "O", "B-LOC"]])) == "IOB2"
@@ -155,11 +179,11 @@ def test_conversion_round_trips():
     assert tags_to_spans(["O", "I-PER", "E-LOC"]) == [Span("PER", 1, 1), Span("LOC", 2, 2)]
 
 
+@pytest.mark.real_data("conll2003")
+@pytest.mark.real_data("ud_english_ewt")
 def test_real_conll2003_and_ewt_slices():
-    conll = SHARED / "conll2003" / "valid.txt"
-    ewt = SHARED / "ud_english_ewt" / "en_ewt-ud-dev.conllu"
-    if not conll.exists() or not ewt.exists():
-        pytest.skip("../shared/data is not available")
+    conll = data_dir("conll2003") / "valid.txt"
+    ewt = data_dir("ud_english_ewt") / "en_ewt-ud-dev.conllu"
     s = read_conll(conll)
     assert len(s) == 3250 and sum(len(x.tokens) for x in s) == 51362
     assert detect_scheme(s) == "IOB2"

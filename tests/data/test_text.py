@@ -60,9 +60,10 @@ def test_bad_files_raise_data_error_with_line(tmp_path):
         read_labelled(write(tmp_path, "n.txt", "no tab here\n"))
 
 
-def test_read_unlabelled_lines_or_column(tmp_path):
-    assert read_unlabelled(write(tmp_path, "p.txt", "one text\n\ntwo\n")) == ["one text", "two"]
-    assert read_unlabelled(write(tmp_path, "p.tsv", "sentence\tlabel\nx y\t1\n")) == ["x y"]
+def test_read_unlabelled_lines_or_column_keeps_every_row(tmp_path):
+    # one text per input row, in order: an empty line is an empty text, never dropped
+    assert read_unlabelled(write(tmp_path, "p.txt", "one text\n\ntwo\n")) == ["one text", "", "two"]
+    assert read_unlabelled(write(tmp_path, "p.tsv", "sentence\tlabel\nx y\t1\n\nz\t0\n")) == ["x y", "", "z"]
 
 
 def test_parse_numbers():

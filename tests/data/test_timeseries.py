@@ -1,10 +1,9 @@
 """Readers, errors, splits, windows, scalers, calendar features and baselines of lstmkit.data.timeseries."""
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import data_dir
 
 from lstmkit.data.timeseries import (
     ColumnSpec,
@@ -17,9 +16,9 @@ from lstmkit.data.timeseries import (
     window_origins,
 )
 from lstmkit.errors import DataError
-from lstmkit.tasks import forecast_baselines as base
+from lstmkit.tasks.forecast import baselines as base
 
-ETT = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "ett" / "ETTh1.csv"
+ETT = data_dir("ett") / "ETTh1.csv"
 
 
 def _frame(n=50, seed=0):
@@ -51,6 +50,22 @@ def test_reads_columns_and_features_modes(tmp_path):
     cov = load_table(p, ColumnSpec(target=["y"], covariates=["b"], future_covariates=["a"], time_column="date"))
     assert cov.past_columns == ["y", "b"] and cov.future_columns == ["a"]
     assert cov.series[0].future.shape == (50, 1)
+
+
+def test_default_target_is_the_last_numeric_column_and_dataframes_read_like_files(tmp_path):
+    df = _frame()
+    p = _write(tmp_path, df)
+    s = load_table(p, ColumnSpec(target=[], time_column="date"))
+    assert s.past_columns == ["y"] and s.target_columns == ["y"]
+    assert load_table(p, ColumnSpec(target=[], covariates=["y"])).target_columns == ["b"]  # covariates are inputs
+    m = load_table(p, ColumnSpec(target=[], features="M", time_column="date"))
+    assert m.past_columns == ["y", "a", "b"]  # the default target first
+    frame = load_table(df, ColumnSpec(target=[], time_column="date"))
+    assert np.array_equal(frame.series[0].past, s.series[0].past)
+    with pytest.raises(DataError, match="no numeric column to forecast"):
+        load_table(df[["date"]], ColumnSpec(target=[]))
+    with pytest.raises(DataError, match=r"DataFrame: column 'OT' not found"):
+        load_table(df, ColumnSpec(target=["OT"]))
 
 
 def test_parquet_and_series_column(tmp_path):
@@ -174,9 +189,8 @@ def test_baselines_on_a_sine():
     assert m["mse"] == pytest.approx(0.01) and m["mae"] == pytest.approx(0.1)
 
 
+@pytest.mark.real_data("ett")
 def test_linear_baseline_reproduces_the_published_ett_numbers():
-    if not ETT.is_file():
-        pytest.skip("../shared/data/ett missing")
     s = load_table(ETT, ColumnSpec(target=["OT"], time_column="date"))
     z = Standardizer.fit(["OT"], {"": s.series[0].past[:8640]}).transform("", s.series[0].past)
     tr, te = window_origins(len(z), 0, 8640, 96, 24), window_origins(len(z), 11520, 14400, 96, 24)

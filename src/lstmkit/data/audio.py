@@ -79,12 +79,14 @@ def warn(message: str) -> None:
 # Manifests
 # --------------------------------------------------------------------------------------------
 class ManifestEntry(NamedTuple):
-    """One manifest row: absolute audio ``path``, its ``text`` and the manifest ``line`` (1-based)."""
+    """One manifest row: the audio ``path`` (joined to the manifest's folder), its ``text``, the
+    manifest ``line`` (1-based), ``source`` for messages and the path field as ``given``."""
 
     path: Path
     text: str
     line: int
     source: str  # "manifest.csv line 7" for messages
+    given: str = ""  # the path field as the manifest writes it
 
 
 def read_manifest(path: str | Path, *, require_text: bool = True) -> list[ManifestEntry]:
@@ -120,7 +122,7 @@ def read_manifest(path: str | Path, *, require_text: bool = True) -> list[Manife
         if require_text and not label:
             raise DataError(f"{path} line {n}: empty field 'text'")
         full = Path(audio) if Path(audio).is_absolute() else path.parent / audio
-        entries.append(ManifestEntry(full, label, n, f"{path.name} line {n}"))
+        entries.append(ManifestEntry(full, label, n, f"{path.name} line {n}", audio))
     if not entries:
         raise DataError(f"{path}: manifest has a header but no rows")
     return entries

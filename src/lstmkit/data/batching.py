@@ -1,6 +1,6 @@
 """Batching helpers shared by the tasks: padding with lengths, and length-bucketed batch samplers.
 
-A *batch sampler* is what :class:`lstmkit.train.Trainer` calls at the start of every epoch:
+A *batch sampler* is what :class:`lstmkit.trainer.Trainer` calls at the start of every epoch:
 ``sampler(epoch, generator, n) -> list[list[int]]`` (the global batches of example indices).
 The generator is seeded from ``(seed, epoch)``, so the batch order is reproducible and an
 interrupted run resumes with exactly the same batches.

@@ -8,6 +8,9 @@ Readers return :class:`Sentence` objects (tokens, tags, the line number and colu
 - :func:`read_conllu`: CoNLL-U (10 tab-separated columns), tag = UPOS or XPOS; comment lines,
   multi-word token ranges (``3-4``) and empty nodes (``8.1``) skipped.
 - :func:`read_text`: one sentence per line, whitespace-tokenised, no tags.
+- :func:`read_for_tagging`: input to tag (text, conll or conllu) where nothing is dropped: empty lines
+  of text are empty sentences, and the lines that are not tokens (``-DOCSTART-``, CoNLL-U comments,
+  multi-word ranges, empty nodes) are kept in :attr:`Sentence.carried` to be written back in place.
 
 Schemes: IOB1 (``I-X`` starts a chunk; ``B-X`` only right after an ``X`` chunk), IOB2/BIO
 (every chunk starts with ``B-X``), IOBES (``S-X`` single-token chunk, ``E-X`` chunk end) and
@@ -19,7 +22,7 @@ read with seqeval's conlleval-compatible rules (:func:`tags_to_spans`).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, NamedTuple
 
@@ -37,12 +40,18 @@ CONLLU_TAG_COLUMNS = {"upos": 3, "xpos": 4}
 @dataclass
 class Sentence:
     """One sentence: ``tokens``, ``tags`` (None when the file has none), the 1-based ``lines`` of its
-    tokens and, for column files, every column of each token line (``columns``)."""
+    tokens and, for column files, every column of each token line (``columns``, joined by ``sep``).
+
+    ``carried``: lines of the file that are not tokens, kept in place by :func:`read_for_tagging`:
+    ``(i, line)`` stands before token ``i`` (``i == len(tokens)``: after the last token).
+    """
 
     tokens: list[str]
     tags: list[str] | None
     lines: list[int]
     columns: list[list[str]] | None = None
+    carried: list[tuple[int, str]] = field(default_factory=list)
+    sep: str = " "
 
 
 class Span(NamedTuple):
@@ -63,10 +72,15 @@ def _split_columns(line: str) -> list[str]:
 
 
 def read_conll(
-    path: str | Path, tag_column: int | None = -1, token_column: int = 0, require_tags: bool = True
+    path: str | Path,
+    tag_column: int | None = -1,
+    token_column: int = 0,
+    require_tags: bool = True,
+    keep: bool = False,
 ) -> list[Sentence]:
     """Read a CoNLL column file. ``tag_column=None`` (or a one-column file without
-    ``require_tags``) gives sentences without tags. Bad lines raise :class:`DataError`."""
+    ``require_tags``) gives sentences without tags. Bad lines raise :class:`DataError`.
+    ``keep``: each ``-DOCSTART-`` line becomes an empty sentence carrying it (see :func:`read_for_tagging`)."""
     lines = read_lines(path)
     sentences: list[Sentence] = []
     cur: list[tuple[int, list[str]]] = []
@@ -75,6 +89,7 @@ def read_conll(
     def flush() -> None:
         if cur:
             sentences.append(_make_sentence(path, cur, token_column, tag_column, n_cols or 1, require_tags))
+            sentences[-1].sep = "\t" if "\t" in lines[cur[0][0] - 1] else " "
             cur.clear()
 
     for no, line in enumerate(lines, start=1):
@@ -84,6 +99,8 @@ def read_conll(
             continue
         if cols[0] == DOCSTART:
             flush()
+            if keep:
+                sentences.append(Sentence([], None, [], [], carried=[(0, line.rstrip())]))
             continue
         if n_cols is None:
             n_cols = len(cols)
@@ -111,27 +128,35 @@ def _make_sentence(path, rows, token_column, tag_column, n_cols, require_tags) -
     )
 
 
-def read_conllu(path: str | Path, tag: Literal["upos", "xpos"] = "upos") -> list[Sentence]:
-    """Read a CoNLL-U file; tags from the UPOS or XPOS column."""
+def read_conllu(path: str | Path, tag: Literal["upos", "xpos"] = "upos", keep: bool = False) -> list[Sentence]:
+    """Read a CoNLL-U file; tags from the UPOS or XPOS column.
+
+    ``keep`` (input to tag): comment lines, multi-word ranges and empty nodes are kept in place in
+    :attr:`Sentence.carried`, a block of comments alone is an empty sentence, and tags are not read.
+    """
     if tag not in CONLLU_TAG_COLUMNS:
         raise DataError(f"--tag must be upos or xpos, not {tag!r}")
     col = CONLLU_TAG_COLUMNS[tag]
     sentences: list[Sentence] = []
     cur: list[tuple[int, list[str]]] = []
+    carried: list[tuple[int, str]] = []
     for no, line in enumerate(read_lines(path) + [""], start=1):
         if not line.strip():
-            if cur:
-                sentences.append(_make_sentence(path, cur, 1, col, 10, True))
-                cur = []
+            if cur or (keep and carried):
+                sentences.append(_make_sentence(path, cur, 1, None if keep else col, 10, not keep))
+                sentences[-1].carried, sentences[-1].sep = carried, "\t"
+                cur, carried = [], []
             continue
         if line.startswith("#"):
+            carried.append((len(cur), line.rstrip()))
             continue
         cols = line.rstrip("\r\n").split("\t")
         if len(cols) != 10:
             raise DataError(f"{path}:{no}: expected 10 tab-separated CoNLL-U columns, found {len(cols)}")
         if "-" in cols[0] or "." in cols[0]:  # multi-word token range or empty node
+            carried.append((len(cur), line.rstrip("\r\n")))
             continue
-        if cols[col] == "_":
+        if not keep and cols[col] == "_":
             raise DataError(f"{path}:{no}: no {tag.upper()} tag ('_') for token {cols[1]!r}")
         cur.append((no, cols))
     if not sentences:
@@ -139,12 +164,13 @@ def read_conllu(path: str | Path, tag: Literal["upos", "xpos"] = "upos") -> list
     return sentences
 
 
-def read_text(path: str | Path) -> list[Sentence]:
-    """Raw text: one sentence per line, whitespace-tokenised; blank lines skipped; no tags."""
+def read_text(path: str | Path, keep_empty: bool = False) -> list[Sentence]:
+    """Raw text: one sentence per line, whitespace-tokenised; no tags. Blank lines are skipped, or
+    with ``keep_empty`` are empty sentences (one sentence per line of the file)."""
     sentences = []
     for no, line in enumerate(read_lines(path), start=1):
         toks = line.split()
-        if toks:
+        if toks or keep_empty:
             sentences.append(Sentence(tokens=toks, tags=None, lines=[no] * len(toks), columns=[[t] for t in toks]))
     return sentences
 
@@ -166,6 +192,23 @@ def read_sentences(
             raise DataError(f"{path}: raw text has no tags; training and evaluation need --format conll or conllu")
         return read_text(path)
     raise DataError(f"unknown format {fmt!r} (choose conll, conllu or text)")
+
+
+def read_for_tagging(path: str | Path, fmt: Literal["conll", "conllu", "text"]) -> list[Sentence]:
+    """Sentences to tag, none dropped and every other line kept in place (``-`` reads standard input):
+
+    - ``text``: one sentence per line; an empty line is an empty sentence;
+    - ``conll``: token in column 0, every column kept; a ``-DOCSTART-`` line is an empty sentence
+      carrying it;
+    - ``conllu``: comments, multi-word ranges (``1-2``) and empty nodes (``1.1``) carried in place.
+    """
+    if fmt == "text":
+        return read_text(path, keep_empty=True)
+    if fmt == "conll":
+        return read_conll(path, tag_column=None, require_tags=False, keep=True)
+    if fmt == "conllu":
+        return read_conllu(path, keep=True)
+    raise DataError(f"unknown format {fmt!r} (choose text, conll or conllu)")
 
 
 # --------------------------------------------------------------------------------------- schemes
@@ -233,7 +276,7 @@ def detect_scheme(sentences: Sequence[Sentence], path: str = "data") -> Scheme:
         raise DataError(f"{path}: mixed tag schemes: {_describe('other', ev['other'])} but {_describe(kind, at)}")
     for scheme in ("IOB2", "IOB1", "IOBES"):
         if not any(scheme in _EVIDENCE[k][1] for k in ev):
-            return scheme  # type: ignore[return-value]
+            return scheme
     a, b = _conflict(ev)
     raise DataError(f"{path}: mixed tag schemes: {_describe(a, ev[a])} but {_describe(b, ev[b])}")
 

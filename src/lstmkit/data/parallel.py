@@ -1,32 +1,33 @@
-"""Parallel text for translation: reading sentence-aligned files and turning text into ids.
+"""Parallel text for translation: reading sentence-aligned pairs and turning text into ids.
 
-Files hold one sentence per line, line ``i`` of the source aligned with line ``i`` of the target.
+Pairs come from two line-aligned files (line ``i`` of the source with line ``i`` of the target), from
+one TSV file of ``source<TAB>target`` lines, or from Python strings.
 
-* Line counts must match (a :class:`DataError` names both files and both counts).
+* Line counts of two files must match (a :class:`DataError` names both files and both counts).
 * A pair where either side is empty (or only spaces) is skipped and counted.
 * Sentences longer than ``max_length`` tokens are truncated, with one warning giving the count.
 
-Tokenisation (:class:`TextCodec`) is either
+Lines are read with :func:`lstmkit.data.text.read_lines` (UTF-8 checked line by line, the line named).
 
-* ``"bpe"``: Hugging Face ``tokenizers`` byte-pair encoding with a Metaspace pre-tokeniser (spaces kept as
-  ``▁``), so ``decode(encode(s)) == s`` for text whose characters were seen in training; or
-* ``"whitespace"``: words split on spaces (for pre-tokenised data), ids from :class:`lstmkit.data.vocab.Vocab`;
-  decoding joins words with single spaces.
+Tokenisation (:class:`TextCodec`) builds on the tokenizers of :mod:`lstmkit.data.text`:
+
+* ``"bpe"``: :class:`~lstmkit.data.text.BpeTokenizer` trained ``reversible`` (spaces kept as ``▁``,
+  punctuation split off), so ``decode(encode(s)) == s`` for text whose characters were seen in training;
+* ``"whitespace"``: :class:`~lstmkit.data.text.WhitespaceTokenizer` (pre-tokenised data) and ids from
+  :class:`lstmkit.data.vocab.Vocab`; decoding joins words with single spaces.
 
 Both reserve ``<pad>=0, <unk>=1, <s>=2, </s>=3``. Source and target get one shared codec or one each.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
-from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
-
+from lstmkit.data.text import BpeTokenizer, WhitespaceTokenizer, read_lines, tokenizer_from_json, tokenizer_to_json
 from lstmkit.data.vocab import Vocab
 from lstmkit.errors import DataError, ModelFolderError
 
@@ -38,39 +39,47 @@ SPECIALS: tuple[str, ...] = (PAD, UNK, BOS, EOS)
 
 
 # ------------------------------------------------------------------------------------------- reading
-def read_lines(path: str | Path) -> list[str]:
-    """All lines of a UTF-8 text file, without line ends. Missing, unreadable or empty -> DataError."""
-    p = Path(path)
-    if not p.is_file():
-        raise DataError(f"{p}: file not found")
-    try:
-        text = p.read_text(encoding="utf-8")
-    except UnicodeDecodeError as err:
-        line = p.read_bytes()[: err.start].count(b"\n") + 1
-        raise DataError(f"{p}: line {line}: not valid UTF-8") from None
-    except OSError as err:
-        raise DataError(f"{p}: cannot read ({err.strerror})") from None
-    lines = text.splitlines()
-    if not any(line.strip() for line in lines):
-        raise DataError(f"{p}: file is empty")
-    return lines
-
-
 @dataclass
 class ParallelText:
-    """Aligned sentence pairs read from two files.
+    """Aligned sentence pairs.
 
-    sources/targets: the kept sentences (stripped); line_numbers: 1-based line of each kept pair;
-    skipped_empty: pairs dropped because a side was empty.
+    sources/targets: the kept sentences (stripped); line_numbers: 1-based line (or position) of each
+    kept pair; skipped_empty: pairs dropped because a side was empty.
     """
 
-    sources: list[str]
-    targets: list[str]
-    line_numbers: list[int]
+    sources: list[str] = field(default_factory=list)
+    targets: list[str] = field(default_factory=list)
+    line_numbers: list[int] = field(default_factory=list)
     skipped_empty: int = 0
 
     def __len__(self) -> int:
         return len(self.sources)
+
+    def add(self, source: str, target: str, line: int) -> None:
+        """Keep the pair (stripped), or count it as skipped when a side is empty."""
+        s, t = source.strip(), target.strip()
+        if not s or not t:
+            self.skipped_empty += 1
+            return
+        self.sources.append(s)
+        self.targets.append(t)
+        self.line_numbers.append(line)
+
+    def subset(self, indices: Sequence[int]) -> ParallelText:
+        """The pairs at ``indices`` (a held-out split); ``skipped_empty`` is not carried over."""
+        return ParallelText(
+            [self.sources[i] for i in indices],
+            [self.targets[i] for i in indices],
+            [self.line_numbers[i] for i in indices],
+        )
+
+    def finish(self, name: str) -> ParallelText:
+        """Refuse a set without any pair, warn once about skipped pairs; returns ``self``."""
+        if not self.sources:
+            raise DataError(f"{name}: no pair has text on both sides")
+        if self.skipped_empty:
+            log.warning("%s: skipped %d empty line pair(s)", name, self.skipped_empty)
+        return self
 
 
 def read_parallel(source: str | Path, target: str | Path) -> ParallelText:
@@ -81,92 +90,117 @@ def read_parallel(source: str | Path, target: str | Path) -> ParallelText:
             f"{source} has {len(src_lines)} lines but {target} has {len(tgt_lines)}: "
             "source and target must be line-aligned"
         )
-    out = ParallelText([], [], [])
+    out = ParallelText()
     for i, (s, t) in enumerate(zip(src_lines, tgt_lines), start=1):
-        s, t = s.strip(), t.strip()
-        if not s or not t:
+        out.add(s, t, i)
+    return out.finish(f"{source} / {target}")
+
+
+def read_tsv(path: str | Path) -> ParallelText:
+    """Read ``source<TAB>target`` lines; blank lines and pairs with an empty side are skipped and counted,
+    a line without exactly one tab is a DataError naming it."""
+    out = ParallelText()
+    for n, line in enumerate(read_lines(path), start=1):
+        if not line.strip():
             out.skipped_empty += 1
             continue
-        out.sources.append(s)
-        out.targets.append(t)
-        out.line_numbers.append(i)
-    if not out.sources:
-        raise DataError(f"{source} / {target}: no line pair has text on both sides")
-    if out.skipped_empty:
-        log.warning("%s / %s: skipped %d empty line pair(s)", source, target, out.skipped_empty)
-    return out
+        fields = line.split("\t")
+        if len(fields) != 2:
+            raise DataError(f"{path}: line {n}: expected source<TAB>target, found {len(fields)} tab-separated fields")
+        out.add(fields[0], fields[1], n)
+    return out.finish(str(path))
+
+
+def from_pairs(pairs: Sequence[Sequence[str]], name: str = "data") -> ParallelText:
+    """``[(source, target), ...]`` strings as ParallelText (positions are 1-based)."""
+    out = ParallelText()
+    for i, pair in enumerate(pairs, start=1):
+        if isinstance(pair, str) or len(pair) != 2 or not all(isinstance(x, str) for x in pair):
+            raise DataError(f"{name}: item {i} is not a (source, target) pair of strings: {pair!r}")
+        out.add(pair[0], pair[1], i)
+    return out.finish(name)
 
 
 # ------------------------------------------------------------------------------------------- codecs
 class TextCodec:
-    """Text <-> ids for one language side. Build with :func:`train_codec`, save with :meth:`to_json`."""
+    """Text <-> ids for one language side: a tokenizer of :mod:`lstmkit.data.text` (BPE, or whitespace
+    with a :class:`Vocab`) with the four specials at ids 0-3. Build with :func:`train_codec`, save with
+    :meth:`to_json`."""
 
-    def __init__(
-        self, mode: TokenizerMode, lowercase: bool, *, tokenizer: Tokenizer | None = None, vocab: Vocab | None = None
-    ) -> None:
-        self.mode = mode
-        self.lowercase = lowercase
-        self._tok = tokenizer
+    def __init__(self, tokenizer: BpeTokenizer | WhitespaceTokenizer, vocab: Vocab | None = None) -> None:
+        if isinstance(tokenizer, WhitespaceTokenizer) and vocab is None:
+            raise ValueError("a whitespace codec needs a vocabulary")
+        self.tokenizer = tokenizer
+        self.mode: TokenizerMode = "bpe" if isinstance(tokenizer, BpeTokenizer) else "whitespace"
+        self.lowercase = bool(tokenizer.lowercase)
         self._vocab = vocab
         for i, name in enumerate(SPECIALS):
             if self.token_to_id(name) != i:
-                raise ModelFolderError(f"tokenizer: special token {name} must have id {i}")
+                raise ModelFolderError(f"special token {name} must have id {i}")
         self.pad_id, self.unk_id, self.bos_id, self.eos_id = range(4)
 
     def __len__(self) -> int:
-        if self._tok is not None:
-            return self._tok.get_vocab_size(with_added_tokens=True)
+        if isinstance(self.tokenizer, BpeTokenizer):
+            return self.tokenizer.size()
+        assert self._vocab is not None
         return len(self._vocab)
 
     def token_to_id(self, token: str) -> int | None:
-        if self._tok is not None:
-            return self._tok.token_to_id(token)
+        if isinstance(self.tokenizer, BpeTokenizer):
+            return self.tokenizer.token_to_id(token)
+        assert self._vocab is not None
         return self._vocab.index(token) if token in self._vocab else None
 
     def tokenize(self, text: str) -> list[str]:
         """Text -> token strings (no <s>/</s>)."""
-        if self._tok is not None:
-            return self._tok.encode(text, add_special_tokens=False).tokens
-        return (text.lower() if self.lowercase else text).split()
+        return self.tokenizer.tokenize(text)
 
     def encode(self, text: str) -> list[int]:
         """Text -> ids (no <s>/</s>); unknown pieces -> <unk>."""
-        if self._tok is not None:
-            return self._tok.encode(text, add_special_tokens=False).ids
+        if isinstance(self.tokenizer, BpeTokenizer):
+            return self.tokenizer.encode(text)
+        assert self._vocab is not None
         return self._vocab.encode(self.tokenize(text))
 
     def id_tokens(self, ids: Sequence[int]) -> list[str]:
-        """Ids -> token strings (for attention plots)."""
-        if self._tok is not None:
-            return [self._tok.id_to_token(int(i)) or UNK for i in ids]
+        """Ids -> token strings (for attention plots and inspect)."""
+        if isinstance(self.tokenizer, BpeTokenizer):
+            return [self.tokenizer.id_to_token(int(i)) or UNK for i in ids]
+        assert self._vocab is not None
         return self._vocab.decode([int(i) for i in ids])
 
     def decode(self, ids: Sequence[int]) -> str:
-        """Ids -> detokenised text; specials are dropped."""
+        """Ids -> detokenised text; specials other than <unk> are dropped."""
         ids = [int(i) for i in ids if int(i) >= len(SPECIALS) or int(i) == self.unk_id]
-        if self._tok is not None:
-            return self._tok.decode(ids, skip_special_tokens=False).strip()
+        if isinstance(self.tokenizer, BpeTokenizer):
+            return self.tokenizer.decode(ids).strip()
+        assert self._vocab is not None
         return " ".join(self._vocab.decode(ids))
 
     def to_json(self) -> dict[str, Any]:
-        body = json.loads(self._tok.to_str()) if self._tok is not None else self._vocab.to_json()
-        return {"mode": self.mode, "lowercase": self.lowercase, "model": body}
+        """:func:`~lstmkit.data.text.tokenizer_to_json` (``kind``, ``lowercase``, ``bpe``), plus ``vocab``
+        for whitespace."""
+        out = tokenizer_to_json(self.tokenizer)
+        if self._vocab is not None:
+            out["vocab"] = self._vocab.to_json()
+        return out
 
     @classmethod
-    def from_json(cls, d: dict[str, Any]) -> TextCodec:
-        """Rebuild a codec saved by :meth:`to_json`; anything malformed -> ModelFolderError."""
-        mode = d.get("mode") if isinstance(d, dict) else None
-        if mode not in ("bpe", "whitespace"):
-            raise ModelFolderError(f"tokenizer json: unknown mode {mode!r} (bpe, whitespace)")
+    def from_json(cls, d: Any) -> TextCodec:
+        """Rebuild a codec saved by :meth:`to_json`; anything malformed -> ModelFolderError (the caller
+        puts the file name in front)."""
+        kind = d.get("kind") if isinstance(d, dict) else None
+        if kind not in ("bpe", "whitespace"):
+            raise ModelFolderError(f"unknown tokenizer kind {kind!r} (bpe, whitespace)")
         try:
-            lowercase, body = bool(d["lowercase"]), d["model"]
-            if mode == "bpe":
-                return cls("bpe", lowercase, tokenizer=Tokenizer.from_str(json.dumps(body)))
-            return cls("whitespace", lowercase, vocab=Vocab.from_json(body))
-        except ModelFolderError:
-            raise
-        except Exception as err:  # KeyError, LstmkitError from Vocab, tokenizers' own exceptions
-            raise ModelFolderError(f"tokenizer json: unreadable ({type(err).__name__}: {err})") from None
+            tok = tokenizer_from_json(d)
+            vocab = Vocab.from_json(d["vocab"]) if kind == "whitespace" else None
+            assert isinstance(tok, (BpeTokenizer, WhitespaceTokenizer))
+            return cls(tok, vocab)
+        except ModelFolderError as err:
+            raise ModelFolderError(str(err).removeprefix("tokenizer.json: ")) from None
+        except (KeyError, TypeError, ValueError) as err:
+            raise ModelFolderError(f"unreadable ({type(err).__name__}: {err})") from None
 
 
 def train_codec(
@@ -179,21 +213,12 @@ def train_codec(
     """Learn a codec from ``texts``. bpe: at most ``vocab_size`` ids; whitespace: the ``vocab_size``
     most frequent words seen ``>= min_freq`` times (plus the 4 specials)."""
     if mode == "whitespace":
-        words = ((t.lower() if lowercase else t).split() for t in texts)
-        vocab = Vocab.build(words, min_freq=min_freq, max_size=vocab_size, specials=SPECIALS)
-        return TextCodec("whitespace", lowercase, vocab=vocab)
+        tok = WhitespaceTokenizer(lowercase)
+        vocab = Vocab.build((tok.tokenize(t) for t in texts), min_freq=min_freq, max_size=vocab_size, specials=SPECIALS)
+        return TextCodec(tok, vocab)
     if mode != "bpe":
         raise DataError(f"tokenizer: unknown mode {mode!r} (bpe, whitespace)")
-    tok = Tokenizer(models.BPE(unk_token=UNK))
-    norms = [normalizers.NFKC()] + ([normalizers.Lowercase()] if lowercase else [])
-    tok.normalizer = normalizers.Sequence(norms)
-    tok.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Metaspace(), pre_tokenizers.Punctuation()])
-    tok.decoder = decoders.Metaspace()
-    trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size, min_frequency=min_freq, special_tokens=list(SPECIALS), show_progress=False
-    )
-    tok.train_from_iterator(texts, trainer)
-    return TextCodec("bpe", lowercase, tokenizer=tok)
+    return TextCodec(BpeTokenizer.train(texts, vocab_size, lowercase, specials=SPECIALS, reversible=True))
 
 
 def train_codecs(
@@ -216,11 +241,11 @@ def train_codecs(
 
 # ------------------------------------------------------------------------------------------- examples
 class PairExample(NamedTuple):
-    """One training pair: source ids (S,), target ids with <s> ... </s> (T + 2,), and its index."""
+    """One training pair: source ids (S,), target ids with <s> ... </s> (T + 2,), its position in the data."""
 
     src: list[int]
     tgt: list[int]
-    index: int
+    position: int
 
 
 def encode_source(codec: TextCodec, text: str, max_length: int) -> tuple[list[int], bool]:

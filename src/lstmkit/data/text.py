@@ -20,7 +20,8 @@ import csv
 import json
 import math
 import re
-from collections.abc import Iterable, Sequence
+import sys
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, NamedTuple, Protocol
@@ -39,15 +40,18 @@ LABEL_COLUMN_GUESSES = ("label", "labels", "class", "target", "y")
 
 # ============================================================================================ reading
 def read_lines(path: str | Path, allow_empty: bool = False) -> list[str]:
-    """The file's lines (without line ends), each decoded as UTF-8.
+    """The file's lines (without line ends), each decoded as UTF-8; ``-`` reads standard input.
 
     Raises DataError for a missing file, an empty file (unless ``allow_empty``) or a line that is not
     valid UTF-8 (``"train.txt: line 12 is not valid UTF-8 (byte 0xff at column 5)"``).
     """
     p = Path(path)
-    if not p.is_file():
+    if str(path) == "-":
+        p, raw = Path("<stdin>"), sys.stdin.buffer.read()
+    elif not p.is_file():
         raise DataError(f"{p}: file not found")
-    raw = p.read_bytes()
+    else:
+        raw = p.read_bytes()
     if raw.startswith(b"\xef\xbb\xbf"):  # UTF-8 byte-order mark
         raw = raw[3:]
     if not raw.strip() and not allow_empty:
@@ -100,18 +104,23 @@ def _pick_column(header: list[str], wanted: str | None, guesses: Sequence[str], 
     raise DataError(f"{path}: no {what} column found (columns: {', '.join(header)}); name it with --{what}-column")
 
 
-def _rows(lines: list[str], fmt: Literal["csv", "tsv"]) -> Iterable[tuple[int, list[str]]]:
-    """(line number, fields) for each non-blank row; TSV is read without quoting (as GLUE writes it)."""
+def _rows(lines: list[str], fmt: Literal["csv", "tsv"], keep_blank: bool = False) -> Iterator[tuple[int, list[str]]]:
+    """(line number, fields) for each row, blank rows skipped unless ``keep_blank`` (then they
+    come as ``[]``); TSV is read without quoting (as GLUE writes it)."""
     if fmt == "tsv":
         for n, line in enumerate(lines, start=1):
             if line.strip():
                 yield n, line.split("\t")
+            elif keep_blank:
+                yield n, []
         return
     reader = csv.reader(lines)
     try:
         for fields in reader:
             if fields and any(f.strip() for f in fields):
                 yield reader.line_num, fields
+            elif keep_blank:
+                yield reader.line_num, []
     except csv.Error as e:
         raise DataError(f"line {reader.line_num}: {e}") from None
 
@@ -183,28 +192,29 @@ def _read_label_tab_text(p: Path, lines: list[str]) -> list[LabelledText]:
 
 
 def read_unlabelled(path: str | Path, text_column: str | None = None, fmt: TextFormat = "auto") -> list[str]:
-    """Texts to predict: one per line, or a CSV/TSV column.
+    """Texts to predict, one per input row, in order (empty lines give empty texts): one per line,
+    or a CSV/TSV column; ``-`` reads standard input as lines.
 
     ``fmt="auto"``: a ``.csv``/``.tsv`` file whose first line names a text column (``--text-column``
     or one of ``text, sentence, ...``) is read as a table; anything else as one text per line.
     """
     p = Path(path)
-    lines = read_lines(p)
+    lines = read_lines(path)
     table = _sniff_format(p, lines[0])
     if fmt == "auto":
         header = [h.strip().lower() for h in lines[0].split("\t" if table == "tsv" else ",")]
         named = text_column is not None or any(g in header for g in TEXT_COLUMN_GUESSES)
         fmt = table if named and p.suffix.lower() in (".csv", ".tsv") else "lines"
     if fmt == "lines":
-        return [ln.strip() for ln in lines if ln.strip()]
-    rows = _rows(lines, fmt)
+        return [ln.strip() for ln in lines]
+    rows = _rows(lines, fmt, keep_blank=True)
     header = [h.strip() for h in next(rows)[1]]
     ti = _pick_column(header, text_column, TEXT_COLUMN_GUESSES, "text", p)
     out = []
     for n, fields in rows:
-        if ti >= len(fields):
+        if fields and ti >= len(fields):
             raise DataError(f"{p}: line {n} has {len(fields)} fields, the header has {len(header)}")
-        out.append(fields[ti].strip())
+        out.append(fields[ti].strip() if fields else "")
     if not out:
         raise DataError(f"{p}: no examples after the header")
     return out
@@ -276,7 +286,12 @@ class CharTokenizer:
 
 class BpeTokenizer:
     """Byte-pair encoding from Hugging Face ``tokenizers`` (whitespace pre-tokenisation, ``<unk>`` for unseen
-    characters). Train with :meth:`train`; the tokenizer's own JSON is stored in the model folder."""
+    characters). Train with :meth:`train`; the tokenizer's own JSON is stored in the model folder.
+
+    ``train(..., reversible=True)`` (translation) keeps spaces as ``▁`` pieces (Metaspace) and splits off
+    punctuation after NFKC normalisation, so :meth:`decode` gives back the text (for characters seen in
+    training); :meth:`encode` / :meth:`decode` / :meth:`id_to_token` work with the model's own ids.
+    """
 
     kind = "bpe"
 
@@ -285,20 +300,54 @@ class BpeTokenizer:
         self.lowercase = lowercase
 
     @classmethod
-    def train(cls, texts: Iterable[str], vocab_size: int = 8000, lowercase: bool = False) -> BpeTokenizer:
+    def train(
+        cls,
+        texts: Iterable[str],
+        vocab_size: int = 8000,
+        lowercase: bool = False,
+        *,
+        specials: Sequence[str] = (PAD, UNK),
+        reversible: bool = False,
+    ) -> BpeTokenizer:
+        """Learn at most ``vocab_size`` ids from ``texts``; ``specials`` get ids 0, 1, ... in order."""
         from tokenizers import Tokenizer as HfTokenizer
-        from tokenizers import models, normalizers, pre_tokenizers, trainers
+        from tokenizers import decoders, models, normalizers, pre_tokenizers, trainers
 
         hf = HfTokenizer(models.BPE(unk_token=UNK))
-        hf.pre_tokenizer = pre_tokenizers.Whitespace()
-        if lowercase:
-            hf.normalizer = normalizers.Lowercase()
-        trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=[PAD, UNK], show_progress=False)
+        if reversible:
+            hf.normalizer = normalizers.Sequence(
+                [normalizers.NFKC()] + ([normalizers.Lowercase()] if lowercase else [])
+            )
+            hf.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Metaspace(), pre_tokenizers.Punctuation()])
+            hf.decoder = decoders.Metaspace()
+        else:
+            hf.pre_tokenizer = pre_tokenizers.Whitespace()
+            if lowercase:
+                hf.normalizer = normalizers.Lowercase()
+        trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=list(specials), show_progress=False)
         hf.train_from_iterator(list(texts), trainer=trainer)
         return cls(hf, lowercase)
 
     def tokenize(self, text: str) -> list[str]:
         return self.hf.encode(text).tokens
+
+    def size(self) -> int:
+        """Number of ids (specials included)."""
+        return int(self.hf.get_vocab_size(with_added_tokens=True))
+
+    def encode(self, text: str) -> list[int]:
+        """Text -> the model's ids (no special tokens added)."""
+        return list(self.hf.encode(text, add_special_tokens=False).ids)
+
+    def decode(self, ids: Sequence[int]) -> str:
+        """Ids -> text through the tokenizer's decoder (specials kept: filter them before)."""
+        return str(self.hf.decode([int(i) for i in ids], skip_special_tokens=False))
+
+    def token_to_id(self, token: str) -> int | None:
+        return self.hf.token_to_id(token)
+
+    def id_to_token(self, i: int) -> str | None:
+        return self.hf.id_to_token(int(i))
 
     def vocab(self) -> Vocab:
         """A Vocab whose ids equal the BPE model's ids (``<pad>``=0, ``<unk>``=1 were trained first)."""
@@ -308,7 +357,11 @@ class BpeTokenizer:
 
 def make_tokenizer(kind: TokenizerKind, lowercase: bool = False) -> Tokenizer:
     """A non-trained tokenizer by name (``bpe`` must be trained: use :meth:`BpeTokenizer.train`)."""
-    table = {"word": WordTokenizer, "whitespace": WhitespaceTokenizer, "char": CharTokenizer}
+    table: dict[str, type[WordTokenizer | WhitespaceTokenizer | CharTokenizer]] = {
+        "word": WordTokenizer,
+        "whitespace": WhitespaceTokenizer,
+        "char": CharTokenizer,
+    }
     if kind not in table:
         raise DataError(f"tokenizer '{kind}' needs training or is unknown (choose word, whitespace, char, bpe)")
     return table[kind](lowercase=lowercase)

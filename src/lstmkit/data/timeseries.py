@@ -1,7 +1,8 @@
 """Time-series data: table readers with error reporting, splits, scalers, windows, calendar features.
 
-A table (CSV or Parquet) holds an optional time column, an optional series-id column and numeric
-columns. :func:`load_table` turns it into a :class:`SeriesSet`: one :class:`Series` per id, each with
+A table (CSV or Parquet file, or a pandas DataFrame) holds an optional time column, an optional
+series-id column and numeric columns. :func:`load_table` turns it into a :class:`SeriesSet`: one
+:class:`Series` per id, each with
 
 * ``past``   (N, P) float32: the observed channels, the targets first (``P = n_target + n_covariates``);
 * ``future`` (N, F) float32: known-future channels (``--future-covariates`` and calendar features).
@@ -13,6 +14,8 @@ its lookback may reach into the previous split.
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -33,7 +36,7 @@ SPLIT_NAMES = ("train", "valid", "test")
 class ColumnSpec:
     """Which columns of the table to use and how (the ``--target/--features/...`` options)."""
 
-    target: list[str]
+    target: list[str]  # empty: the last numeric column (not time, series or covariate)
     features: FeatureMode = "S"
     covariates: list[str] = field(default_factory=list)
     future_covariates: list[str] = field(default_factory=list)
@@ -69,8 +72,20 @@ class SeriesSet:
 
 
 # ----------------------------------------------------------------------------------------- reading
-def read_table(path: str | Path) -> pd.DataFrame:
-    """Read a CSV or Parquet file; missing, empty or unparsable files raise :class:`DataError`."""
+def table_name(source: object) -> str:
+    """How messages name a table: its file name, ``DataFrame`` for one in memory, else ``data``."""
+    if isinstance(source, (str, os.PathLike)):
+        return Path(source).name
+    return "DataFrame" if isinstance(source, pd.DataFrame) else "data"
+
+
+def read_table(path: str | Path | pd.DataFrame) -> pd.DataFrame:
+    """Read a CSV or Parquet file (or copy a DataFrame); missing, empty or unparsable files raise
+    :class:`DataError`. Row i of the result is file line i + 2 (after the header)."""
+    if isinstance(path, pd.DataFrame):
+        if len(path.columns) == 0:
+            raise DataError("DataFrame: no columns")
+        return path.reset_index(drop=True).copy()
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: file not found")
@@ -107,10 +122,10 @@ def resolve_columns(df: pd.DataFrame, spec: ColumnSpec, name: str) -> tuple[list
     ]
     if missing:
         raise DataError(f"{name}: column '{missing[0]}' not found (columns: {', '.join(map(str, df.columns))})")
-    if not spec.target:
-        raise DataError(f"{name}: no --target column given")
     skip = {spec.time_column, spec.series_column, *spec.future_covariates}
     numeric = [c for c in df.columns if c not in skip and pd.api.types.is_numeric_dtype(df[c])]
+    if not spec.target:
+        spec = dataclasses.replace(spec, target=default_target(df, spec, name))
     if spec.features == "S":
         targets, others = list(spec.target), [c for c in spec.covariates if c not in spec.target]
     elif spec.features == "M":
@@ -123,6 +138,16 @@ def resolve_columns(df: pd.DataFrame, spec: ColumnSpec, name: str) -> tuple[list
     else:
         raise DataError(f"--features: expected S, M or MS, got {spec.features!r}")
     return targets + others, list(spec.future_covariates), len(targets)
+
+
+def default_target(df: pd.DataFrame, spec: ColumnSpec, name: str) -> list[str]:
+    """The target when none is named: the last numeric column that is not the time, series-id or a
+    covariate column (ETTh1: ``OT``)."""
+    skip = {spec.time_column, spec.series_column, *spec.covariates, *spec.future_covariates}
+    numeric = [c for c in df.columns if c not in skip and pd.api.types.is_numeric_dtype(df[c])]
+    if not numeric:
+        raise DataError(f"{name}: no numeric column to forecast; name the target with --target")
+    return [str(numeric[-1])]
 
 
 def _check_numeric(df: pd.DataFrame, cols: list[str], name: str, allow_nan_tail: int = 0) -> pd.DataFrame:
@@ -188,26 +213,23 @@ def _check_times(t: pd.Series, name: str, sid: str, notes: list[str]) -> None:
             )
 
 
-def load_table(path: str | Path, spec: ColumnSpec, *, min_length: int = 1, future_rows: int = 0) -> SeriesSet:
-    """Read ``path`` and return its series with resolved columns.
+def load_table(
+    path: str | Path | pd.DataFrame, spec: ColumnSpec, *, min_length: int = 1, future_rows: int = 0
+) -> SeriesSet:
+    """Read ``path`` (a file or a DataFrame) and return its series with resolved columns.
 
-    ``future_rows``: the last ``future_rows`` rows of each series may have empty past columns (they
-    carry known-future covariates for ``predict``) and are kept, with NaN past values.
+    An empty ``spec.target`` is resolved by :func:`default_target` (``SeriesSet.target_columns``
+    then starts with it). ``future_rows``: the last ``future_rows`` rows of each series may have
+    empty past columns (they carry known-future covariates for ``predict``) and are kept, with NaN
+    past values.
     """
-    name = Path(path).name
+    name = table_name(path)
     df = read_table(path)
     past_cols, fut_cols, n_target = resolve_columns(df, spec, name)
     df = _check_numeric(df, past_cols + fut_cols, name)
     notes: list[str] = []
     if spec.time_column:
-        try:
-            df[spec.time_column] = pd.to_datetime(df[spec.time_column])
-        except (ValueError, TypeError) as exc:
-            raise DataError(f"{name}: column '{spec.time_column}': cannot parse as time ({exc})") from None
-        order = df.sort_values([c for c in (spec.series_column, spec.time_column) if c], kind="stable").index
-        if not order.equals(df.index) and not (spec.series_column and _sorted_within(df, spec)):
-            notes.append(f"{name}: rows are not in time order; sorted by '{spec.time_column}'")
-        df = df.loc[order]
+        df = _time_order(df, spec, name, notes)
     tail = None
     if future_rows:
         tail = _future_tail(df, spec, past_cols, future_rows)
@@ -237,6 +259,18 @@ def load_table(path: str | Path, spec: ColumnSpec, *, min_length: int = 1, futur
         series.append(Series(sid, g[past_cols].to_numpy(np.float32), future, time))
     fcols = fut_cols + (calendar_names() if spec.calendar else [])
     return SeriesSet(series, past_cols, fcols, n_target, notes)
+
+
+def _time_order(df: pd.DataFrame, spec: ColumnSpec, name: str, notes: list[str]) -> pd.DataFrame:
+    """``df`` with its time column parsed, sorted by (series, time); unsorted rows are noted."""
+    try:
+        df[spec.time_column] = pd.to_datetime(df[spec.time_column])
+    except (ValueError, TypeError) as exc:
+        raise DataError(f"{name}: column '{spec.time_column}': cannot parse as time ({exc})") from None
+    order = df.sort_values([c for c in (spec.series_column, spec.time_column) if c], kind="stable").index
+    if not order.equals(df.index) and not (spec.series_column and _sorted_within(df, spec)):
+        notes.append(f"{name}: rows are not in time order; sorted by '{spec.time_column}'")
+    return df.loc[order]
 
 
 def _sorted_within(df: pd.DataFrame, spec: ColumnSpec) -> bool:
@@ -290,7 +324,7 @@ def parse_split(text: str) -> tuple[float, float, float]:
         raise DataError(f"--split: expected three numbers like 0.7,0.1,0.2 or 8640,2880,2880, got {text!r}") from None
     if len(parts) != 3 or min(parts) < 0:
         raise DataError(f"--split: expected three non-negative numbers, got {text!r}")
-    return parts  # type: ignore[return-value]
+    return parts
 
 
 def split_bounds(n: int, split: Sequence[float]) -> dict[str, tuple[int, int]]:

@@ -88,7 +88,7 @@ def input_projection(x: Tensor, w: CellWeights) -> Tensor:
     ``x`` (..., I) -> (..., 4H): ``LN_ih(x W_ihᵀ) + b_ih + b_hh`` (LN only with layer norm). Both biases
     are folded in here, so that the recurrent loop adds only ``W_hh h``.
     """
-    bias = (w.b_ih + w.b_hh) if w.b_ih is not None else None  # (4H,)
+    bias = (w.b_ih + w.b_hh) if w.b_ih is not None and w.b_hh is not None else None  # (4H,)
     if w.ln_ih is None:
         return F.linear(x, w.w_ih, bias)  # x W_ihᵀ + b, the bias added inside the GEMM   (..., 4H)
     xg = x @ w.w_ih.t()  # (..., 4H)

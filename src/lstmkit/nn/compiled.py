@@ -175,16 +175,18 @@ def run_compiled_layer(
     """
     ln = weights[0].ln_ih is not None
     w_ih = torch.cat([w.w_ih for w in weights]) if len(weights) > 1 else weights[0].w_ih  # (D*4H, I)
-    biases = [(w.b_ih + w.b_hh) if w.b_ih is not None else None for w in weights]  # each (4H,) or None
+    biases = [w.b_ih + w.b_hh if w.b_ih is not None and w.b_hh is not None else None for w in weights]  # (4H,)
     if ln:
         xg = F.linear(x, w_ih)  # (T, B, D*4H); biases join the input LN's β in the kernel
-        ln_bias = [w.ln_ih.bias if b is None else w.ln_ih.bias + b for w, b in zip(weights, biases)]
+        norms = [w.ln_ih for w in weights if w.ln_ih is not None]
+        ln_bias = [n.bias if b is None else n.bias + b for n, b in zip(norms, biases)]
     else:
-        bias = None if biases[0] is None else (torch.cat(biases) if len(biases) > 1 else biases[0])
+        given = [b for b in biases if b is not None]
+        bias = None if not given else (torch.cat(given) if len(given) > 1 else given[0])
         xg = F.linear(x, w_ih, bias)  # (T, B, D*4H)
     flat = []
     for d, w in enumerate(weights):
-        ln_ih = (w.ln_ih.weight, ln_bias[d]) if ln else (None, None)
+        ln_ih = (norms[d].weight, ln_bias[d]) if ln else (None, None)
         ln_hh = w.ln_hh if w.ln_hh is not None else (None, None)
         ln_c = w.ln_c if w.ln_c is not None else (None, None)
         flat += [h0[d].contiguous(), c0[d].contiguous(), w.w_hh, w.peephole, *ln_ih, *ln_hh, *ln_c]

@@ -113,6 +113,10 @@ class CRF(nn.Module):
     a prefix of each row, at least one True); ``tags`` are (B, T) long.
     """
 
+    allowed_trans: Tensor  # (K, K) bool buffers: which moves the scheme allows
+    allowed_start: Tensor  # (K,)
+    allowed_end: Tensor  # (K,)
+
     def __init__(self, num_tags: int, constraints: Constraints | None = None) -> None:
         super().__init__()
         self.num_tags = num_tags

@@ -28,7 +28,7 @@ def parse_zoneout(zoneout: float | tuple[float, float] | None) -> tuple[float, f
     pair = (float(zoneout), float(zoneout)) if isinstance(zoneout, (int, float)) else tuple(map(float, zoneout))
     if len(pair) != 2 or not all(0.0 <= p < 1.0 for p in pair):
         raise ValueError(f"zoneout must be p or (p_c, p_h) with each in [0, 1), got {zoneout!r}")
-    return pair  # type: ignore[return-value]
+    return pair[0], pair[1]
 
 
 def check_probability(name: str, p: float) -> float:

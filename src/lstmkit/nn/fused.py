@@ -25,6 +25,7 @@ Forward, per step (see cell.py for the plain equations; ⊙ elementwise)::
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -123,7 +124,7 @@ def _forward_loop(opts: Options, xg, h0, c0, w_hh, w_hr, peep, ln_hh, ln_c) -> d
         _steps(opts.keep_h, steps),
     )
     hidden = four_h // 4
-    rec = {k: [] for k in ("a_mu", "a_rs", "n_mu", "n_rs")}
+    rec: dict[str, list[Tensor]] = {k: [] for k in ("a_mu", "a_rs", "n_mu", "n_rs")}
     buf["a"] = xg.new_empty(steps, batch, four_h) if ln_hh_g is not None else None
     a_views = buf["a"].unbind(0) if ln_hh_g is not None else [None] * steps
     h, c = h0, c0
@@ -134,7 +135,8 @@ def _forward_loop(opts: Options, xg, h0, c0, w_hh, w_hr, peep, ln_hh, ln_c) -> d
         else:
             a_ln, mu, rs = torch.native_layer_norm(torch.mm(hm, w_t, out=a), (four_h,), ln_hh_g, None, LN_EPS)
             torch.add(xb_t, a_ln, out=z)  # γ ⊙ â applied inside the norm kernel
-            rec["a_mu"].append(mu), rec["a_rs"].append(rs)
+            rec["a_mu"].append(mu)
+            rec["a_rs"].append(rs)
         _cell(z.view(batch, 4, hidden), c, ct, tn, u, peep, ln_c, rec)
         h, c = _output(u, ct, h, c, y, h_out, c_out, w_hr, v, kc, kh)
     buf.update({k: torch.stack(v) for k, v in rec.items() if v})
@@ -232,7 +234,7 @@ def _backward(opts: Options, s: dict, d_y, d_hn, d_cn, h0, c0, w_hh, w_hr, peep,
         ps.update(ct=s["ct"].unbind(0), n_mu=s["n_mu"].unbind(0), n_rs=s["n_rs"].unbind(0))
     if g_hh is not None:
         ps.update(a=s["a"].unbind(0), a_mu=s["a_mu"].unbind(0), a_rs=s["a_rs"].unbind(0))
-    rec = {"d_hhat": []}
+    rec: dict[str, Any] = {"d_hhat": []}
     if g_c is not None:  # per-step gradients the weight gradients read, written in place
         rec["d_n"] = torch.empty_like(s["ct"])  # dL/d LN_c(c̃)  (T, B, H)
         ps["d_n"] = rec["d_n"].unbind(0)

@@ -143,7 +143,10 @@ class LSTM(nn.Module):
             in_size = self.input_size if layer == 0 else self.out_size * self.num_directions
             for d in range(self.num_directions):
                 sfx = f"l{layer}" + ("_reverse" if d == 1 else "")
-                shapes = {f"weight_ih_{sfx}": (G, in_size), f"weight_hh_{sfx}": (G, self.out_size)}
+                shapes: dict[str, tuple[int, ...]] = {
+                    f"weight_ih_{sfx}": (G, in_size),
+                    f"weight_hh_{sfx}": (G, self.out_size),
+                }
                 if self.bias:
                     shapes |= {f"bias_ih_{sfx}": (G,), f"bias_hh_{sfx}": (G,)}
                 if self.proj_size > 0:
@@ -376,7 +379,7 @@ class LSTM(nn.Module):
     def _torch_padded(self, x: Tensor, hx: State, lengths: Tensor | None) -> tuple[Tensor, Tensor, Tensor]:
         """torch's kernel on a padded batch; with lengths, :meth:`_torch_lengths` (no packing)."""
         if lengths is None:
-            out, h_n, c_n = _VF.lstm(x, hx, *self._vf_args(), self.batch_first)
+            out, h_n, c_n = _VF.lstm(x, hx, *self._vf_args(), self.batch_first)  # type: ignore[call-overload]
             return out, h_n, c_n
         out, h_n, c_n = self._torch_lengths(x.transpose(0, 1) if self.batch_first else x, hx, lengths)
         return (out.transpose(0, 1).contiguous() if self.batch_first else out), h_n, c_n
@@ -463,11 +466,14 @@ class LSTM(nn.Module):
         lengths = lengths.to(x.device) if lengths is not None else None
         valid = valid_mask(lengths, x.shape[0]) if lengths is not None else None  # (T, B, 1)
         noise = self._sample_noise(x.shape[1], x)
-        h_n, c_n, gates = [], [], []
+        h_n: list[Tensor] = []
+        c_n: list[Tensor] = []
+        gates: list[Gates] = []
         layer_in = x
         for layer in range(self.num_layers):
-            if noise.input_masks[layer] is not None:
-                layer_in = layer_in * noise.input_masks[layer]  # (T, B, I_l) * (B, I_l)
+            mask = noise.input_masks[layer]
+            if mask is not None:
+                layer_in = layer_in * mask  # (T, B, I_l) * (B, I_l)
             ks = range(layer * self.num_directions, (layer + 1) * self.num_directions)
             if path == "compiled":
                 ws = [self.cell_weights(layer, d, self.training) for d in range(self.num_directions)]
@@ -527,7 +533,7 @@ class LSTM(nn.Module):
             outs.append(flip(res.y))  # (T, B, H_out)
             into[0].append(res.h_n)
             into[1].append(res.c_n)
-            if record:
+            if record and res.gates is not None:
                 into[2].append(Gates(*(flip(z).transpose(0, 1) for z in res.gates)))  # each (B, T, H)
         return outs[0] if len(outs) == 1 else torch.cat(outs, dim=-1)  # (T, B, D*H_out)
 

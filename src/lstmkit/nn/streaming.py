@@ -49,12 +49,12 @@ class PlainStep:
         projection, no variant but the stochastic ones, which only training steps apply), or None."""
         if lstm.bidirectional or lstm.proj_size or lstm.layer_norm or lstm.peephole or any(lstm.zoneout):
             return None
-        names = tuple(
-            (f"weight_ih_l{k}", f"weight_hh_l{k}") + ((f"bias_ih_l{k}", f"bias_hh_l{k}") if lstm.bias else (None, None))
-            for k in range(lstm.num_layers)
-        )
+        names: list[Names] = []
+        for k in range(lstm.num_layers):
+            b_ih, b_hh = (f"bias_ih_l{k}", f"bias_hh_l{k}") if lstm.bias else (None, None)
+            names.append((f"weight_ih_l{k}", f"weight_hh_l{k}", b_ih, b_hh))
         stochastic = lstm.variational_dropout > 0 or lstm.weight_drop > 0
-        return cls(lstm._parameters, names, lstm.hidden_size, stochastic)
+        return cls(lstm._parameters, tuple(names), lstm.hidden_size, stochastic)
 
     def __call__(self, x_t: Tensor, state: State | None, dropout: float) -> tuple[Tensor, State]:
         """x_t (B, I); state (h, c), each (L, B, H), or None -> (y (B, H), (h', c'))."""
@@ -90,8 +90,8 @@ class PlainStep:
         (:func:`compiled.pack`: (blocks, I + H, 4, 16) and (blocks, 4, 16)), from the cache."""
         p, n = self.params, self.names[layer]
         w_ih, w_hh, b_ih, b_hh = p[n[0]], p[n[1]], p.get(n[2]), p.get(n[3])
-        key = (w_ih.data_ptr(), w_ih._version, w_hh.data_ptr(), w_hh._version)
-        if b_ih is not None:
+        key: tuple[int, ...] = (w_ih.data_ptr(), w_ih._version, w_hh.data_ptr(), w_hh._version)
+        if b_ih is not None and b_hh is not None:
             key += (b_ih.data_ptr(), b_ih._version, b_hh.data_ptr(), b_hh._version)
         hit = self._cache.get(layer)
         if hit is None or hit[0] != key:

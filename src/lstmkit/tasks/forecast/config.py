@@ -1,0 +1,233 @@
+"""Every setting of ``lstmkit forecast`` and ``lstmkit quickstart``, declared once (torch-free: the
+command line reads it for ``--help``).
+
+"Automatic" values are resolved by ``prepare`` and saved resolved in config.json: an empty
+``target`` becomes the last numeric column of the training table, ``patch 0`` becomes
+``max(1, lookback // 4)`` and ``season 0`` one day of steps when the time column allows it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from lstmkit.config import Settings, section, setting
+from lstmkit.tasks.settings import LSTMSettings
+from lstmkit.tasks.spec import Arg, Command, TaskSpec
+from lstmkit.trainer.config import TrainConfig
+
+FeatureMode = Literal["S", "M", "MS"]
+FillMethod = Literal["none", "ffill", "interpolate", "drop"]
+Decoder = Literal["direct", "seq2seq"]
+Norm = Literal["none", "last", "revin"]
+Split = Literal["train", "valid", "test"]
+
+#: the one line ``--valid`` gets: forecast cuts its validation rows from --data
+VALID_MESSAGE = (
+    "--valid: forecast takes its validation rows from --split of --data (train,valid,test in time order); "
+    "pass a single --data table"
+)
+
+
+@dataclass
+class ForecastConfig(Settings):
+    """A multi-step forecaster: which columns of the table, the windows, and the network
+    (per-window norm → patches → LSTM encoder → direct or seq2seq head, optional quantiles)."""
+
+    title = "forecast"
+
+    target: list[str] = setting(
+        [], help="target column(s), comma-separated (default: the last numeric column of --data, e.g. ETTh1's OT)"
+    )
+    features: FeatureMode = setting(
+        "S", help="S: the target alone; M: all numeric columns in and out; MS: all in, the target out"
+    )
+    covariates: list[str] = setting([], help="past-observed input columns, comma-separated, with S (default: none)")
+    future_covariates: list[str] = setting(
+        [],
+        help="known-future input columns, comma-separated; predict: the table's last H rows give their values "
+        "(default: none)",
+    )
+    time_column: str | None = setting(
+        None, help="time column (none: rows are in time order; unsorted rows and gaps are reported)"
+    )
+    series_column: str | None = setting(None, help="series id column: several series train one global model")
+    calendar: bool = setting(
+        False, help="add calendar features (minute, hour, weekday, day of year) of --time-column as known-future inputs"
+    )
+    fill: FillMethod = setting("none", help="missing values: none (an error), ffill, interpolate or drop the rows")
+    lookback: int = setting(96, ge=1, help="input window length L (time steps)")
+    horizon: int = setting(24, ge=1, help="forecast length H (time steps)")
+    split: list[float] = setting(
+        [0.7, 0.1, 0.2],
+        ge=0,
+        help="train,valid,test in time order, as fractions or row counts per series (ETTh1: 8640,2880,2880)",
+    )
+    season: int = setting(
+        0, ge=0, help="seasonal-naive baseline period in steps (0: one day when the time column allows, else none)"
+    )
+    decoder: Decoder = setting(
+        "direct", help="direct: one map from the final state to all H steps; seq2seq: autoregressive LSTM decoder"
+    )
+    quantiles: list[float] = setting(
+        [],
+        gt=0,
+        lt=1,
+        help="e.g. 0.1,0.5,0.9: pinball loss and prediction intervals (default: none, a point forecast trained with MSE)",
+    )
+    norm: Norm = setting(
+        "revin", help="per-window normalisation: revin (window mean/std), last (subtract the last value), none"
+    )
+    channel_independent: bool = setting(
+        True, help="with several targets, run each target channel through the shared network as its own series"
+    )
+    patch: int = setting(
+        0, ge=0, help="one LSTM step per this many time steps (1: one per step; 0: lookback // 4, 24 at lookback 96)"
+    )
+    highway: bool = setting(
+        False, help="add LSTNet's linear highway (lookback -> horizon per target channel) to the LSTM's output"
+    )
+    lstm: LSTMSettings = section(LSTMSettings, hidden_size=128)
+    train: TrainConfig = section(TrainConfig, epochs=30, batch_size=128, lr=1e-3, patience=4)
+
+    def check(self) -> None:
+        if len(self.split) != 3:
+            raise self.error("split", "must be three numbers train,valid,test", self.split)
+        if not self.split_fractions and any(not float(p).is_integer() for p in self.split):
+            raise self.error(
+                "split", "row counts must be whole numbers (fractions must add up to at most 1)", self.split
+            )
+        if self.split[0] <= 0:
+            raise self.error("split", "needs a training part", self.split)
+        if len(set(self.quantiles)) != len(self.quantiles):
+            raise self.error("quantiles", "must be different values", self.quantiles)
+        self.quantiles = sorted(self.quantiles)  # given in any order, kept ascending
+        if self.calendar and not self.time_column:
+            raise self.error("calendar", "needs --time-column")
+        both = sorted(set(self.target) & set(self.future_covariates))
+        if both:
+            raise self.error("future_covariates", f"cannot hold a target column ({', '.join(both)})")
+
+    @property
+    def split_fractions(self) -> bool:
+        """Whether ``split`` holds fractions (all <= 1, adding up to at most 1) rather than row counts."""
+        return all(p <= 1.0 for p in self.split) and sum(self.split) <= 1.0 + 1e-9
+
+    @property
+    def patch_length(self) -> int:
+        """Time steps per LSTM step: ``patch``, or ``max(1, lookback // 4)`` for ``patch 0``."""
+        return self.patch or max(1, self.lookback // 4)
+
+    @property
+    def n_quantiles(self) -> int:
+        """Outputs per step and channel: the quantiles, or 1 for a point forecast."""
+        return max(1, len(self.quantiles))
+
+    @property
+    def point_index(self) -> int:
+        """Which output is the point forecast: the quantile nearest 0.5 (0 without quantiles)."""
+        if not self.quantiles:
+            return 0
+        gaps = [abs(q - 0.5) for q in self.quantiles]
+        return gaps.index(min(gaps))
+
+
+@dataclass
+class ForecastEvaluate(Settings):
+    """Options of ``forecast evaluate`` / ``Predictor.evaluate``: every window of one split, stride 1
+    (the Informer protocol), the model and the baselines on the same windows."""
+
+    title = "evaluate"
+
+    split: Split = setting("test", help="which part of --split of the table to evaluate")
+    season: int | None = setting(
+        None, ge=0, help="seasonal-naive period in steps (none: the model's; 0: one day when the time column allows)"
+    )
+
+
+@dataclass
+class ForecastPredict(Settings):
+    """Options of ``forecast predict`` / ``Predictor.predict``."""
+
+    title = "predict"
+
+    plot: str | None = setting(
+        None, metavar="PNG", help="also plot history and forecast of the first series (none: no plot)"
+    )
+
+
+@dataclass
+class BacktestOptions(Settings):
+    """Options of ``forecast backtest`` / ``ForecastPredictor.backtest``."""
+
+    title = "backtest"
+
+    split: Split = setting("test", help="which part of --split of the table to forecast")
+    stride: int | None = setting(None, ge=1, help="steps between forecast origins (none: the horizon)")
+    plot: str | None = setting("backtest.png", metavar="PNG", help="PNG of forecasts against truth; none: no plot")
+
+
+@dataclass
+class QuickstartOptions(Settings):
+    """``lstmkit quickstart``: sine windows of ``lookback`` samples predict the next value."""
+
+    title = "quickstart"
+
+    n_series: int = setting(16, ge=1, help="number of generated sine sequences")
+    length: int = setting(200, ge=2, help="samples per sequence")
+    lookback: int = setting(50, ge=1, help="input window length")
+    hidden_size: int = setting(64, ge=1, help="LSTM units")
+    epochs: int = setting(10, ge=1, help="maximum number of epochs")
+    batch_size: int = setting(64, ge=1, help="batch size")
+    lr: float = setting(3e-3, gt=0, help="learning rate (AdamW, cosine schedule)")
+    max_time: float | None = setting(
+        40.0, gt=0, metavar="SECONDS", help="training time budget in seconds; none: no budget"
+    )
+    seed: int = setting(0, ge=0, help="random seed (data and training)")
+    progress: bool = setting(True, help="training progress on stderr (--no-progress: quiet)")
+
+    def check(self) -> None:
+        if round(0.7 * self.length) <= self.lookback or round(0.15 * self.length) < 1:
+            raise self.error(
+                "length",
+                f"leaves no training or test window (70% of it must exceed --lookback {self.lookback})",
+                self.length,
+            )
+
+
+BACKTEST = Command(
+    name="backtest",
+    help="rolling-origin forecasts over a split: a CSV of every forecast (and a plot)",
+    run="lstmkit.tasks.forecast.backtest:run",
+    options=BacktestOptions,
+    args=(
+        Arg("data", "CSV or Parquet table with the training columns", required=True),
+        Arg("output", "CSV of every forecast (default: backtest.csv)", default="backtest.csv"),
+    ),
+)
+
+QUICKSTART = Command(
+    name="quickstart",
+    help="train the classic sine-wave LSTM in under a minute: sine windows of 50 samples predict the next "
+    "value; writes a model folder with loss.png and predictions.png and prints the test MSE",
+    run="lstmkit.tasks.forecast.quickstart:run",
+    options=QuickstartOptions,
+    args=(Arg("out", "the model folder to write (default: runs/quickstart)", default="runs/quickstart"),),
+    model=False,
+)
+
+SPEC = TaskSpec(
+    name="forecast",
+    summary="time-series forecasting (train, evaluate, predict, backtest)",
+    config=ForecastConfig,
+    evaluate=ForecastEvaluate,
+    predict=ForecastPredict,
+    data_help="a CSV or Parquet table (numeric columns, optional time and series-id columns), cut in time into "
+    "train, valid and test by --split",
+    predict_help="a CSV or Parquet table with the training columns; the forecast continues each series",
+    valid_help="not used: validation rows come from --split of --data",
+    commands=(BACKTEST,),
+    description="Multi-step forecasting with an LSTM encoder. Validation and test rows come from --split of "
+    "--data; --test FILE evaluates FILE's test split. Metrics are on the standardised scale "
+    "(train-split statistics) and in original units (_raw), next to naive and linear baselines.",
+)

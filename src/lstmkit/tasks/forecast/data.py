@@ -1,0 +1,215 @@
+"""Tables -> standardised windows for the forecaster: reading with the config's columns, resolving the
+automatic settings, the scaler, the concatenated series that window origins index, the collate
+function, and the lookback window saved for ``lstmkit inspect``.
+
+A window with origin ``t`` reads rows ``[t - L, t)`` and forecasts rows ``[t, t + H)`` (the Informer
+protocol, :mod:`lstmkit.data.timeseries`); origins index the rows of every series concatenated.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NamedTuple, TypeAlias
+
+import numpy as np
+import pandas as pd
+import torch
+
+from lstmkit.data.timeseries import (
+    ColumnSpec,
+    Series,
+    SeriesSet,
+    Standardizer,
+    load_table,
+    note,
+    split_bounds,
+    table_name,
+    window_origins,
+)
+from lstmkit.errors import DataError, ModelFolderError
+from lstmkit.tasks.forecast.config import ForecastConfig
+
+#: what every reader takes: a file path, a DataFrame, or series already read
+Table: TypeAlias = str | Path | pd.DataFrame | SeriesSet
+
+
+class Batch(NamedTuple):
+    """A batch of windows: past (B, L, P), future (B, L+H, F), y (B, H, C); standardised."""
+
+    past: torch.Tensor
+    future: torch.Tensor
+    y: torch.Tensor
+
+
+def column_spec(cfg: ForecastConfig) -> ColumnSpec:
+    """The columns to read, as :func:`lstmkit.data.timeseries.load_table` takes them."""
+    return ColumnSpec(
+        list(cfg.target),
+        cfg.features,
+        list(cfg.covariates),
+        list(cfg.future_covariates),
+        cfg.time_column,
+        cfg.series_column,
+        cfg.calendar,
+        cfg.fill,
+    )
+
+
+def read_series(
+    data: Table,
+    cfg: ForecastConfig,
+    *,
+    min_length: int | None = None,
+    future_rows: int = 0,
+    past_columns: Sequence[str] | None = None,
+) -> SeriesSet:
+    """The series of a table (a file path, a DataFrame, or an already read :class:`SeriesSet`).
+
+    ``min_length`` rows per series (default lookback + horizon); ``past_columns``: the columns the
+    model was trained on, which the table must resolve to. Non-fatal findings are noted on stderr.
+    """
+    if isinstance(data, SeriesSet):
+        return data
+    need = cfg.lookback + cfg.horizon if min_length is None else min_length
+    sset = load_table(data, column_spec(cfg), min_length=need, future_rows=future_rows)
+    if past_columns is not None and sset.past_columns != list(past_columns):
+        raise DataError(f"{table_name(data)}: columns {sset.past_columns} differ from training ({list(past_columns)})")
+    for n in sset.notes:
+        note(n)
+    return sset
+
+
+def day_season(sset: SeriesSet, lookback: int) -> int:
+    """One day of steps (the median step of the first series' time column) when that period fits
+    in the lookback, else 0 (no seasonal baseline)."""
+    time = sset.series[0].time
+    if time is None or len(time) < 3:
+        return 0
+    step = pd.Series(pd.DatetimeIndex(time)).diff().median()
+    per_day = int(round(pd.Timedelta(days=1) / step)) if step > pd.Timedelta(0) else 0
+    return per_day if 1 < per_day <= lookback else 0
+
+
+def resolve(cfg: ForecastConfig, sset: SeriesSet) -> ForecastConfig:
+    """``cfg`` with its automatic settings filled in from the training table: the target column,
+    the patch length and the baseline season (what config.json then saves)."""
+    return cfg.build(
+        target=list(cfg.target) or sset.past_columns[:1],
+        patch=cfg.patch_length,
+        season=cfg.season or day_season(sset, cfg.lookback),
+    )
+
+
+@dataclass
+class Windows:
+    """All series of a table, standardised and concatenated row-wise (origins index these rows)."""
+
+    sset: SeriesSet
+    past: torch.Tensor  # (N_total, P)
+    future: torch.Tensor  # (N_total, F)
+    offsets: list[int]  # first row of each series
+    split: Sequence[float]  # the --split numbers
+
+    def local_origins(self, i: int, part: str, lookback: int, horizon: int) -> np.ndarray:
+        """Origins (rows of series ``i``) of every window of ``part`` (train/valid/test), stride 1."""
+        n = len(self.sset.series[i].past)
+        lo, hi = split_bounds(n, self.split)[part]
+        return window_origins(n, lo, hi, lookback, horizon)
+
+    def origins(self, part: str, lookback: int, horizon: int) -> np.ndarray:
+        """Global origins (rows of the concatenation) of every window of ``part``, all series."""
+        out = [off + self.local_origins(i, part, lookback, horizon) for i, off in enumerate(self.offsets)]
+        return np.concatenate(out) if out else np.zeros(0, np.int64)
+
+    def targets(self, i: int) -> np.ndarray:
+        """(N_i, C) standardised target channels of series ``i``."""
+        c, off = self.sset.n_target, self.offsets[i]
+        return self.past[off : off + len(self.sset.series[i].past), :c].numpy()
+
+
+class WindowCollate:
+    """list of global origins -> :class:`Batch` (gathers rows [t-L, t+H) at once)."""
+
+    def __init__(self, windows: Windows, lookback: int, horizon: int):
+        self.windows, self.L, self.H = windows, lookback, horizon
+        self.offsets = torch.arange(-lookback, horizon)  # (L+H,)
+
+    def __call__(self, origins: Sequence[int]) -> Batch:
+        idx = torch.as_tensor(np.asarray(origins, dtype=np.int64))[:, None] + self.offsets  # (B, L+H)
+        rows = self.windows.past[idx]  # (B, L+H, P)
+        c = self.windows.sset.n_target
+        return Batch(rows[:, : self.L], self.windows.future[idx], rows[:, self.L :, :c])
+
+
+def standardise(sset: SeriesSet, scaler: Standardizer, split: Sequence[float], n_user_future: int) -> Windows:
+    """Standardise every series (past columns and user future covariates; calendar columns as is)."""
+    parts_p, parts_f, offsets, off = [], [], [], 0
+    P = len(sset.past_columns)
+    for s in sset.series:
+        past = scaler.transform(s.id, s.past, slice(0, P))
+        fut = s.future.copy()
+        if n_user_future:
+            fut[:, :n_user_future] = scaler.transform(s.id, s.future[:, :n_user_future], slice(P, P + n_user_future))
+        parts_p.append(np.nan_to_num(past))  # predict's empty future rows: 0, never read as input
+        parts_f.append(fut)
+        offsets.append(off)
+        off += len(s.past)
+    return Windows(
+        sset, torch.from_numpy(np.concatenate(parts_p)), torch.from_numpy(np.concatenate(parts_f)), offsets, split
+    )
+
+
+def fit_scaler(sset: SeriesSet, split: Sequence[float], n_user_future: int) -> Standardizer:
+    """Train-split statistics per series of the past columns and the user future covariates."""
+    arrays = {}
+    for s in sset.series:
+        lo, hi = split_bounds(len(s.past), split)["train"]
+        if hi - lo < 2:
+            raise DataError(f"series {s.id or '(single)'}: the train split has {hi - lo} rows")
+        arrays[s.id] = np.concatenate([s.past[lo:hi], s.future[lo:hi, :n_user_future]], axis=1)
+    return Standardizer.fit(sset.past_columns + sset.future_columns[:n_user_future], arrays)
+
+
+def scaler_from_json(obj: Any, columns: Sequence[str]) -> Standardizer:
+    """The saved scaler, checked against the model's columns (``scaler.json: ...`` otherwise)."""
+    try:
+        scaler = Standardizer.from_json(obj)
+        widths = {len(v) for v in (*scaler.mean.values(), *scaler.std.values())}
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        raise ModelFolderError(f"scaler.json: missing or malformed ({type(e).__name__}: {e})") from None
+    if scaler.columns != list(columns) or widths - {len(columns)}:
+        raise ModelFolderError(f"scaler.json: columns {scaler.columns} do not match the model's {list(columns)}")
+    return scaler
+
+
+@dataclass
+class GateSample:
+    """One raw lookback window for ``lstmkit inspect``: ``past`` (L, P), ``future`` (L, F), of series
+    ``series_id``."""
+
+    series_id: str
+    past: np.ndarray
+    future: np.ndarray
+
+    @classmethod
+    def last(cls, s: Series, lookback: int) -> GateSample:
+        """The last ``lookback`` rows of series ``s``."""
+        return cls(s.id, s.past[-lookback:], s.future[-lookback:])
+
+    def to_json(self) -> dict[str, Any]:
+        return {"series_id": self.series_id, "past": self.past.tolist(), "future": self.future.tolist()}
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any], lookback: int) -> GateSample:
+        """The saved window; a malformed ``sample.json`` raises :class:`ModelFolderError`."""
+        try:
+            past = np.asarray(d["past"], np.float32).reshape(len(d["past"]), -1)  # (L, P)
+            future = np.asarray(d["future"], np.float32).reshape(len(d["future"]), -1)  # (L, F)
+            sample = cls(str(d["series_id"]), past, future)
+        except (KeyError, TypeError, ValueError) as e:
+            raise ModelFolderError(f"sample.json: missing or malformed ({type(e).__name__}: {e})") from None
+        if len(past) != lookback or len(future) != lookback:
+            raise ModelFolderError(f"sample.json: {len(past)} rows, the model's lookback is {lookback}")
+        return sample

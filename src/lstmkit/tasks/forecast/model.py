@@ -1,0 +1,142 @@
+"""The forecasting network: optional per-window normalisation, channel independence, patching,
+an LSTM encoder (:class:`lstmkit.nn.LSTM`) and a multi-step head (direct or seq2seq).
+
+Shapes: B batch, L lookback, H horizon, P past channels (targets first), C target channels,
+F known-future channels, Q quantiles (1 for a point forecast), D = num_directions, Hd hidden size
+(per direction), p patch length, T = ceil(L / p) encoder steps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from torch import nn
+
+from lstmkit.nn import LSTM
+from lstmkit.tasks.forecast.config import ForecastConfig
+
+
+class ForecastNet(nn.Module):
+    """``forward(past (B, L, P), future (B, L+H, F), y (B, H, C) | None) -> (B, H, C, Q)``.
+
+    Per-window normalisation (``norm``): ``last`` subtracts the last lookback value of each channel,
+    ``revin`` subtracts the window mean and divides by the window std; outputs are mapped back.
+    With ``channel_independent`` (and several targets) every target channel is its own univariate
+    sequence (``[target_c, covariates, future]``) through one shared network. ``highway`` adds
+    LSTNet's linear "autoregressive highway" (lookback -> horizon of each target channel) to the
+    LSTM's output. ``--dropout`` p acts on the encoder's input, between its layers and on the
+    state the head reads.
+
+    ``dims``: ``n_past`` (P), ``n_target`` (C), ``n_future`` (F), from the training table.
+    """
+
+    def __init__(self, cfg: ForecastConfig, dims: Mapping[str, Any]):
+        super().__init__()
+        self.n_past, self.n_target, self.n_future = int(dims["n_past"]), int(dims["n_target"]), int(dims["n_future"])
+        if not 1 <= self.n_target <= self.n_past or self.n_future < 0:
+            raise ValueError(f"n_past {self.n_past}, n_target {self.n_target}, n_future {self.n_future}")
+        self.lookback, self.horizon, self.patch = cfg.lookback, cfg.horizon, cfg.patch_length
+        self.norm, self.decoder_kind = cfg.norm, cfg.decoder
+        self.n_quantiles, self.point_index = cfg.n_quantiles, cfg.point_index
+        self.channel_independent = cfg.channel_independent and self.n_target > 1
+        self.bidirectional, self.num_layers = cfg.lstm.bidirectional, cfg.lstm.num_layers
+        c_out = 1 if self.channel_independent else self.n_target
+        n_cov = self.n_past - self.n_target
+        d_in = (1 + n_cov if self.channel_independent else self.n_past) + self.n_future
+        self.c_out = c_out
+        hidden = cfg.lstm.hidden_size
+        d_step = d_in * self.patch
+        self.embed = nn.Sequential(nn.Linear(d_step, hidden), nn.ReLU()) if self.patch > 1 else nn.Identity()
+        enc_in = hidden if self.patch > 1 else d_step
+        self.encoder = LSTM(enc_in, batch_first=True, **cfg.lstm.core_kwargs())
+        self.drop = nn.Dropout(cfg.lstm.dropout)
+        q, h = self.n_quantiles, self.horizon
+        if self.decoder_kind == "direct":
+            self.head = nn.Linear(cfg.lstm.output_size + h * self.n_future, h * c_out * q)
+        else:  # the decoder runs forward only; a bidirectional encoder's two states are summed per layer
+            self.decoder = LSTM(c_out + self.n_future, batch_first=True, **cfg.lstm.core_kwargs(bidirectional=False))
+            self.head = nn.Linear(hidden, c_out * q)
+        # LSTNet's "highway": a linear map (L -> H) of each target channel's lookback added to the output
+        self.highway = nn.Linear(self.lookback, h) if cfg.highway else None
+
+    # ------------------------------------------------------------------ normalisation per window
+    def _norm_stats(self, past: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Location and scale (B, 1, P) of each window's lookback."""
+        if self.norm == "last":
+            return past[:, -1:, :], torch.ones_like(past[:, -1:, :])
+        if self.norm == "revin":
+            loc = past.mean(dim=1, keepdim=True)
+            return loc, past.std(dim=1, keepdim=True, unbiased=False).clamp_min(1e-5)
+        return torch.zeros_like(past[:, -1:, :]), torch.ones_like(past[:, -1:, :])
+
+    def forward(self, past: torch.Tensor, future: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        B, C = past.shape[0], self.n_target
+        loc, scale = self._norm_stats(past)  # (B, 1, P)
+        past = (past - loc) / scale  # (B, L, P)
+        y = None if y is None else (y - loc[..., :C]) / scale[..., :C]  # (B, H, C)
+        if self.channel_independent:
+            past, future, y = self._split_channels(past, future, y)
+        out = self._core(past, future, y)  # (B', H, c_out, Q)
+        if self.highway is not None:
+            lin = self.highway(past[..., : self.c_out].transpose(1, 2)).transpose(1, 2)  # (B', H, c_out)
+            out = out + lin.unsqueeze(-1)
+        if self.channel_independent:
+            # (B*C, H, 1, Q) -> (B, C, H, Q) -> (B, H, C, Q)
+            out = out.reshape(B, C, self.horizon, self.n_quantiles).permute(0, 2, 1, 3)
+        return out * scale[..., :C, None] + loc[..., :C, None]  # (B, H, C, Q)
+
+    def _split_channels(self, past, future, y):
+        """(B, L, P) -> (B*C, L, 1 + P - C): each target channel with the shared covariates."""
+        B, L, _ = past.shape
+        C = self.n_target
+        tgt = past[..., :C].permute(0, 2, 1).reshape(B * C, L, 1)  # (B*C, L, 1)
+        cov = past[..., C:].repeat_interleave(C, dim=0)  # (B*C, L, P-C)
+        fut = future.repeat_interleave(C, dim=0)  # (B*C, L+H, F)
+        y = None if y is None else y.permute(0, 2, 1).reshape(B * C, -1, 1)  # (B*C, H, 1)
+        return torch.cat([tgt, cov], dim=-1), fut, y
+
+    # ------------------------------------------------------------------------------- the network
+    def encode(self, past: torch.Tensor, future: torch.Tensor, return_gates: bool = False):
+        """Run the encoder over the lookback; returns (outputs, (h_n, c_n)[, gates])."""
+        p = self.patch
+        x = torch.cat([past, future[:, : self.lookback]], dim=-1)  # (B, L, d_in)
+        if p > 1:
+            pad = (-x.shape[1]) % p
+            x = nn.functional.pad(x, (0, 0, pad, 0))  # (B, T*p, d_in), zeros in front
+            x = x.reshape(x.shape[0], x.shape[1] // p, p * x.shape[2])  # (B, T, p*d_in)
+        x = self.drop(self.embed(x))  # (B, T, enc_in): dropout on the LSTM stack's input
+        if return_gates:
+            return self.encoder(x, return_gates=True)
+        return self.encoder(x)
+
+    def _core(self, past, future, y):
+        _, (h_n, c_n) = self.encode(past, future)  # h_n (layers*D, B, Hd)
+        Bp = past.shape[0]
+        fut_h = future[:, self.lookback :]  # (B, H, F)
+        if self.decoder_kind == "direct":
+            n_dir = 2 if self.bidirectional else 1
+            last = h_n[-n_dir:].permute(1, 0, 2).reshape(Bp, -1)  # (D, B, Hd) -> (B, D*Hd)
+            z = torch.cat([self.drop(last), fut_h.reshape(Bp, -1)], dim=-1)  # (B, D*Hd + H*F)
+            return self.head(z).reshape(Bp, self.horizon, self.c_out, self.n_quantiles)
+        return self._seq2seq(past, fut_h, h_n, c_n, y)
+
+    def _seq2seq(self, past, fut_h, h_n, c_n, y):
+        """Autoregressive decoder: input (previous value, future covariates); teacher forcing if y given."""
+        if self.bidirectional:  # (layers*2, B, Hd) -> sum of the two directions per layer
+            h_n = h_n.reshape(self.num_layers, 2, *h_n.shape[1:]).sum(1)
+            c_n = c_n.reshape(self.num_layers, 2, *c_n.shape[1:]).sum(1)
+        Bp, q, H = past.shape[0], self.n_quantiles, self.horizon
+        prev0 = past[:, -1:, : self.c_out]  # (B, 1, c_out)
+        if y is not None:
+            prev = torch.cat([prev0, y[:, :-1]], dim=1)  # (B, H, c_out), teacher forcing
+            out, _ = self.decoder(torch.cat([prev, fut_h], dim=-1), (h_n, c_n))  # (B, H, Hd)
+            return self.head(self.drop(out)).reshape(Bp, H, self.c_out, q)
+        state, prev, outs = (h_n, c_n), prev0, []
+        for k in range(H):
+            o, state = self.decoder(torch.cat([prev, fut_h[:, k : k + 1]], dim=-1), state)  # (B, 1, Hd)
+            step = self.head(o).reshape(Bp, 1, self.c_out, q)  # (B, 1, c_out, Q)
+            outs.append(step)
+            prev = step[..., self.point_index]  # (B, 1, c_out): the point forecast feeds the next step
+        return torch.cat(outs, dim=1)  # (B, H, c_out, Q)

@@ -1,0 +1,328 @@
+"""The forecast predictor: predict (the H steps after each series), evaluate (model + baselines,
+Informer protocol), backtest, and the encoder's gates for ``lstmkit inspect``.
+
+Every method takes a table: a CSV/Parquet path (``str`` or ``Path``), a pandas DataFrame, or a
+:class:`~lstmkit.data.timeseries.SeriesSet`. All model arithmetic is on the standardised scale
+(``scaler.json``: train-split statistics per series and column); outputs are in original units.
+"""
+
+from __future__ import annotations
+
+import io
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from lstmkit.data.timeseries import SeriesSet, calendar_features, future_times, table_name
+from lstmkit.errors import DataError, ModelFolderError
+from lstmkit.tasks.base import Predictor
+from lstmkit.tasks.forecast import baselines as base
+from lstmkit.tasks.forecast.backtest import backtest
+from lstmkit.tasks.forecast.config import SPEC, BacktestOptions, ForecastConfig, ForecastEvaluate, ForecastPredict
+from lstmkit.tasks.forecast.data import (
+    GateSample,
+    Table,
+    WindowCollate,
+    Windows,
+    day_season,
+    read_series,
+    scaler_from_json,
+    standardise,
+)
+
+
+class ForecastPredictor(Predictor[ForecastConfig]):
+    """``predict(table)`` -> the forecast DataFrame; ``evaluate(table, split=, season=)`` -> metrics;
+    ``backtest(table, split=, stride=, plot=)`` -> (DataFrame, metrics).
+
+    A table is one input: ``predict(df)`` or ``predict("data.csv")`` returns one DataFrame (one row
+    per step and series: the time or ``step`` column, each target, its quantile columns
+    ``<target>_q<q>``); ``predict([df1, df2])`` returns a list of them. A table without rows gives a
+    forecast without rows.
+    """
+
+    spec = SPEC
+
+    def setup(self) -> None:
+        cfg, dims = self.config, self.dims
+        try:
+            cols = self.transforms["columns"]
+            self.past_columns = [str(c) for c in cols["past"]]
+            self.future_columns = [str(c) for c in cols["future"]]
+        except (KeyError, TypeError) as e:
+            raise ModelFolderError(f"columns.json: missing or malformed ({type(e).__name__}: {e})") from None
+        if (len(self.past_columns), len(self.future_columns)) != (dims["n_past"], dims["n_future"]):
+            raise ModelFolderError(
+                f"columns.json: {len(self.past_columns)} past and {len(self.future_columns)} "
+                f"future columns, the model was built for {dims['n_past']} and {dims['n_future']}"
+            )
+        n_user = len(cfg.future_covariates)
+        self.scaler = scaler_from_json(self.transforms.get("scaler"), self.past_columns + self.future_columns[:n_user])
+        sample = self.transforms.get("sample")
+        self.sample = GateSample.from_json(sample, cfg.lookback) if sample is not None else None
+
+    @property
+    def target_columns(self) -> list[str]:
+        return self.past_columns[: self.dims["n_target"]]
+
+    # ------------------------------------------------------------------ tables
+    def series(self, data: Table, *, min_length: int | None = None, future_rows: int = 0) -> SeriesSet:
+        """The series of ``data`` read with the saved column settings; the columns must match training."""
+        return read_series(
+            data, self.config, min_length=min_length, future_rows=future_rows, past_columns=self.past_columns
+        )
+
+    def windows(self, sset: SeriesSet) -> Windows:
+        return standardise(sset, self.scaler, self.config.split, len(self.config.future_covariates))
+
+    @torch.no_grad()
+    def forecast_origins(self, win: Windows, origins: np.ndarray, batch_size: int = 512) -> np.ndarray:
+        """Standardised forecasts (W, H, C, Q) for global ``origins``."""
+        cfg = self.config
+        collate = WindowCollate(win, cfg.lookback, cfg.horizon)
+        outs = [np.zeros((0, cfg.horizon, self.dims["n_target"], cfg.n_quantiles), np.float32)]
+        for i in range(0, len(origins), batch_size):
+            b = collate(origins[i : i + batch_size].tolist())
+            outs.append(self.model(b.past, b.future).numpy())
+        return np.concatenate(outs)
+
+    # ------------------------------------------------------------------ predict
+    def predict(self, inputs: Any, **options: Any) -> Any:
+        """The forecast DataFrame of one table (a path, ``str`` included, or a DataFrame), or a list
+        of them for a list of tables. ``plot="f.png"``: also draw the first series."""
+        opts: Any = self.spec.predict().build(options)
+        outputs = self.predict_items(self.items(inputs, opts), opts)
+        return outputs if isinstance(inputs, (list, tuple)) else outputs[0]
+
+    def items(self, inputs: Any, options: Any) -> list[Any]:
+        return list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
+
+    def read(self, path: str, options: Any) -> list[Any]:
+        """One table: the file, or a CSV on standard input for ``-``."""
+        if path == "-":
+            try:
+                return [pd.read_csv(sys.stdin)]
+            except pd.errors.EmptyDataError:
+                raise DataError("stdin: no table") from None
+        return [path]
+
+    def predict_items(self, items: list[Any], options: ForecastPredict) -> list[pd.DataFrame]:
+        return [self.forecast(t, options.plot if i == 0 else None) for i, t in enumerate(items)]
+
+    def forecast(self, table: Table, plot: str | None = None) -> pd.DataFrame:
+        """The H steps after the end of each series of ``table``, in original units."""
+        cfg = self.config
+        H, C = cfg.horizon, self.dims["n_target"]
+        if isinstance(table, pd.DataFrame) and len(table) == 0:
+            named = [*self.past_columns, *cfg.future_covariates, cfg.time_column, cfg.series_column]
+            missing = [c for c in named if c is not None and c not in table.columns]
+            if missing:
+                raise DataError(
+                    f"DataFrame: column '{missing[0]}' not found (columns: {', '.join(map(str, table.columns))})"
+                )
+            return self._frame("", np.zeros(0, np.int64), np.zeros((cfg.n_quantiles, 0, C), np.float32))
+        fut_rows = H if cfg.future_covariates else 0
+        sset = self.series(table, min_length=cfg.lookback, future_rows=fut_rows)
+        ext, n_obs, times = self._extend(sset, fut_rows)
+        win = self.windows(ext)
+        origins = np.asarray([off + n for off, n in zip(win.offsets, n_obs)])
+        out_z = self.forecast_origins(win, origins)  # (S, H, C, Q)
+        frames = [
+            self._frame(s.id, times[i], self.scaler.inverse(s.id, out_z[i].transpose(2, 0, 1), slice(0, C)))
+            for i, s in enumerate(sset.series)
+        ]  # values (Q, H, C)
+        df = pd.concat(frames, ignore_index=True)
+        if plot:
+            self._plot(sset.series[0], n_obs[0], df.iloc[:H], plot)
+        return df
+
+    def _extend(self, sset: SeriesSet, fut_rows: int) -> tuple[SeriesSet, list[int], list[np.ndarray]]:
+        """Append H rows of future features (calendar from extrapolated times) to each series."""
+        H, series, n_obs, times = self.config.horizon, [], [], []
+        for s in sset.series:
+            n = len(s.past) - fut_rows
+            if s.time is None:
+                t_fut = None
+            else:
+                t_fut = s.time[n:] if fut_rows else future_times(s.time[:n], H)
+            past = np.concatenate([s.past[:n], np.full((H, s.past.shape[1]), np.nan, np.float32)])
+            future = s.future
+            if not fut_rows:
+                cal = (
+                    calendar_features(t_fut)
+                    if t_fut is not None and self.config.calendar
+                    else np.zeros((H, 0), np.float32)
+                )
+                future = np.concatenate([s.future, cal], axis=0)
+            time = None if s.time is None else np.concatenate([s.time[:n], t_fut])
+            series.append(replace(s, past=past, future=future, time=time))
+            n_obs.append(n)
+            times.append(t_fut if t_fut is not None else np.arange(n, n + H))
+        return replace(sset, series=series), n_obs, times
+
+    def _frame(self, sid: str, times: np.ndarray, values: np.ndarray) -> pd.DataFrame:
+        """values (Q, H, C) in original units -> one row per step."""
+        cfg = self.config
+        cols: dict[str, Any] = {}
+        if cfg.series_column:
+            cols[cfg.series_column] = [sid] * values.shape[1]
+        cols[cfg.time_column or "step"] = times
+        for c, name in enumerate(self.target_columns):
+            cols[name] = values[cfg.point_index, :, c]
+            for qi, q in enumerate(cfg.quantiles):
+                cols[f"{name}_q{q:g}"] = values[qi, :, c]
+        return pd.DataFrame(cols)
+
+    def _plot(self, s: Any, n_obs: int, df: pd.DataFrame, path: str) -> None:
+        from lstmkit.plots import plot_forecast
+
+        cfg = self.config
+        k = min(n_obs, max(4 * cfg.horizon, cfg.lookback))
+        hist_t = s.time[n_obs - k : n_obs] if s.time is not None else np.arange(n_obs - k, n_obs)
+        q, names = cfg.quantiles, self.target_columns
+        bands = (
+            {n: (df[f"{n}_q{q[0]:g}"].to_numpy(), df[f"{n}_q{q[-1]:g}"].to_numpy()) for n in names}
+            if len(q) > 1
+            else {}
+        )
+        plot_forecast(
+            path,
+            hist_t,
+            {n: s.past[n_obs - k : n_obs, c] for c, n in enumerate(names)},
+            df[cfg.time_column or "step"].to_numpy(),
+            {n: df[n].to_numpy() for n in names},
+            bands,
+        )
+
+    def format_outputs(self, items: list[Any], outputs: list[pd.DataFrame], options: ForecastPredict) -> str:
+        """CSV of each forecast (timestamps, targets, quantile columns)."""
+        buf = io.StringIO()
+        for df in outputs:
+            df.to_csv(buf, index=False)
+        return buf.getvalue()
+
+    # ------------------------------------------------------------------ evaluate
+    def evaluate_data(self, data: Any, options: ForecastEvaluate) -> dict[str, Any]:
+        """Metrics of the model and the baselines over every window of ``options.split`` (stride 1)."""
+        return self.evaluate_set(self.series(data), options.split, options.season)
+
+    def season(self, sset: SeriesSet, season: int | None) -> int:
+        """The seasonal-naive period: given, the model's, or one day of steps (0: none)."""
+        s = self.config.season if season is None else season
+        return s or day_season(sset, self.config.lookback)
+
+    def evaluate_set(self, sset: SeriesSet, split: str = "test", season: int | None = None) -> dict[str, Any]:
+        cfg, C = self.config, self.dims["n_target"]
+        L, H = cfg.lookback, cfg.horizon
+        win = self.windows(sset)
+        season = self.season(sset, season)
+        zs = [win.targets(i) for i in range(len(sset.series))]  # (N_i, C) each
+        linear = base.RidgeLinear.fit([(z, win.local_origins(i, "train", L, H)) for i, z in enumerate(zs)], L, H)
+        names = ["model", "last_value", "linear"] + (["seasonal_naive"] if season else [])
+        sums: dict[str, dict[str, float]] = {}
+        n_windows, covered = 0, []
+        for i, (s, z) in enumerate(zip(sset.series, zs)):
+            o = win.local_origins(i, split, L, H)
+            if o.size == 0:
+                continue
+            n_windows += o.size
+            out = self.forecast_origins(win, o + win.offsets[i])  # (W, H, C, Q)
+            preds = {
+                "model": out[..., cfg.point_index],
+                "last_value": base.last_value(z, o, H),
+                "linear": linear.predict(z, o),
+            }
+            if season:
+                preds["seasonal_naive"] = base.seasonal_naive(z, o, H, season)
+            true = base.windows(z, o, 0, H)  # (W, H, C)
+            true_raw = self.scaler.inverse(s.id, true, slice(0, C))
+            for k, p in preds.items():
+                p_raw = self.scaler.inverse(s.id, p.astype(np.float32), slice(0, C))
+                sums[k] = base.add_sums(sums.get(k), base.error_sums(p, true, p_raw, true_raw))
+            if len(cfg.quantiles) > 1:
+                covered.append(((true >= out[..., 0]) & (true <= out[..., -1])).ravel())
+        if n_windows == 0:
+            raise DataError(f"the {split} split has no window of lookback {L} + horizon {H}")
+        result: dict[str, Any] = {"split": split, "windows": int(n_windows), **base.finish(sums["model"])}
+        if covered:  # share of true values inside [lowest, highest quantile]
+            result["interval_coverage"] = float(np.concatenate(covered).mean())
+        result["baselines"] = {k: base.finish(sums[k]) for k in names[1:]}
+        if season:
+            result["baselines"]["seasonal_naive"]["season"] = season
+        return result
+
+    def format_metrics(self, m: dict[str, Any]) -> str:
+        """The model and each baseline: mse / mae (standardised), in original units, MAPE."""
+        head = f"{'':16s}{'mse':>10s}{'mae':>10s}{'mse_raw':>12s}{'mae_raw':>10s}{'mape%':>9s}"
+        rows = [head] + [
+            f"{k:16s}{b['mse']:10.4f}{b['mae']:10.4f}{b['mse_raw']:12.4g}{b['mae_raw']:10.4g}{b['mape']:9.2f}"
+            for k, b in [("model", m), *m["baselines"].items()]
+        ]
+        cover = f"\ninterval coverage {m['interval_coverage']:.3f}" if "interval_coverage" in m else ""
+        return f"{m['split']} split, {m['windows']} windows (stride 1):\n" + "\n".join(rows) + cover
+
+    # ------------------------------------------------------------------ backtest
+    def backtest(
+        self, data: Table, split: str = "test", stride: int | None = None, plot: str | None = None
+    ) -> tuple[pd.DataFrame, dict[str, Any]]:
+        """Rolling-origin forecasts over ``split`` every ``stride`` steps (default: the horizon):
+        the forecasts with the truth as a DataFrame, and their mse / mae."""
+        opts = BacktestOptions(split=split, stride=stride, plot=plot)  # type: ignore[arg-type]
+        return backtest(self, self.series(data), opts)
+
+    # ------------------------------------------------------------------ lstmkit inspect
+    @property
+    def num_directions(self) -> int:
+        return self.config.lstm.directions
+
+    def inspect_sample(self, data: Table | None = None, index: int = 0) -> GateSample:
+        """One lookback window: the last window of the ``index``-th series of ``data``, or (``data``
+        None) the last window of the training table's first series, saved in the model folder."""
+        L = self.config.lookback
+        if data is None:
+            if self.sample is None:
+                raise DataError("this model folder holds no sample window; pass --data")
+            return self.sample
+        sset = self.series(data, min_length=L)
+        if not 0 <= index < len(sset.series):
+            raise DataError(f"--index {index}: {table_name(data)} has {len(sset.series)} series")
+        return GateSample.last(sset.series[index], L)
+
+    def step_labels(self, sample: GateSample) -> list[str]:
+        """The lookback rows each encoder step reads, relative to the forecast origin t: ``t-96..t-73``."""
+        L, p = self.config.lookback, self.config.patch_length
+        steps = -(-L // p)  # ceil(L / p)
+        pad = steps * p - L  # zero rows in front of the first patch
+        labels = []
+        for k in range(steps):
+            lo, hi = max(0, k * p - pad) - L, (k + 1) * p - pad - 1 - L
+            labels.append(f"t{lo}" if lo == hi else f"t{lo}..t{hi}")
+        return labels
+
+    @torch.no_grad()
+    def trace_gates(self, sample: GateSample | str | Path) -> list[Any]:
+        """Encoder gates over one lookback window (a :class:`GateSample` or a table's last window).
+
+        Returns the core's list of ``Gates`` (index ``layer * D + d``), each field (1, T, Hd) with
+        T = ceil(L / patch) steps; with independent channels, the first target channel's sequence."""
+        if not isinstance(sample, GateSample):
+            sample = self.inspect_sample(sample, 0)
+        P, n_user = len(self.past_columns), len(self.config.future_covariates)
+        past = self.scaler.transform(sample.series_id, sample.past, slice(0, P))  # (L, P)
+        zeros = np.zeros((self.config.horizon, sample.future.shape[1]), np.float32)
+        fut = np.concatenate([sample.future, zeros])  # (L+H, F): the head's future rows are not traced
+        if n_user:
+            fut[:, :n_user] = self.scaler.transform(sample.series_id, fut[:, :n_user], slice(P, P + n_user))
+        x, f = torch.from_numpy(past)[None], torch.from_numpy(fut)[None]  # (1, L, P), (1, L+H, F)
+        net: Any = self.model
+        loc, scale = net._norm_stats(x)
+        x = (x - loc) / scale
+        if net.channel_independent:
+            x, f, _ = net._split_channels(x, f, None)  # (C, L, 1+P-C): one row per target channel
+        _, _, gates = net.encode(x[:1], f[:1], return_gates=True)
+        return [type(g)(*(t[:1] for t in g)) for g in gates]

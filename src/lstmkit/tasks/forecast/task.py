@@ -1,0 +1,113 @@
+"""``forecast`` on the task contract: prepare (read, resolve, fit the scaler, cut windows), build, loss.
+
+::
+
+    import lstmkit
+    result = lstmkit.train("forecast", "ETTh1.csv", out="runs/etth1", time_column="date",
+                           split=[8640, 2880, 2880], epochs=10)        # target: the last column, OT
+    p = lstmkit.load("runs/etth1")
+    p.evaluate("ETTh1.csv", split="test")     # model + baselines, Informer protocol
+    p.predict("ETTh1.csv")                    # DataFrame of the H steps after the data
+    p.backtest("ETTh1.csv", split="test")     # rolling-origin forecasts
+
+Validation and test windows come from ``--split`` of ``--data`` (never a separate ``--valid``);
+``metrics.json`` holds ``valid`` and ``test``: the model and the baselines on every window of those
+splits, stride 1 (``--test FILE`` replaces ``test`` by FILE's test split).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from torch import nn
+
+from lstmkit.data.timeseries import split_bounds, table_name, window_origins
+from lstmkit.errors import DataError, LstmkitError
+from lstmkit.tasks.base import Prepared, Task
+from lstmkit.tasks.forecast.config import SPEC, VALID_MESSAGE, ForecastConfig
+from lstmkit.tasks.forecast.data import (
+    Batch,
+    GateSample,
+    WindowCollate,
+    fit_scaler,
+    read_series,
+    resolve,
+    standardise,
+)
+from lstmkit.tasks.forecast.model import ForecastNet
+from lstmkit.tasks.forecast.predict import ForecastPredictor
+
+
+class Forecast(Task[ForecastConfig]):
+    """MSE (or the pinball loss averaged over ``--quantiles``) of multi-step forecasts on the
+    standardised scale; the best epoch by the validation split's loss."""
+
+    spec = SPEC
+    Predictor = ForecastPredictor
+
+    def check(self, data: Any, valid: Any = None) -> None:
+        if valid is not None:
+            raise LstmkitError(VALID_MESSAGE)
+        cfg = self.config
+        sset = read_series(data, cfg)
+        for s in sset.series:
+            lo, hi = split_bounds(len(s.past), cfg.split)["train"]
+            if window_origins(len(s.past), lo, hi, cfg.lookback, cfg.horizon).size:
+                return
+        raise DataError(
+            f"{table_name(data)}: the train split has no window of lookback {cfg.lookback} + horizon {cfg.horizon}"
+        )
+
+    def prepare(self, data: Any, valid: Any = None) -> Prepared:
+        if valid is not None:
+            raise LstmkitError(VALID_MESSAGE)
+        sset = read_series(data, self.config)
+        cfg = self.config = resolve(self.config, sset)
+        L, H, n_user = cfg.lookback, cfg.horizon, len(cfg.future_covariates)
+        scaler = fit_scaler(sset, cfg.split, n_user)
+        win = standardise(sset, scaler, cfg.split, n_user)
+        tr, va = win.origins("train", L, H), win.origins("valid", L, H)
+        if tr.size == 0:
+            raise DataError(f"{table_name(data)}: the train split has no window of lookback {L} + horizon {H}")
+        dims = {"n_past": len(sset.past_columns), "n_target": sset.n_target, "n_future": len(sset.future_columns)}
+        transforms = {
+            "scaler": scaler.to_json(),
+            "columns": {"past": sset.past_columns, "future": sset.future_columns},
+            "sample": GateSample.last(sset.series[0], L).to_json(),
+        }
+        return Prepared(
+            train=tr.tolist(),
+            valid=va.tolist() or None,
+            collate=WindowCollate(win, L, H),
+            dims=dims,
+            transforms=transforms,
+            extra={"series": sset},
+        )
+
+    def build(self, dims: Mapping[str, Any]) -> nn.Module:
+        return ForecastNet(self.config, dims)
+
+    def loss(self, model: nn.Module, batch: Batch) -> torch.Tensor:
+        """MSE of the point forecast, or the pinball loss ``mean(max(q e, (q - 1) e))``, e = y - ŷ_q."""
+        pred = model(batch.past, batch.future, batch.y if model.training else None)  # (B, H, C, Q)
+        quantiles = self.config.quantiles
+        if not quantiles:
+            return nn.functional.mse_loss(pred[..., 0], batch.y)
+        err = batch.y.unsqueeze(-1) - pred  # (B, H, C, Q)
+        q = torch.tensor(quantiles, device=pred.device)  # (Q,)
+        return torch.maximum(q * err, (q - 1) * err).mean()
+
+    def report(self, predictor: Any, prep: Prepared, result: Any) -> dict[str, Any]:
+        """``valid`` and ``test``: the model and the baselines on every window of those splits of --data."""
+        cfg, sset = self.config, prep.extra["series"]
+        win = predictor.windows(sset)
+        return {
+            part: predictor.evaluate(sset, split=part)
+            for part in ("valid", "test")
+            if win.origins(part, cfg.lookback, cfg.horizon).size
+        }
+
+
+TASK = Forecast

@@ -1,0 +1,36 @@
+"""``lstmkit lm generate``: text streamed token by token as it is sampled."""
+
+from __future__ import annotations
+
+import itertools
+import sys
+import warnings
+from typing import Any
+
+from lstmkit.tasks.lm.config import LMGenerate
+from lstmkit.tasks.lm.data import text_pieces
+from lstmkit.tasks.lm.predict import LMPredictor
+
+
+def run(args: dict[str, Any], options: LMGenerate) -> int:
+    """``lstmkit lm generate --model DIR [--prompt TEXT] [--length N] ...``: the prompt, then each token
+    written and flushed as soon as it is sampled; prompt tokens unknown to the model warn on stderr."""
+    pred = LMPredictor.load(args["model"])
+    assert isinstance(pred, LMPredictor)
+    prompt = args.get("prompt") or ""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        tokens = pred.generate(prompt, options.length, options.temperature, options.top_k, options.top_p, options.seed)
+        first = next(tokens, None)  # reads the prompt: warnings about unknown tokens come now
+    for w in caught:
+        print(f"warning: {w.message}", file=sys.stderr)
+    out = sys.stdout
+    out.write(prompt)
+    line_start = prompt == "" or prompt.endswith("\n")
+    rest = itertools.chain([] if first is None else [first], tokens)
+    for piece in text_pieces(rest, pred.config.level, line_start):
+        out.write(piece)
+        out.flush()  # stream: each token appears as soon as it is sampled
+    out.write("\n")
+    out.flush()
+    return 0

@@ -1,0 +1,153 @@
+"""From emissions to predictions: best paths, n-best paths, token marginals and entity confidences.
+
+Dims: B sentences, T tokens, K tags, N best paths. With a CRF (scores as in :mod:`lstmkit.nn.crf`:
+transitions ``A``, ``start``, ``end``, emissions ``e_t``), forward-backward gives
+
+    alpha_t(k) = logsumexp_j (alpha_{t-1}(j) + A[j, k]) + e_t(k),   alpha_1(k) = start[k] + e_1(k)
+    beta_t(j)  = logsumexp_k (A[j, k] + e_{t+1}(k) + beta_{t+1}(k)),  beta_L(j) = end[j]
+
+Token confidence is the marginal ``p(y_t = k | x) = exp(alpha_t(k) + beta_t(k) - log Z)``.
+
+An entity's confidence is the probability that the model tags its tokens ``s..e`` exactly as
+predicted AND that the next token does not continue it (it is neither ``I-X`` nor ``E-X`` of its type):
+
+    log p = alpha_s(y_s) + sum_{t=s+1..e} (A[y_{t-1}, y_t] + e_t(y_t)) + tail - log Z
+    tail  = end[y_e]                                                   if e is the last token
+          = logsumexp_{j not continuing} (A[y_e, j] + e_{e+1}(j) + beta_{e+1}(j))   otherwise
+
+i.e. the probability of the span being exactly this entity (its start is fixed by its ``B-``/``S-``
+tag under the scheme's constraints). In IOBES the tail condition always holds after ``E-``/``S-``.
+Without a CRF the tokens are independent: the product of the span's softmax probabilities times the
+probability that the next token does not continue it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from lstmkit.data.conll import Span, split_tag, tags_to_spans
+from lstmkit.nn.crf import CRF
+from lstmkit.tasks.tag.data import TagBatch
+from lstmkit.tasks.tag.model import BiLSTMTagger
+
+
+@dataclass
+class Decoded:
+    """One sentence's results in model tag ids: ``path``; ``token_probs`` (marginal of each path tag,
+    when asked); ``entities`` [(span, confidence)] (chunk tags); ``nbest`` [(path, p(path | x))]."""
+
+    path: list[int]
+    token_probs: list[float] | None
+    entities: list[tuple[Span, float]]
+    nbest: list[tuple[list[int], float]] | None
+
+
+def forward_backward(crf: CRF, em: Tensor, mask: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """``alphas`` (B, T, K), ``betas`` (B, T, K) and ``log_z`` (B,) of the constrained CRF; padded steps
+    carry alpha forward and have beta = end."""
+    trans, _, end = crf._scores()  # the CRF's scores with forbidden moves at IMPOSSIBLE
+    alphas = crf._alphas(em, mask)  # (B, T, K)
+    log_z = torch.logsumexp(alphas[:, -1] + end.unsqueeze(0), dim=1)  # (B,)
+    beta = end.unsqueeze(0).expand_as(em[:, 0])  # (B, K) at the last step
+    betas = [beta]
+    for t in range(em.size(1) - 2, -1, -1):
+        # (1, K_from, K_to) + (B, 1, K_to) -> logsumexp over K_to -> (B, K_from)
+        nxt = torch.logsumexp(trans.unsqueeze(0) + (em[:, t + 1] + beta).unsqueeze(1), dim=2)
+        beta = torch.where(mask[:, t + 1].unsqueeze(1), nxt, end.unsqueeze(0).expand_as(nxt))
+        betas.append(beta)
+    return alphas, torch.stack(betas[::-1], dim=1), log_z
+
+
+def continuations(tags: list[str]) -> list[np.ndarray]:
+    """For each tag id k, a (K,) bool mask of the tags that would continue a chunk ending in k
+    (``I-X`` / ``E-X`` of k's type)."""
+    parts = [split_tag(t) for t in tags]
+    return [
+        np.array([p in ("I", "E") and typ == parts[k][1] and typ != "" for p, typ in parts]) for k in range(len(tags))
+    ]
+
+
+class _CrfScores:
+    """One batch's CRF quantities as numpy arrays, for per-span probabilities."""
+
+    @torch.no_grad()
+    def __init__(self, crf: CRF, em: Tensor, mask: Tensor) -> None:
+        alphas, betas, log_z = forward_backward(crf, em, mask)
+        trans, _, end = crf._scores()
+        self.alphas, self.betas, self.log_z = alphas.double().numpy(), betas.double().numpy(), log_z.double().numpy()
+        self.trans, self.end, self.em = trans.double().numpy(), end.double().numpy(), em.double().numpy()
+
+    def marginals(self, b: int, n: int) -> np.ndarray:
+        """(n, K) p(y_t = k | x) of sentence ``b``."""
+        return np.exp(self.alphas[b, :n] + self.betas[b, :n] - self.log_z[b])
+
+    def span(self, b: int, n: int, path: list[int], s: int, e: int, cont: np.ndarray) -> float:
+        """p(y_s..e = path_s..e, y_{e+1} not in ``cont`` | x) of sentence ``b`` (module docstring)."""
+        lp = self.alphas[b, s, path[s]]
+        for t in range(s + 1, e + 1):
+            lp += self.trans[path[t - 1], path[t]] + self.em[b, t, path[t]]
+        if e == n - 1:
+            lp += self.end[path[e]]
+        else:
+            nxt = self.trans[path[e]] + self.em[b, e + 1] + self.betas[b, e + 1]  # (K,)
+            lp += np.logaddexp.reduce(np.where(cont, -np.inf, nxt))
+        return float(np.exp(lp - self.log_z[b]))
+
+
+class _SoftmaxScores:
+    """One batch's per-token softmax probabilities (a model without CRF), for the same questions."""
+
+    def __init__(self, em: Tensor) -> None:
+        self.probs = em.double().softmax(-1).numpy()  # (B, T, K)
+
+    def marginals(self, b: int, n: int) -> np.ndarray:
+        return self.probs[b, :n]
+
+    def span(self, b: int, n: int, path: list[int], s: int, e: int, cont: np.ndarray) -> float:
+        """prod_{t=s..e} p_t(path_t) * (1 - p_{e+1}(cont)) (independent tokens)."""
+        p = float(np.prod([self.probs[b, t, path[t]] for t in range(s, e + 1)]))
+        return p * (1.0 - float(self.probs[b, e + 1, cont].sum())) if e + 1 < n else p
+
+
+@torch.no_grad()
+def decode_batch(
+    model: BiLSTMTagger, batch: TagBatch, nbest: int = 1, confidence: bool = False, chunks: bool = True
+) -> list[Decoded]:
+    """Predictions of one batch (see the module docstring); ``chunks``: add entity spans."""
+    em = model.emissions(batch).float()  # (B, T, K)
+    crf, mask = model.crf, batch.mask
+    cont = continuations(model.tags) if chunks else []
+    best, log_z = None, None
+    scores: _CrfScores | _SoftmaxScores | None
+    if crf is not None:
+        paths = crf.decode(em, mask)[0].tolist()  # (B, T)
+        scores = _CrfScores(crf, em.double(), mask) if (chunks or confidence) else None  # float64 sums
+        if nbest > 1:
+            best = crf.nbest(em, mask, nbest)
+            log_z = crf.log_partition(em, mask).double()  # (B,)
+    else:
+        paths, scores = em.argmax(-1).tolist(), _SoftmaxScores(em)
+    out = []
+    for b, n in enumerate(batch.lengths.tolist()):
+        path = paths[b][:n]
+        token_probs = None
+        if confidence and scores is not None:
+            marg = scores.marginals(b, n)  # (n, K)
+            token_probs = [float(marg[t, k]) for t, k in enumerate(path)]
+        ents = []
+        if chunks and scores is not None:
+            for span in tags_to_spans([model.tags[k] for k in path]):
+                ents.append((span, scores.span(b, n, path, span.start, span.end, cont[path[span.end]])))
+        alts = None
+        if best is not None and log_z is not None:
+            alts = [
+                (best.paths[b, r, :n].tolist(), float(torch.exp(best.scores[b, r].double() - log_z[b])))
+                for r in range(nbest)
+                if bool(best.valid[b, r])
+            ]
+        out.append(Decoded(path, token_probs, ents, alts))
+    return out

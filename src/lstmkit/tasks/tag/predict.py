@@ -1,0 +1,217 @@
+"""The tagger's predictor: tags, entities, confidences and n-best paths per sentence; evaluation;
+CoNLL output with every input line kept in place; gates for ``lstmkit inspect``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import torch
+
+from lstmkit.data.conll import Sentence, check_scheme, convert, read_for_tagging
+from lstmkit.errors import DataError, LstmkitError, ModelFolderError
+from lstmkit.tasks.base import Predictor
+from lstmkit.tasks.tag.config import SPEC, TagConfig, TagEvaluate, TagPredict
+from lstmkit.tasks.tag.data import TagEncoder, collate, read_data
+from lstmkit.tasks.tag.decode import Decoded, decode_batch
+from lstmkit.tasks.tag.metrics import summary, tag_metrics
+from lstmkit.tasks.tag.model import BiLSTMTagger
+
+DEFAULT_SAMPLE = "EU rejects German call to boycott British lamb .".split()
+
+
+class Entity(NamedTuple):
+    """A chunk, as spaCy's ``doc.ents``: its ``text`` (tokens joined by spaces), ``label`` (type),
+    token ``start`` and ``end`` (exclusive), and ``confidence``: the probability that the model tags
+    exactly this span as this entity (see :mod:`lstmkit.tasks.tag.decode`)."""
+
+    text: str
+    label: str
+    start: int
+    end: int
+    confidence: float
+
+
+class Alternative(NamedTuple):
+    """One of the n best tag sequences (in the data's scheme) and its probability p(y | x)."""
+
+    tags: list[str]
+    probability: float
+
+
+@dataclass
+class TagPrediction:
+    """The tags of one sentence, in the training data's scheme.
+
+    ``entities``: the chunks (None for plain labels such as POS tags); ``confidence``: the marginal
+    probability of each predicted tag (when asked); ``nbest``: the best paths, best first (when asked).
+    An empty sentence gives empty lists.
+    """
+
+    tokens: list[str]
+    tags: list[str]
+    entities: list[Entity] | None = None
+    confidence: list[float] | None = None
+    nbest: list[Alternative] | None = None
+
+
+def tokens_of(item: Any, i: int) -> list[str]:
+    """The tokens of one input: a string is one sentence (whitespace-tokenised), a list or tuple of
+    strings is a tokenised sentence, a :class:`Sentence` (read from a file) gives its tokens."""
+    if isinstance(item, Sentence):
+        return list(item.tokens)
+    if isinstance(item, str):
+        return item.split()
+    if isinstance(item, (list, tuple)) and all(isinstance(t, str) for t in item):
+        return list(item)
+    raise DataError(f"input {i + 1}: expected a sentence (a string or a list of tokens), got {type(item).__name__}")
+
+
+def predict_format(fmt: str, path: str) -> str:
+    """``--format auto``: ``.conllu`` -> conllu, ``.conll`` -> conll, anything else (and ``-``) -> text.
+    (A ``.txt`` file may hold either raw text or CoNLL columns, e.g. CoNLL-2003: pass --format conll.)"""
+    if fmt != "auto":
+        return fmt
+    suffix = Path(path).suffix.lower() if path != "-" else ""
+    return {".conllu": "conllu", ".conll": "conll"}.get(suffix, "text")
+
+
+class TagPredictor(Predictor[TagConfig]):
+    """``predict(sentences)`` -> ``[TagPrediction]``; ``evaluate(data)``; gates for inspect.
+
+    Inputs: ``predict("EU rejects German call")`` tags one sentence; a list of strings is a list of
+    sentences; a list of token lists is pre-tokenised sentences; a ``Path`` is a file (``--format``).
+    """
+
+    spec = SPEC
+    num_directions = 2
+
+    def setup(self) -> None:
+        if self.config.scheme == "auto":
+            raise ModelFolderError("config.json: the data's scheme is 'auto' (it is resolved when training)")
+        self.encoder = TagEncoder.from_transforms(self.config, self.transforms, self.dims)
+        self.tags = self.encoder.tags  # the model's tags (its scheme)
+        self.scheme = self.config.scheme  # the data's scheme: predictions are written in it
+        sample = self.transforms.get("sample", {})
+        self.sample = [str(t) for t in sample.get("tokens", [])] if isinstance(sample, dict) else []
+
+    @property
+    def net(self) -> BiLSTMTagger:
+        """The network, typed."""
+        assert isinstance(self.model, BiLSTMTagger)
+        return self.model
+
+    # ------------------------------------------------------------------ predict
+    def read(self, path: str, options: TagPredict) -> list[Sentence]:
+        return read_for_tagging(path, predict_format(options.format, path))  # type: ignore[arg-type]
+
+    def _output_tags(self, ids: list[int]) -> list[str]:
+        tags = [self.tags[k] for k in ids]
+        return convert(tags, self.scheme) if self.scheme != "none" else tags
+
+    def _prediction(self, tokens: list[str], d: Decoded) -> TagPrediction:
+        chunks = self.scheme != "none"
+        ents = [Entity(" ".join(tokens[s.start : s.end + 1]), s.type, s.start, s.end + 1, p) for s, p in d.entities]
+        alts = [Alternative(self._output_tags(path), p) for path, p in d.nbest] if d.nbest is not None else None
+        return TagPrediction(tokens, self._output_tags(d.path), ents if chunks else None, d.token_probs, alts)
+
+    def _empty(self, options: TagPredict) -> TagPrediction:
+        return TagPrediction(
+            [],
+            [],
+            [] if self.scheme != "none" else None,
+            [] if options.confidence else None,
+            [] if options.nbest > 1 else None,
+        )
+
+    @torch.no_grad()
+    def predict_items(self, items: list[Any], options: TagPredict) -> list[TagPrediction]:
+        if options.nbest > 1 and self.net.crf is None:
+            raise LstmkitError("--nbest needs a CRF model (this one was trained with --no-crf)")
+        sents = [tokens_of(item, i) for i, item in enumerate(items)]
+        keep = [i for i, toks in enumerate(sents) if toks]
+        examples = {i: self.encoder.encode(sents[i], None, f"input {i + 1}") for i in keep}
+        order = sorted(keep, key=lambda i: len(sents[i]))  # similar lengths batched together
+        results = [self._empty(options) for _ in sents]
+        for start in range(0, len(order), options.batch_size):
+            idx = order[start : start + options.batch_size]
+            decoded = decode_batch(
+                self.net,
+                collate([examples[i] for i in idx]),
+                options.nbest,
+                options.confidence,
+                chunks=self.scheme != "none",
+            )
+            for i, d in zip(idx, decoded):
+                results[i] = self._prediction(sents[i], d)
+        return results
+
+    def format_outputs(self, items: list[Any], outputs: list[TagPrediction], options: TagPredict) -> str:
+        """CoNLL columns: each token line of the input (the token alone for text) plus the predicted
+        tag (one column per path with --nbest, after a ``# nbest probabilities:`` line) and its
+        marginal with --confidence; lines that are not tokens (CoNLL-U comments, multi-word ranges,
+        empty nodes, -DOCSTART-) written back in place; a blank line after each sentence (an empty
+        sentence is a blank line alone)."""
+        lines: list[str] = []
+        for item, out in zip(items, outputs):
+            lines += _conll_block(item, out)
+        return "\n".join(lines) + ("\n" if lines else "")
+
+    # ------------------------------------------------------------------ evaluate
+    def evaluate_data(self, data: Any, options: TagEvaluate) -> dict[str, Any]:
+        """Token accuracy, and for chunk tags entity precision / recall / F1 per type and micro
+        (seqeval), of tagged ``data``: a file (read as in training unless ``options`` say otherwise)
+        or ``[(tokens, tags)]`` / ``[Sentence]``."""
+        sents, source = read_data(data, self.config, fmt=options.format, tag_column=options.tag_column, tag=options.tag)
+        if self.scheme != "none":
+            check_scheme(sents, self.scheme, source)
+        pred = self.predict_items([s.tokens for s in sents], TagPredict())
+        return tag_metrics([list(s.tags or []) for s in sents], [p.tags for p in pred], self.scheme)
+
+    def format_metrics(self, metrics: dict[str, Any]) -> str:
+        return summary(metrics)
+
+    # ------------------------------------------------------------------ lstmkit inspect
+    def inspect_sample(self, data: str | None = None, index: int = 0) -> list[str]:
+        """Tokens of the ``index``-th non-empty sentence of ``data`` (predict-input format), or the
+        sentence saved at training time."""
+        if data is None:
+            return self.sample or list(DEFAULT_SAMPLE)
+        sents = [s.tokens for s in self.read(data, TagPredict()) if s.tokens]
+        if not 0 <= index < len(sents):
+            raise DataError(f"{data}: --index {index} out of range ({len(sents)} sentences)")
+        return sents[index]
+
+    def step_labels(self, sample: list[str] | str) -> list[str]:
+        return tokens_of(sample, 0)
+
+    @torch.no_grad()
+    def trace_gates(self, sample: list[str] | str) -> list[Any]:
+        """Gates of the word BiLSTM on one sentence (one ``lstmkit.nn.Gates`` per layer × direction,
+        fields (1, T, H))."""
+        batch = collate([self.encoder.encode(self.step_labels(sample), None, "sample")])
+        x = self.net.features(batch)  # (1, T, F)
+        _, gates = self.net.lstm(x, batch.lengths, return_gates=True)
+        return gates
+
+
+def _conll_block(item: Any, out: TagPrediction) -> list[str]:
+    """The output lines of one sentence (see :meth:`TagPredictor.format_outputs`)."""
+    sent = item if isinstance(item, Sentence) else None
+    columns = sent.columns if sent is not None and sent.columns else [[t] for t in out.tokens]
+    carried = list(sent.carried) if sent is not None else []
+    sep = sent.sep if sent is not None else " "
+    paths = [a.tags for a in out.nbest] if out.nbest else [out.tags]
+    lines = []
+    if out.nbest:
+        lines.append("# nbest probabilities: " + " ".join(f"{a.probability:.4f}" for a in out.nbest))
+    for t, cols in enumerate(columns):
+        while carried and carried[0][0] <= t:
+            lines.append(carried.pop(0)[1])
+        row = list(cols) + [tags[t] for tags in paths]
+        if out.confidence:
+            row.append(f"{out.confidence[t]:.4f}")
+        lines.append(sep.join(row))
+    lines += [line for _, line in carried]
+    return [*lines, ""]
