@@ -18,12 +18,15 @@ import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lstmkit import tasks
 from lstmkit.config import ConfigError, Settings, read_toml
 from lstmkit.errors import LstmkitError
-from lstmkit.tasks.base import Callback, Predictor
+from lstmkit.tasks.base import Callback, Predictor, Prepared, Task
+
+if TYPE_CHECKING:
+    from lstmkit.trainer import Trainer
 
 
 @dataclass
@@ -105,23 +108,42 @@ def fit(
 ) -> FitResult:
     """Train ``task`` with ``config`` on ``data`` (validated on ``valid``, else a held-out part of
     ``data``); write the model folder ``out`` when given. Returns the predictor and the metrics."""
+    config.validate()
+    check_out(out, task, resume=resume, overwrite=overwrite)
+    run = tasks.task_class(task)(config)
+    prep = run.prepare(data, valid)  # may resolve automatic settings in run.config
+    trainer = _trainer(run, prep, out, resume=resume, quiet=quiet)
+    for event, fn in [*run.callbacks(), *callbacks]:
+        trainer.add_callback(event, fn)
+    result = trainer.fit()
+    predictor = type(run).Predictor(run.config, trainer.model, prep.dims, prep.transforms)
+    best = {"best_epoch": result.best_epoch, "epochs_run": result.epochs_run, "stopped": result.stopped}
+    metrics: dict[str, Any] = {"training": {**result.best_metrics, **best}}
+    metrics.update(run.report(predictor, prep, result))
+    if test is not None:
+        metrics["test"] = predictor.evaluate(test)
+    if out is not None:
+        predictor.save(out, metrics)
+    path = Path(out) if out is not None else None
+    return FitResult(predictor, metrics, result.history, result.best_epoch, result.stopped, path)
+
+
+def _trainer(
+    run: Task[Any], prep: Prepared, out: str | os.PathLike[str] | None, *, resume: bool, quiet: bool
+) -> Trainer:
+    """The trainer for a prepared run, with a freshly seeded network."""
     import torch
 
     from lstmkit.trainer import Trainer
 
-    config.validate()
-    check_out(out, task, resume=resume, overwrite=overwrite)
-    run = tasks.task_class(task)(config)
-    prep = run.prepare(data, valid)
-    config = run.config  # as resolved by prepare (automatic settings filled in)
-    tcfg = config.train  # type: ignore[attr-defined]
+    tcfg = run.config.train
     if prep.valid is None and tcfg.monitor not in ("valid_loss", "train_loss"):
         print(f"note: no validation data: --monitor {tcfg.monitor} becomes train_loss", file=sys.stderr)
         tcfg = tcfg.build(monitor="train_loss", monitor_mode="min")
     torch.manual_seed(tcfg.seed)
     model = run.build(prep.dims)
     run.init(model, prep)
-    trainer = Trainer(
+    return Trainer(
         model,
         tcfg,
         prep.train,
@@ -133,26 +155,6 @@ def fit(
         out_dir=out,
         resume=resume,
         quiet=quiet,
-    )
-    for event, fn in [*run.callbacks(), *callbacks]:
-        trainer.add_callback(event, fn)
-    result = trainer.fit()
-    predictor = type(run).Predictor(config, model, prep.dims, prep.transforms)
-    metrics: dict[str, Any] = {
-        "training": {
-            **result.best_metrics,
-            "best_epoch": result.best_epoch,
-            "epochs_run": result.epochs_run,
-            "stopped": result.stopped,
-        }
-    }
-    metrics.update(run.report(predictor, prep, result))
-    if test is not None:
-        metrics["test"] = predictor.evaluate(test)
-    if out is not None:
-        predictor.save(out, metrics)
-    return FitResult(
-        predictor, metrics, result.history, result.best_epoch, result.stopped, Path(out) if out is not None else None
     )
 
 
