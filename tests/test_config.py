@@ -90,7 +90,7 @@ def test_every_bad_value_is_one_message_naming_the_setting(change, message):
 def test_fixed_values_and_nested_dicts_are_checked_too():
     with pytest.raises(ConfigError, match="on .--on. is fixed to true here, got false"):
         Outer.from_dict({"switch": {"on": False}}, source="config.json")
-    with pytest.raises(ConfigError, match="on .--on. cannot be changed here"):
+    with pytest.raises(ConfigError, match="on .--on. is fixed to true here"):
         Outer().build(on=False)
     with pytest.raises(ConfigError, match=r"^config.json: unknown setting 'inner.nope'"):
         Outer.from_dict({"inner": {"nope": 1}}, source="config.json")
@@ -104,8 +104,34 @@ def test_toml_flat_or_in_tables(tmp_path):
     path = tmp_path / "c.toml"
     # nested tables are opened: the keys are flat names wherever they stand
     path.write_text('kind = "b"\nquantiles = [0.2]\n[inner]\nsize = 5\nrate = 0.5\n')
-    o = Outer().build(read_toml(path), source=str(path))
+    o = Outer().build(read_toml(path, Outer), source=str(path))
     assert (o.kind, o.quantiles, o.inner.size, o.inner.rate) == ("b", [0.2], 5, 0.5)
     path.write_text("size = 0\n")
     with pytest.raises(ConfigError, match=f"^{path}: size .--size. must be >= 1"):
-        Outer().build(read_toml(path), source=str(path))
+        Outer().build(read_toml(path, Outer), source=str(path))
+    for text, message in [
+        ("[inerr]\nsize = 5\n", "unknown table [inerr] (did you mean inner?)"),
+        ("[inner]\nkind = 'b'\n", "unknown setting [inner] 'kind'"),
+        ("size = 5\n[inner]\nsize = 6\n", "[inner] size sets size (--size) a second time"),
+        ("max_len = 5\nmax-len = 6\n", "max-len sets max_len (--max-len) a second time"),
+    ]:
+        path.write_text(text)
+        with pytest.raises(ConfigError) as info:
+            read_toml(path, Outer)
+        assert str(info.value) == f"{path}: {message}"
+
+
+def test_fixed_values_may_be_repeated_but_not_changed():
+    assert Outer().build(on=True).switch.on is True
+    path_value = Outer.from_dict({"switch": {"on": True}})
+    assert path_value.switch.on is True
+
+
+def test_nested_section_defaults_are_merged_not_replaced():
+    @dataclass
+    class Top(Settings):
+        outer: Outer = section(Outer, kind="b", quantiles=[0.5], inner={"rate": 0.5})
+
+    t = Top()
+    assert (t.outer.kind, t.outer.inner.rate, t.outer.inner.size) == ("b", 0.5, 16)  # size: Outer's own default
+    assert Top.from_dict({"outer": {"inner": {"size": 2}}}).outer.inner.rate == 0.5

@@ -81,7 +81,9 @@ def test_failed_write_keeps_the_old_file(tmp_path):
         ("bad_config", "corrupt JSON"),
         ("no_task", "'task' missing"),
         ("no_weights", "model weights not found"),
-        ("bad_weights", "corrupt safetensors"),
+        ("bad_weights", "does not match the checksum in config.json"),
+        ("bad_weights_same_checksum", "corrupt safetensors"),
+        ("nan_weights", "tensor 'emb.weight' holds NaN or infinite values"),
         ("old_format", "model folder format 1 (lstmkit 0.1.0); this lstmkit"),
         ("no_dims", "field 'dims' missing"),
         ("no_transform", "transform 'vocab' not found"),
@@ -103,6 +105,14 @@ def test_broken_folders_raise_model_folder_error(tmp_path, breakage, match):
         (folder / "model.safetensors").unlink()
     elif breakage == "bad_weights":
         (folder / "model.safetensors").write_bytes(b"\x00garbage" * 10)
+    elif breakage == "bad_weights_same_checksum":  # rewritten together with its checksum: the format check
+        _rewrite_weights(folder, b"\x00garbage" * 10)
+    elif breakage == "nan_weights":
+        from safetensors.torch import save
+
+        state = read_folder(folder).state_dict
+        state["emb.weight"][0, 0] = float("nan")
+        _rewrite_weights(folder, save({k: v.contiguous() for k, v in state.items()}))
     elif breakage == "old_format":  # a folder of lstmkit 0.1: no format_version, settings at the top
         old = {"task": "faketask", "lstmkit_version": "0.1.0", "transforms": ["vocab"], "hidden_size": 4}
         (folder / "config.json").write_text(json.dumps(old))
@@ -113,6 +123,47 @@ def test_broken_folders_raise_model_folder_error(tmp_path, breakage, match):
     with pytest.raises(ModelFolderError, match=re.escape(match)) as info:
         read_folder(folder)
     assert str(folder) in str(info.value)
+
+
+def _rewrite_weights(folder: Path, raw: bytes) -> None:
+    import hashlib
+
+    (folder / "model.safetensors").write_bytes(raw)
+    cfg = json.loads((folder / "config.json").read_text())
+    cfg["weights"] = {"sha256": hashlib.sha256(raw).hexdigest(), "bytes": len(raw)}
+    (folder / "config.json").write_text(json.dumps(cfg))
+
+
+def test_files_follow_the_umask(tmp_path):
+    import os
+
+    old = os.umask(0o022)
+    try:
+        from lstmkit import io
+
+        io._UMASK.clear()
+        atomic_write_text(tmp_path / "a.txt", "x")
+        assert (tmp_path / "a.txt").stat().st_mode & 0o777 == 0o644
+        os.umask(0o077)
+        io._UMASK.clear()
+        atomic_write_text(tmp_path / "b.txt", "x")
+        assert (tmp_path / "b.txt").stat().st_mode & 0o777 == 0o600
+    finally:
+        os.umask(old)
+        io._UMASK.clear()
+
+
+def test_commit_folder_swaps_whole_folders(tmp_path):
+    from lstmkit.io import commit_folder, staging_dir
+
+    out = tmp_path / "m"
+    for version in ("one", "two"):
+        stage = staging_dir(out)
+        stage.mkdir()
+        (stage / "v.txt").write_text(version)
+        commit_folder(stage, out)
+        assert (out / "v.txt").read_text() == version and not stage.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]  # nothing left beside it
 
 
 def test_load_unknown_task_and_missing_weights(tmp_path):

@@ -28,60 +28,26 @@ parser from these declarations, and ``lstmkit --help`` must answer at once.
 from __future__ import annotations
 
 import dataclasses
-import difflib
-import math
 import os
-import types
 import typing
 from collections.abc import Iterator, Mapping
 from dataclasses import MISSING, dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Literal, TypeVar, Union, get_args, get_origin
+from typing import Any, ClassVar, TypeVar
 
-from lstmkit.errors import LstmkitError
+from lstmkit.config_values import (
+    ConfigError,
+    Spec,
+    check_value,
+    label,
+    parse_text,
+    plain,
+    show,
+    suggest,
+)
 
 S = TypeVar("S", bound="Settings")
 _META = "lstmkit"
-
-
-class ConfigError(LstmkitError):
-    """An invalid setting; ``name`` is the flat setting name (or ``""`` for a whole file)."""
-
-    def __init__(self, message: str, name: str = ""):
-        super().__init__(message)
-        self.name = name
-
-
-def flag(name: str) -> str:
-    """The command-line flag of a setting: ``hidden_size`` -> ``--hidden-size``."""
-    return "--" + name.replace("_", "-")
-
-
-def label(name: str) -> str:
-    """How messages name a setting: ``hidden_size (--hidden-size)``."""
-    return f"{name} ({flag(name)})"
-
-
-@dataclass(frozen=True)
-class Spec:
-    """What :func:`setting` records about one field."""
-
-    help: str
-    ge: float | None = None
-    gt: float | None = None
-    le: float | None = None
-    lt: float | None = None
-    cli: bool = True  # offered as a command-line flag (False: run-time internals, e.g. resolved values)
-    metavar: str | None = None
-
-    def bounds(self) -> str:
-        """``[>= 0, < 1]``-style text for help; empty when unbounded."""
-        parts = [
-            f"{op} {_num(v)}"
-            for op, v in ((">=", self.ge), (">", self.gt), ("<=", self.le), ("<", self.lt))
-            if v is not None
-        ]
-        return ", ".join(parts)
 
 
 @dataclass(frozen=True)
@@ -130,12 +96,25 @@ def section(
     ``fixed`` names values the owner does not allow to change (they are not offered as flags, and
     a config that sets them otherwise is refused): e.g. a language model's LSTM is never bidirectional.
     ``notes`` adds this owner's words to a setting's help (what the setting means here), without
-    declaring the setting again.
+    declaring the setting again. A default for a nested section is a dict of its settings
+    (``section(ForecastConfig, lookback=50, lstm={"hidden_size": 64})``).
     """
     fixed = dict(fixed or {})
-    init = {**defaults, **fixed}
     meta = {_META: SectionSpec(help, dict(defaults), fixed, dict(notes or {}))}
-    return dataclasses.field(default_factory=lambda: cls(**init), metadata=meta)
+    init = merged(defaults, fixed)
+    return dataclasses.field(default_factory=lambda: cls(**_init_kwargs(cls, init, ())), metadata=meta)
+
+
+def merged(*layers: Mapping[str, Any]) -> dict[str, Any]:
+    """Nested dicts laid over each other, later ones winning key by key (tables merged, not replaced)."""
+    out: dict[str, Any] = {}
+    for layer in layers:
+        for key, value in layer.items():
+            if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+                out[key] = merged(out[key], value)
+            else:
+                out[key] = value
+    return out
 
 
 @dataclass(frozen=True)
@@ -177,11 +156,11 @@ class Settings:
                 for key, want in meta.fixed.items():
                     if getattr(value, key) != want:
                         raise ConfigError(
-                            f"{label(key)} is fixed to {_show(want)} here, got {_show(getattr(value, key))}", key
+                            f"{label(key)} is fixed to {show(want)} here, got {show(getattr(value, key))}", key
                         )
                 value.validate()
             elif isinstance(meta, Spec):
-                setattr(self, f.name, _checked(f.name, value, hints[f.name], meta))
+                setattr(self, f.name, check_value(f.name, value, hints[f.name], meta))
         self.check()
 
     def check(self) -> None:
@@ -190,7 +169,7 @@ class Settings:
     @staticmethod
     def error(name: str, what: str, value: Any = MISSING) -> ConfigError:
         """A :class:`ConfigError` naming setting ``name``: ``raise self.error("patch", "must divide --lookback")``."""
-        got = "" if value is MISSING else f", got {_show(value)}"
+        got = "" if value is MISSING else f", got {show(value)}"
         return ConfigError(f"{label(name)} {what}{got}", name)
 
     # ------------------------------------------------------------------ nested dicts (config.json)
@@ -199,7 +178,7 @@ class Settings:
         out: dict[str, Any] = {}
         for f in dataclasses.fields(self):  # type: ignore[arg-type]
             value = getattr(self, f.name)
-            out[f.name] = value.to_dict() if isinstance(value, Settings) else _plain(value)
+            out[f.name] = value.to_dict() if isinstance(value, Settings) else plain(value)
         return out
 
     @classmethod
@@ -236,9 +215,7 @@ class Settings:
             leaf = index.get(name)
             where = f"{source}: " if source else ""
             if leaf is None:
-                raise ConfigError(f"{where}unknown setting {key!r}{_suggest(name, index)}", name)
-            if leaf.fixed:
-                raise ConfigError(f"{where}{label(name)} cannot be changed here", name)
+                raise ConfigError(f"{where}unknown setting {key!r}{suggest(name, index)}", name)
             if text and isinstance(value, str):
                 try:
                     value = parse_text(value, leaf.type, name)
@@ -247,6 +224,8 @@ class Settings:
             node = tree
             for part in leaf.path[:-1]:
                 node = node[part]
+            if leaf.fixed and value != node[leaf.path[-1]]:
+                raise ConfigError(f"{where}{label(name)} is fixed to {show(node[leaf.path[-1]])} here", name)
             node[leaf.path[-1]] = value
         return type(self).from_dict(tree, source=source)
 
@@ -262,9 +241,14 @@ class Settings:
 
 
 # ============================================================================ TOML
-def read_toml(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """A TOML file's settings as flat ``{name: value}``: tables named after sections are opened,
-    so ``[lstm]`` ``hidden-size = 64`` and a top-level ``hidden_size = 64`` mean the same."""
+def read_toml(path: str | os.PathLike[str], cls: type[Settings]) -> dict[str, Any]:
+    """A TOML file's settings for ``cls`` as flat ``{name: value}``.
+
+    A key is a setting's flat name (``-`` or ``_``) at the top, or inside the table of the section
+    that declares it: ``[lstm]`` ``hidden-size = 64`` and a top-level ``hidden_size = 64`` mean the
+    same. Another table, a key its table does not declare, or one setting given twice is refused
+    with a message naming the file.
+    """
     try:
         import tomllib
     except ModuleNotFoundError:  # Python 3.10
@@ -276,15 +260,29 @@ def read_toml(path: str | os.PathLike[str]) -> dict[str, Any]:
         data = tomllib.loads(p.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise ConfigError(f"{path}: invalid TOML ({e})") from None
-    return dict(_flatten(data))
+    out: dict[str, Any] = {}
+    for name, key, value in _toml_items(cls, data, str(path), ""):
+        if name in out:
+            raise ConfigError(f"{path}: {key} sets {label(name)} a second time", name)
+        out[name] = value
+    return out
 
 
-def _flatten(data: Mapping[str, Any]) -> Iterator[tuple[str, Any]]:
+def _toml_items(cls: type, data: Mapping[str, Any], source: str, table: str) -> Iterator[tuple[str, str, Any]]:
+    """(flat name, key as written, value) for each key of ``data``, a table of ``cls``'s settings."""
+    sections = {f.name: f for f in dataclasses.fields(cls) if isinstance(f.metadata.get(_META), SectionSpec)}
+    leaves = {leaf.name for leaf in _leaves(cls)}
+    where = f"[{table}] " if table else ""
     for key, value in data.items():
+        name = key.replace("-", "_")
         if isinstance(value, Mapping):
-            yield from _flatten(value)
+            if name not in sections:
+                raise ConfigError(f"{source}: unknown table {where}[{key}]{suggest(name, sections)}", name)
+            yield from _toml_items(_hints(cls)[name], value, source, f"{table}.{key}" if table else key)
+        elif name in leaves:
+            yield name, f"{where}{key}", value
         else:
-            yield key, value
+            raise ConfigError(f"{source}: unknown setting {where}{key!r}{suggest(name, dict.fromkeys(leaves))}", name)
 
 
 # ============================================================================ types and values
@@ -335,179 +333,13 @@ def _init_kwargs(cls: type, data: Mapping[str, Any], path: tuple[str, ...]) -> d
         f = fields.get(key)
         if f is None:
             where = ".".join((*path, key))
-            raise ConfigError(f"unknown setting {where!r}{_suggest(key, fields)}", key)
+            raise ConfigError(f"unknown setting {where!r}{suggest(key, fields)}", key)
         meta = f.metadata.get(_META)
         if isinstance(meta, SectionSpec):
             if not isinstance(value, Mapping):
-                raise ConfigError(f"{'.'.join((*path, key))}: expected a table of settings, got {_show(value)}", key)
-            merged = {**meta.defaults, **meta.fixed, **value}  # the owner's defaults under the given values
-            kwargs[key] = hints[key](**_init_kwargs(hints[key], merged, (*path, key)))
+                raise ConfigError(f"{'.'.join((*path, key))}: expected a table of settings, got {show(value)}", key)
+            layered = merged(meta.defaults, meta.fixed, value)  # the owner's defaults under the given values
+            kwargs[key] = hints[key](**_init_kwargs(hints[key], layered, (*path, key)))
         else:
             kwargs[key] = value
     return kwargs
-
-
-def _is_optional(tp: Any) -> tuple[bool, Any]:
-    if get_origin(tp) in (Union, types.UnionType):
-        args = [a for a in get_args(tp) if a is not type(None)]
-        if len(args) < len(get_args(tp)):
-            return True, (args[0] if len(args) == 1 else tp)  # X | Y | None: not a settings type
-    return False, tp
-
-
-def type_text(tp: Any) -> str:
-    """A short name of a setting's type for help and messages."""
-    optional, tp = _is_optional(tp)
-    origin = get_origin(tp)
-    if origin is Literal:
-        text = "{" + ",".join(str(a) for a in get_args(tp)) + "}"
-    elif origin in (list, tuple):
-        text = f"{type_text(get_args(tp)[0])},..."
-    else:
-        text = {bool: "BOOL", int: "N", float: "X", str: "TEXT"}.get(tp, getattr(tp, "__name__", str(tp)))
-    return text
-
-
-def _checked(name: str, value: Any, tp: Any, spec: Spec) -> Any:
-    """``value`` coerced to ``tp`` (int -> float, list -> tuple) and checked against ``spec``."""
-    optional, inner = _is_optional(tp)
-    if value is None:
-        if optional:
-            return None
-        raise ConfigError(f"{label(name)} must be set, got none", name)
-    value = _coerce(name, value, inner)
-    for item in value if isinstance(value, (list, tuple)) else [value]:
-        if isinstance(item, (int, float)) and not isinstance(item, bool):
-            _check_range(name, item, value, spec)
-    return value
-
-
-def _coerce(name: str, value: Any, tp: Any) -> Any:
-    origin = get_origin(tp)
-    if origin is Literal:
-        choices = get_args(tp)
-        if value not in choices or isinstance(value, bool) != isinstance(choices[0], bool):
-            raise ConfigError(f"{label(name)} must be one of {', '.join(map(str, choices))}, got {_show(value)}", name)
-        return value
-    if origin in (list, tuple):
-        if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{label(name)} must be a list, got {_show(value)}", name)
-        args = get_args(tp)
-        if origin is tuple and args and args[-1] is not Ellipsis:
-            if len(value) != len(args):
-                raise ConfigError(f"{label(name)} must have {len(args)} values, got {_show(value)}", name)
-            return tuple(_coerce(name, v, a) for v, a in zip(value, args))
-        item = args[0] if args else Any
-        out = [_coerce(name, v, item) for v in value]
-        return tuple(out) if origin is tuple else out
-    if tp is bool:
-        if not isinstance(value, bool):
-            raise ConfigError(f"{label(name)} must be true or false, got {_show(value)}", name)
-        return value
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            if isinstance(value, float) and value.is_integer():
-                return int(value)
-            raise ConfigError(f"{label(name)} must be an integer, got {_show(value)}", name)
-        return value
-    if tp is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{label(name)} must be a number, got {_show(value)}", name)
-        if not math.isfinite(value):
-            raise ConfigError(f"{label(name)} must be a finite number, got {_show(value)}", name)
-        return float(value)
-    if tp is str:
-        if not isinstance(value, str):
-            raise ConfigError(f"{label(name)} must be text, got {_show(value)}", name)
-        return value
-    if tp is Any:
-        return value
-    raise TypeError(f"setting {name}: unsupported type {tp!r}")
-
-
-def _check_range(name: str, x: float, whole: Any, spec: Spec) -> None:
-    for bad, what in (
-        (spec.ge is not None and not x >= spec.ge, f">= {_num(spec.ge)}"),
-        (spec.gt is not None and not x > spec.gt, f"> {_num(spec.gt)}"),
-        (spec.le is not None and not x <= spec.le, f"<= {_num(spec.le)}"),
-        (spec.lt is not None and not x < spec.lt, f"< {_num(spec.lt)}"),
-    ):
-        if bad:
-            each = "each value " if isinstance(whole, (list, tuple)) else ""
-            raise ConfigError(f"{label(name)} {each}must be {what}, got {_show(whole)}", name)
-
-
-def parse_text(text: str, tp: Any, name: str) -> Any:
-    """A command-line string as a value of type ``tp`` (checked later by the class)."""
-    optional, inner = _is_optional(tp)
-    s = text.strip()
-    if optional and s.lower() in ("none", "null", ""):
-        return None
-    origin = get_origin(inner)
-    if origin in (list, tuple):
-        item = get_args(inner)[0] if get_args(inner) else str
-        parts = [p.strip() for p in s.split(",") if p.strip()]
-        return [parse_text(p, item, name) for p in parts]
-    if origin is Literal:
-        choices = get_args(inner)
-        for c in choices:
-            if str(c) == s:
-                return c
-        return s  # refused by the class with the list of choices
-    if inner is bool:
-        low = s.lower()
-        if low in ("true", "yes", "on", "1"):
-            return True
-        if low in ("false", "no", "off", "0"):
-            return False
-        raise ConfigError(f"{label(name)} must be true or false, got {text!r}", name)
-    if inner in (int, float):
-        try:
-            return inner(s) if inner is float or not any(c in s for c in ".eE") else _int_from_float(s, name)
-        except ValueError:
-            kind = "an integer" if inner is int else "a number"
-            raise ConfigError(f"{label(name)} must be {kind}, got {text!r}", name) from None
-    return s
-
-
-def _int_from_float(s: str, name: str) -> int:
-    v = float(s)
-    if not v.is_integer():
-        raise ConfigError(f"{label(name)} must be an integer, got {s!r}", name)
-    return int(v)
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, tuple):
-        return [_plain(v) for v in value]
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value
-
-
-def _show(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if value is None:
-        return "none"
-    if isinstance(value, float):
-        return _num(value)
-    if isinstance(value, (list, tuple)):
-        return ",".join(_show(v) for v in value)
-    return repr(value) if isinstance(value, str) else str(value)
-
-
-def _num(x: float | None) -> str:
-    if x is None:
-        return "none"
-    return f"{x:g}" if isinstance(x, float) else str(x)
-
-
-def show(value: Any) -> str:
-    """A setting's value as the command line spells it (``true``, ``none``, ``0.1,0.9``)."""
-    return _show(value)
-
-
-def _suggest(name: str, known: Mapping[str, Any]) -> str:
-    close = difflib.get_close_matches(name, list(known), n=3, cutoff=0.6)
-    return f" (did you mean {', '.join(close)}?)" if close else ""

@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import enum
+import hashlib
 import json
 import math
 import os
@@ -45,12 +46,26 @@ FORMAT_VERSION = 2
 
 
 # --------------------------------------------------------------------------- atomic writes
+_UMASK: list[int] = []
+
+
+def file_mode() -> int:
+    """The mode a new file gets under this process's umask (``0o666 & ~umask``), read once."""
+    if not _UMASK:
+        mask = os.umask(0)
+        os.umask(mask)
+        _UMASK.append(mask)
+    return 0o666 & ~_UMASK[0]
+
+
 def atomic_write_bytes(path: PathLike, data: bytes) -> Path:
-    """Write ``data`` to ``path`` atomically (temp file in the same folder, fsync, rename)."""
+    """Write ``data`` to ``path`` atomically (temp file in the same folder, fsync, rename); the file
+    gets the mode the umask gives new files (``mkstemp`` alone would make it 0600)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, file_mode())
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -133,6 +148,12 @@ class ModelFolder:
     def load_into(self, module: nn.Module) -> nn.Module:
         """Load the folder's weights into ``module`` (built from config.json); a mismatch raises
         :class:`ModelFolderError` naming the file. Returns ``module`` in eval mode."""
+        own = module.state_dict()
+        for name, t in self.state_dict.items():
+            if name in own and own[name].dtype != t.dtype:
+                raise ModelFolderError(
+                    f"{self.path}/model.safetensors: tensor '{name}' is {t.dtype}, the model needs {own[name].dtype}"
+                )
         try:
             module.load_state_dict(self.state_dict)
         except RuntimeError as e:
@@ -189,7 +210,8 @@ def save_model(
         if name in ("config", "metrics") or "/" in name or not name:
             raise ValueError(f"bad transform name {name!r}")
     folder.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(folder / WEIGHTS_FILE, st_save(_state_dict_for_saving(model)))
+    weights = st_save(_state_dict_for_saving(model))
+    atomic_write_bytes(folder / WEIGHTS_FILE, weights)
     for name, obj in transforms.items():
         atomic_write_json(folder / f"{name}.json", obj)
     if metrics is not None:
@@ -202,6 +224,7 @@ def save_model(
         "config": settings,
         "dims": dict(dims or {}),
         "transforms": sorted(transforms),
+        "weights": {"sha256": hashlib.sha256(weights).hexdigest(), "bytes": len(weights)},
     }
     atomic_write_json(folder / CONFIG_FILE, header)
     return folder
@@ -237,26 +260,107 @@ def read_config(folder: PathLike) -> dict[str, Any]:
     return header
 
 
-def read_weights(folder: PathLike) -> dict[str, torch.Tensor]:
-    """Read ``model.safetensors`` (never unpickles)."""
+def read_weights(folder: PathLike, expect: Mapping[str, Any] | None = None) -> dict[str, torch.Tensor]:
+    """Read ``model.safetensors`` (never unpickles): its bytes must match ``expect`` (config.json's
+    ``weights``: sha256 and size) when given, and every floating-point tensor must be finite."""
     from safetensors import SafetensorError
     from safetensors.torch import load as st_load
 
     path = Path(folder) / WEIGHTS_FILE
     if not path.is_file():
         raise ModelFolderError(f"{path}: model weights not found")
+    raw = path.read_bytes()
+    if expect is not None and (
+        len(raw) != expect.get("bytes") or hashlib.sha256(raw).hexdigest() != expect.get("sha256")
+    ):
+        raise ModelFolderError(
+            f"{path}: does not match the checksum in config.json ({len(raw)} bytes; the file was changed, truncated "
+            "or belongs to another model)"
+        )
     try:
-        return st_load(path.read_bytes())
+        state = st_load(raw)
     except (SafetensorError, ValueError, OSError) as e:
         raise ModelFolderError(f"{path}: corrupt safetensors file ({e})") from None
+    for name, t in state.items():
+        if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+            raise ModelFolderError(f"{path}: tensor '{name}' holds NaN or infinite values")
+    return state
 
 
 def read_folder(folder: PathLike) -> ModelFolder:
     """Read a whole model folder; any missing or corrupt file raises :class:`ModelFolderError`."""
     folder = Path(folder)
     header = read_config(folder)
-    state = read_weights(folder)
+    state = read_weights(folder, header.get("weights"))
+    for name in header["transforms"]:
+        if not isinstance(name, str) or not name or "/" in name or "\\" in name or name.startswith("."):
+            raise ModelFolderError(f"{folder / CONFIG_FILE}: bad transform name {name!r}")
     transforms = {name: _read_json(folder / f"{name}.json", f"transform '{name}'") for name in header["transforms"]}
     metrics_path = folder / METRICS_FILE
     metrics = _read_json(metrics_path, "metrics.json") if metrics_path.exists() else None
     return ModelFolder(path=folder, header=header, state_dict=state, transforms=transforms, metrics=metrics)
+
+
+# --------------------------------------------------------------------------- whole-folder writes
+def staging_dir(out: PathLike) -> Path:
+    """The hidden sibling ``.<name>.partial`` where a run into ``out`` builds its folder (checkpoints
+    included, so that ``--resume`` finds them after a kill)."""
+    out = Path(out)
+    return out.parent / f".{out.name}.partial"
+
+
+def swap_dir(out: PathLike) -> Path:
+    """The hidden sibling ``.<name>.swap`` a finished folder passes through on its way to ``out``."""
+    out = Path(out)
+    return out.parent / f".{out.name}.swap"
+
+
+def clear_staging(out: PathLike) -> None:
+    """Remove what an earlier, unfinished run into ``out`` left beside it."""
+    import shutil
+
+    for p in (staging_dir(out), swap_dir(out)):
+        shutil.rmtree(p, ignore_errors=True)
+
+
+def commit_folder(stage: PathLike, out: PathLike) -> Path:
+    """Make the complete folder ``stage`` the folder ``out``.
+
+    ``out`` is replaced in one step (Linux ``renameat2(RENAME_EXCHANGE)``; elsewhere two renames a
+    moment apart), so at every instant — a kill -9 included — ``out`` is either the previous folder,
+    whole, or the new one, whole. The previous folder is removed afterwards.
+    """
+    import shutil
+
+    stage, out = Path(stage), Path(out)
+    swap = swap_dir(out)
+    shutil.rmtree(swap, ignore_errors=True)
+    os.rename(stage, swap)
+    if not out.exists():
+        os.rename(swap, out)
+        return out
+    if not _exchange(swap, out):
+        old = out.parent / f".{out.name}.old"
+        shutil.rmtree(old, ignore_errors=True)
+        os.rename(out, old)
+        os.rename(swap, out)
+        swap = old
+    shutil.rmtree(swap, ignore_errors=True)  # now the previous folder
+    return out
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths atomically (Linux >= 3.15, glibc >= 2.28); False where that is not possible."""
+    import ctypes
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    ok = renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0
+    return ok

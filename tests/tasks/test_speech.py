@@ -124,7 +124,10 @@ def test_settings_become_the_audio_modules_objects_and_the_network():
         ({"sample_rate": 500}, "sample_rate (--sample-rate) must be >= 1000, got 500"),
         ({"fmax": 9000.0}, "fmax (--fmax) must be <= half the sample rate (8000 Hz)"),
         ({"deltas": 3}, "deltas (--deltas) must be <= 2, got 3"),
-        ({"monitor": "accuracy", "mode": "ctc"}, "monitor (--monitor) must be one of valid_loss, train_loss, wer"),
+        (
+            {"monitor": "accuracy", "mode": "ctc"},
+            "monitor (--monitor) must be one of wer, cer, sentence_accuracy, valid_loss",
+        ),
         ({"beam_width": 0}, "beam_width (--beam-width) must be >= 1"),
     ],
 )

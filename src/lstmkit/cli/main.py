@@ -25,9 +25,15 @@ from lstmkit.cli.options import LstmkitParser, add_settings
 from lstmkit.tasks.spec import Arg, Command, TaskSpec
 
 #: commands that are not tasks: name -> "module:attribute" of its Command
-TOOLS = {"quickstart": "lstmkit.tasks.forecast.config:QUICKSTART", "inspect": "lstmkit.inspect:COMMAND"}
+TOOLS = {
+    "quickstart": "lstmkit.tasks.forecast.config:QUICKSTART",
+    "inspect": "lstmkit.inspect:COMMAND",
+    "build-kernels": "lstmkit.doctor:BUILD_KERNELS",
+    "doctor": "lstmkit.doctor:DOCTOR",
+}
 #: old spellings answered with a hint, for every task's evaluate / predict
-COMMON_HINTS = {"--input": "--data", "--output-format": "--json", "--out": "--output"}
+COMMON_HINTS = {"--input": "--data", "--output-format": "--json"}
+PREDICT_HINTS = {**COMMON_HINTS, "--out": "--output"}
 
 
 def _threads(p: argparse.ArgumentParser) -> None:
@@ -102,7 +108,7 @@ def _add_predict(sub: argparse._SubParsersAction, spec: TaskSpec) -> None:
         "predict",
         help="outputs of a model, one per input",
         description=f"Run a {spec.name} model on --data; results on stdout or --output, progress and logs on stderr.",
-        hints={**COMMON_HINTS, "--out": "--output", **spec.renamed},
+        hints={**PREDICT_HINTS, **spec.renamed},
     )
     p.add_argument("--model", required=True, help="model folder")
     p.add_argument("--data", default="-", help=f"{spec.predict_help} (default: -, standard input)")
@@ -153,7 +159,9 @@ def build_parser(argv: Sequence[str] = ()) -> LstmkitParser:
             p.description = f"lstmkit {name}: {summary}." + (f"\n\n{spec.description}" if spec.description else "")
             _add_task(p, spec)
             # unknown flags are reported by the top parser: it answers old spellings
-            parser.hints.update({**COMMON_HINTS, **spec.renamed})
+            action = next((a for a in argv[argv.index(name) + 1 :] if not a.startswith("-")), None)
+            common = PREDICT_HINTS if action in ("predict", "backtest") else COMMON_HINTS
+            parser.hints.update({**common, **spec.renamed})
     for name, where in TOOLS.items():
         module, attr = where.split(":")
         cmd = getattr(importlib.import_module(module), attr) if name == wanted else None
@@ -167,13 +175,18 @@ def build_parser(argv: Sequence[str] = ()) -> LstmkitParser:
 _TOOL_HELP = {
     "quickstart": "train the classic sine-wave LSTM in under a minute",
     "inspect": "heatmaps of the gates and cell state of a trained model",
+    "build-kernels": "compile the C++ LSTM kernel now (once per machine and torch version)",
+    "doctor": "check the installation, the compiled kernel and data folders (ok/warn/fail)",
 }
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``lstmkit`` console script and ``python -m lstmkit``; returns the exit code."""
+    import time
+
     from lstmkit.cli.run import dispatch, run_guarded
 
+    started = time.monotonic()  # --max-time counts from here
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser(argv)
     try:
@@ -184,6 +197,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         target = parser if getattr(args, "command", None) is None else _subparser(parser, args.command)
         target.print_help(sys.stderr)
         return 2
+    args.started, args.argv = started, argv
     return run_guarded(partial(dispatch, args), getattr(args, "debug", False))
 
 

@@ -14,7 +14,8 @@ import sys
 from collections.abc import Mapping
 from typing import Any, NoReturn, get_args, get_origin
 
-from lstmkit.config import Leaf, Settings, show, type_text
+from lstmkit.config import Leaf, Settings
+from lstmkit.config_values import show, type_text
 
 #: argument names that are not settings; a task's setting may not take one of these names
 RESERVED = {

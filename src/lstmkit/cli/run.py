@@ -68,11 +68,14 @@ def _threads(args: argparse.Namespace) -> None:
     set_threads(args.threads)
 
 
-def _inputs(spec: TaskSpec, args: argparse.Namespace, data: Any, valid: Any) -> tuple[Any, Any]:
-    """``--data``/``--valid`` with the task's extra input arguments folded in (translate's pairs)."""
+def _inputs(spec: TaskSpec, args: argparse.Namespace, data: Any, valid: Any, extras: bool = True) -> tuple[Any, Any]:
+    """``--data``/``--valid`` with the task's extra input arguments folded in (translate's pairs);
+    ``extras=False`` folds a lone file (``--test``) with only the arguments that are not files."""
     if spec.inputs:
         module, fn = spec.inputs.split(":")
         extra = {a.name: getattr(args, a.name, None) for a in (*spec.train_args, *spec.evaluate_args)}
+        if not extras:
+            extra = {k: v for k, v in extra.items() if k not in ("source", "target", "valid_source", "valid_target")}
         return getattr(importlib.import_module(module), fn)(data, valid, extra)
     return data, valid
 
@@ -84,7 +87,7 @@ def resolved_config(args: argparse.Namespace, spec: TaskSpec) -> Settings:
 
     cfg = spec.config()
     if args.config:
-        cfg = cfg.build(read_toml(args.config), source=args.config)
+        cfg = cfg.build(read_toml(args.config, spec.config), source=args.config)
     return cfg.build(given_settings(args, spec.config), text=True)
 
 
@@ -92,6 +95,7 @@ def train(args: argparse.Namespace) -> int:
     spec: TaskSpec = args.spec
     cfg = resolved_config(args, spec)
     data, valid = _inputs(spec, args, args.data, args.valid)
+    test = _inputs(spec, args, args.test, None, extras=False)[0] if args.test is not None else None
     if data is None:
         raise LstmkitError(f"lstmkit {spec.name} train: --data is required")
     if args.resume and args.overwrite:
@@ -102,8 +106,11 @@ def train(args: argparse.Namespace) -> int:
 
     if args.dry_run:
         check_out(args.out, spec.name, resume=args.resume, overwrite=args.overwrite)
-        tasks.task_class(spec.name)(cfg).check(data, valid)
-        paths = {"data": data, "valid": valid, "test": args.test, "out": args.out}
+        run = tasks.task_class(spec.name)(cfg)
+        run.check(data, valid)
+        if test is not None:
+            run.check(test)
+        paths = {"data": data, "valid": valid, "test": test, "out": args.out}
         _emit(dumps_json({**cfg.to_dict(), "paths": paths}) + "\n", None)
         return 0
     _threads(args)
@@ -113,15 +120,22 @@ def train(args: argparse.Namespace) -> int:
         data,
         valid,
         args.out,
-        test=args.test,
+        test=test,
         resume=args.resume,
         overwrite=args.overwrite,
         quiet=args.quiet,
+        started=getattr(args, "started", None),
     )
     if args.json:
         _emit(dumps_json(result.metrics) + "\n", None)
     else:
         _emit(_summary(result.metrics, args.out), None)
+    if result.stopped == "interrupted":
+        again = [a for a in getattr(args, "argv", []) if a not in ("--overwrite", "--resume")] + ["--resume"]
+        print(
+            f"interrupted: the best model so far is in {args.out}; to go on: lstmkit {' '.join(again)}", file=sys.stderr
+        )
+        return 128 + int(result.signal or 2)
     return 0
 
 

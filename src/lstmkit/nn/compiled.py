@@ -9,10 +9,19 @@ matrix products to ATen's GEMM, as haste does on GPUs. A whole layer is one auto
 time inside the kernel (no flipped copies, no concatenation of the outputs), zoneout masks hashed
 where they are used (:class:`~lstmkit.nn.dropout.ZoneoutDraw`) instead of read from memory.
 
-It is compiled on first use with ``torch.utils.cpp_extension`` (about a minute, cached per
-machine and instruction set: AVX-512, AVX2 or generic) and the fused Python path is used whenever
-it cannot be: no compiler, a CUDA tensor, a projection, bf16/fp16, double backward, or
-``LSTMKIT_COMPILED=0`` in the environment.
+It is compiled on first use with ``torch.utils.cpp_extension`` (about a minute) and the fused Python
+path is used whenever it cannot be: no compiler, a CUDA tensor, a projection, bf16/fp16, double
+backward, or ``LSTMKIT_COMPILED=0`` in the environment.
+
+The build is cached once per user, shared by every checkout and virtual environment: its folder
+``<torch extensions dir>/lstmkit_cpu_<isa>_<key>`` is named by a hash of what makes the binary
+(the sources' contents, compiler and flags, instruction set, torch version, Python ABI), never by
+where lstmkit is installed. The sources are copied into that folder and built from there, and a
+finished build (``lstmkit-build.json`` written last) is imported directly, without running ninja,
+so another checkout or venv with the same torch finds it and builds nothing. One process builds a
+key at a time (a file lock; the others wait and then import). ``lstmkit build-kernels`` builds it
+up front, :func:`status` says where it is and why it is not used, :func:`build_seconds` is the time
+this process spent building (the trainer leaves it out of ``--max-time``).
 
 Tests assert that it equals the reference path (outputs, states, every gradient; bidirectional,
 padded, every variant, the batch split across threads) and gradcheck it in float64.
@@ -20,14 +29,21 @@ padded, every variant, the batch split across threads) and gradcheck it in float
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
+import importlib.util
+import json
 import os
+import secrets
 import shutil
 import sys
+import time
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
-from typing import NamedTuple
+from types import ModuleType
+from typing import Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -37,8 +53,15 @@ from .cell import CellWeights
 from .dropout import Keep, ZoneoutDraw
 from .fused import _prev
 
-_SOURCES = [Path(__file__).with_name("csrc") / f for f in ("lstm_cpu.cpp", "step_cpu.cpp")]  # + lstm_math.h
-_state: dict = {}  # "ok": loaded (bool); "step": the streaming step function; "cached": a build exists
+_CSRC = Path(__file__).with_name("csrc")
+_SOURCES = [_CSRC / f for f in ("lstm_cpu.cpp", "step_cpu.cpp")]  # compiled
+_FILES = [*_SOURCES, _CSRC / "lstm_math.h"]  # everything the build reads from lstmkit (copied, hashed)
+_CFLAGS = ["-O3", "-ffast-math", "-fopenmp"]  # OpenMP: at::parallel_for and the step's threads are real
+_LDFLAGS = ["-fopenmp"]
+_LAYOUT = 2  # the cache folder's layout: part of the key
+_MARKER = "lstmkit-build.json"  # written last: the folder holds a finished build
+_ERROR_LOG = "last-error.txt"  # the full output of the last failed build
+_state: dict = {}  # "ok": loaded (bool); "step", "pack": bindings; "cached": a build exists; "reason"; "seconds"
 
 
 def available(build: bool = True) -> bool:
@@ -49,11 +72,66 @@ def available(build: bool = True) -> bool:
     if "ok" not in _state:
         if not build:
             if "cached" not in _state:  # looked up once: the streaming step asks at every call
-                _state["cached"] = _built_path().exists()
+                _state["cached"] = _finished(_built_path())
             if not _state["cached"]:
                 return False
         _state["ok"] = _load()
     return _state["ok"]
+
+
+def ensure_built() -> bool:
+    """Build the kernel now if it is not cached yet (``lstmkit build-kernels``) and load it: True if
+    the compiled path is available (False with ``LSTMKIT_COMPILED=0`` or when the build failed;
+    :func:`status` says why)."""
+    return available(build=True)
+
+
+def build_seconds() -> float:
+    """Seconds this process spent building the kernel or waiting for another process's build of it
+    (0.0 when it was cached): the trainer leaves them out of its time budget."""
+    return float(_state.get("seconds", 0.0))
+
+
+def enabled() -> bool:
+    """False when ``LSTMKIT_COMPILED=0`` turns the compiled path off."""
+    return os.environ.get("LSTMKIT_COMPILED", "1") != "0"
+
+
+def status(load: bool = True) -> dict[str, Any]:
+    """Where the kernel's build is and whether it is used, without ever compiling: ``name`` (also the
+    folder's name), ``key`` (the full hash), ``isa``, ``torch``, ``build_dir``, ``path`` (the
+    library), ``built`` (a finished build is cached), ``loaded`` (in this process), ``loadable``
+    (with ``load``, a cached build is loaded now to find out), ``reason`` (why it is not used, else
+    None), ``setting`` (``LSTMKIT_COMPILED``, None when unset) and ``build_seconds``."""
+    name, folder = _build_name(), _build_dir()
+    built = _is_built(folder, name)
+    if load and built and enabled():
+        available(build=False)
+    loaded = bool(_state.get("ok", False))
+    reason = None
+    if not loaded:
+        if not enabled():
+            reason = "LSTMKIT_COMPILED=0 turns the compiled kernel off"
+        elif "reason" in _state:
+            reason = _state["reason"]
+        elif not built:
+            reason = "not built yet: `lstmkit build-kernels` builds it (about a minute), else the first run does"
+        else:
+            reason = "built, not loaded yet"
+    return {
+        "name": name,
+        "key": _key(),
+        "isa": _cpu_flags()[0],
+        "torch": str(torch.__version__),
+        "build_dir": str(folder),
+        "path": str(_library(folder, name)),
+        "built": built,
+        "loaded": loaded,
+        "loadable": loaded,
+        "reason": reason,
+        "setting": os.environ.get("LSTMKIT_COMPILED"),
+        "build_seconds": build_seconds(),
+    }
 
 
 def step(x: Tensor, h: Tensor, c: Tensor, w_blk: Tensor, bias: Tensor | None) -> list[Tensor]:
@@ -70,6 +148,7 @@ def pack(w_ih: Tensor, w_hh: Tensor, b_ih: Tensor | None, b_hh: Tensor | None) -
         return _state["pack"](w_ih, w_hh, b_ih, b_hh)
 
 
+# ---------------------------------------------------------------------------- the build's key
 @functools.cache
 def _cpu_flags() -> tuple[str, list[str]]:
     """(name suffix, compiler flags). AVX-512 or AVX2/FMA only when this CPU has them, never
@@ -93,53 +172,214 @@ def _cpu_flags() -> tuple[str, list[str]]:
     return "generic", []
 
 
-_CFLAGS = ["-O3", "-ffast-math", "-fopenmp"]  # OpenMP: at::parallel_for and the step's threads are real
+@functools.cache
+def _file_bytes() -> dict[str, bytes]:
+    """The sources and headers by file name, read once: hashed into the key and copied as read."""
+    return {f.name: f.read_bytes() for f in _FILES}
+
+
+def _key_inputs() -> dict[str, Any]:
+    """Everything that makes the binary, and nothing about where lstmkit or torch is installed."""
+    suffix, isa = _cpu_flags()
+    return {
+        "layout": _LAYOUT,
+        "sources": {name: hashlib.sha256(data).hexdigest() for name, data in sorted(_file_bytes().items())},
+        "compiler": os.environ.get("CXX", "c++"),  # the compiler torch's build runs
+        "cflags": [*_CFLAGS, *isa],
+        "ldflags": list(_LDFLAGS),
+        "isa": suffix,
+        "torch": str(torch.__version__),
+        "python": sys.implementation.cache_tag + getattr(sys, "abiflags", ""),  # the extension module's ABI
+    }
+
+
+@functools.cache
+def _key() -> str:
+    return hashlib.sha256(json.dumps(_key_inputs(), sort_keys=True).encode()).hexdigest()
 
 
 @functools.cache
 def _build_name() -> str:
-    """The extension's name: instruction set and a hash of the sources and flags, so that a build of
-    other sources (an older lstmkit) is never taken for this one's cached build."""
-    suffix, isa = _cpu_flags()
-    digest = hashlib.sha1(" ".join(_CFLAGS + isa).encode())
-    for f in [*_SOURCES, _SOURCES[0].with_name("lstm_math.h")]:
-        digest.update(f.read_bytes())
-    return f"lstmkit_cpu_{suffix}_{digest.hexdigest()[:10]}"
+    """The extension's name and its cache folder's: instruction set and the key, so that a build of
+    other sources (an older lstmkit), flags or torch is never taken for this one's."""
+    return f"lstmkit_cpu_{_cpu_flags()[0]}_{_key()[:16]}"
+
+
+def _forget_key() -> None:
+    """Recompute the key on the next use (tests that change the sources or torch's version)."""
+    for fn in (_file_bytes, _key, _build_name):
+        fn.cache_clear()
+
+
+# ---------------------------------------------------------------------------- the cache
+def cache_dir() -> Path:
+    """The folder of torch's extension builds, the kernel's cache: ``$TORCH_EXTENSIONS_DIR``, else
+    ``${XDG_CACHE_HOME:-~/.cache}/torch_extensions/py<XY>_<cpu|cuXY>`` (torch's own choice)."""
+    root = os.environ.get("TORCH_EXTENSIONS_DIR")
+    if root:
+        return Path(root).absolute()
+    from torch.utils import cpp_extension
+
+    if torch.version.hip is not None:
+        accel = "rocm" + torch.version.hip.replace(".", "")
+    elif torch.version.cuda is not None:
+        accel = "cu" + torch.version.cuda.replace(".", "")
+    else:
+        accel = "cpu"
+    python = f"py{sys.version_info.major}{sys.version_info.minor}{getattr(sys, 'abiflags', '')}"
+    return Path(cpp_extension.get_default_build_root()) / f"{python}_{accel}"
+
+
+def _build_dir() -> Path:
+    return cache_dir() / _build_name()
+
+
+def _library(folder: Path, name: str) -> Path:
+    return folder / (name + (".pyd" if sys.platform == "win32" else ".so"))
 
 
 def _built_path() -> Path:
-    """Where torch.utils.cpp_extension keeps this machine's build of the kernel."""
+    """Where this machine's build of the kernel is (or will be)."""
+    return _library(_build_dir(), _build_name())
+
+
+def _finished(library: Path) -> bool:
+    """A finished build: the library and, written after it, the build's record."""
+    return library.is_file() and (library.parent / _MARKER).is_file()
+
+
+def _is_built(folder: Path, name: str) -> bool:
+    return _finished(_library(folder, name))
+
+
+def _import(folder: Path, name: str) -> ModuleType:
+    """The built extension, imported from its file (what cpp_extension.load does after ninja)."""
+    spec = importlib.util.spec_from_file_location(name, _library(folder, name))
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot import {_library(folder, name)}")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@contextlib.contextmanager
+def _one_builder(path: Path) -> Iterator[bool]:
+    """Hold an exclusive lock on ``path`` (released by the OS if the process dies); says so when
+    another process holds it. Yields whether it waited."""
+    try:
+        import fcntl
+    except ImportError:  # no flock (Windows): torch's own lock file still serialises ninja
+        yield False
+        return
+    with open(path, "a") as f:
+        waited = False
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            waited = True
+            print(
+                f"lstmkit: waiting for another process compiling the LSTM CPU kernel ({path.parent})…",
+                file=sys.stderr,
+                flush=True,
+            )
+            fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield waited
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    """Write ``path`` whole or not at all (a temporary file in the same folder, then a rename)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")  # made with the umask's mode
+    try:
+        with open(tmp, "xb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def _copy_sources(folder: Path) -> list[Path]:
+    """The sources in the build folder (each written atomically, and only when missing or different:
+    an unchanged copy keeps its time stamp, so ninja has nothing to do); returns the .cpp files."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, data in _file_bytes().items():
+        target = folder / name
+        if not (target.is_file() and target.read_bytes() == data):
+            _atomic_write(target, data)
+    return [folder / f.name for f in _SOURCES]
+
+
+def _build(folder: Path, name: str) -> ModuleType:
+    """Build the kernel in ``folder`` (or wait for the process building it) and import it."""
     from torch.utils import cpp_extension
 
-    name = _build_name()
-    return Path(cpp_extension._get_build_directory(name, False)) / f"{name}.so"
+    start = time.perf_counter()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with _one_builder(folder / "lstmkit.lock") as waited:
+            if _is_built(folder, name):  # another process built it while this one waited
+                if waited:
+                    seconds = time.perf_counter() - start
+                    print(
+                        f"lstmkit: the LSTM CPU kernel is built (waited {seconds:.0f} s)", file=sys.stderr, flush=True
+                    )
+                return _import(folder, name)
+            if shutil.which("ninja") is None:  # the pip "ninja" package, when its bin is not on PATH
+                import ninja
+
+                os.environ["PATH"] = ninja.BIN_DIR + os.pathsep + os.environ.get("PATH", "")
+            print(
+                "lstmkit: compiling the LSTM CPU kernel once for this machine (about a minute)…",
+                file=sys.stderr,
+                flush=True,
+            )
+            sources = _copy_sources(folder / "src")
+            # torch's own lock file, left by a build that was killed: this process holds the lock of
+            # every lstmkit build of this folder, so nobody else is building here.
+            (folder / "lock").unlink(missing_ok=True)
+            # -ffast-math at compile time only (vectorised exp from libmvec): the link step does not see
+            # it, so loading the library does not switch the process to flush-to-zero.
+            mod = cpp_extension.load(
+                name=name,
+                sources=[str(s) for s in sources],
+                extra_cflags=[*_CFLAGS, *_cpu_flags()[1]],
+                extra_ldflags=list(_LDFLAGS),
+                build_directory=str(folder),
+                verbose=False,
+            )
+            seconds = time.perf_counter() - start
+            record = {"name": name, "key": _key(), **_key_inputs(), "seconds": round(seconds, 1), "built": time.time()}
+            _atomic_write(folder / _MARKER, json.dumps(record, indent=1).encode())
+            print(f"lstmkit: compiled the LSTM CPU kernel in {seconds:.0f} s ({folder})", file=sys.stderr, flush=True)
+            return mod
+    finally:
+        _state["seconds"] = build_seconds() + time.perf_counter() - start
+
+
+def _reason(exc: BaseException) -> str:
+    """One line out of a build's error: the compiler's first error, else the message's first line."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()] or [type(exc).__name__]
+    picked = next((line for line in lines if "error:" in line), None)
+    picked = picked or next((line for line in lines if "not found" in line), lines[0])
+    return picked if len(picked) <= 300 else picked[:297] + "..."
 
 
 def _load() -> bool:
-    if os.environ.get("LSTMKIT_COMPILED", "1") == "0":
+    if not enabled():
         return False
+    folder, name = _build_dir(), _build_name()
     try:
-        from torch.utils import cpp_extension
-
-        if shutil.which("ninja") is None:  # the pip "ninja" package, when its bin is not on PATH
-            import ninja
-
-            os.environ["PATH"] = ninja.BIN_DIR + os.pathsep + os.environ.get("PATH", "")
-        name, isa = _build_name(), _cpu_flags()[1]
-        if not _built_path().exists():
-            print("lstmkit: compiling the LSTM CPU kernel (once per machine, about a minute)", file=sys.stderr)
-        # -ffast-math at compile time only (vectorised exp from libmvec): the link step does not see
-        # it, so loading the library does not switch the process to flush-to-zero.
-        mod = cpp_extension.load(
-            name=name,
-            sources=[str(f) for f in _SOURCES],
-            extra_cflags=[*_CFLAGS, *isa],
-            extra_ldflags=["-fopenmp"],
-            verbose=False,
-        )
+        mod = _import(folder, name) if _is_built(folder, name) else _build(folder, name)
         _state["step"], _state["pack"] = mod.step, mod.pack  # direct bindings: torch.ops costs ~15 µs a step
         return True
     except Exception as exc:  # no compiler, no ninja, read-only cache...: the fused path still works
+        _state["reason"] = _reason(exc)
+        with contextlib.suppress(OSError):
+            _atomic_write(folder / _ERROR_LOG, f"{type(exc).__name__}: {exc}\n".encode())
         warnings.warn(f"lstmkit: compiled LSTM kernel unavailable, using the fused path ({exc})", stacklevel=3)
         return False
 

@@ -80,6 +80,8 @@ class Task(Generic[C]):
 
     spec: ClassVar[TaskSpec]
     Predictor: ClassVar[type[AnyPredictor]]
+    #: what :meth:`report` costs, in validation passes (the time budget keeps that much for it)
+    report_cost: ClassVar[float] = 1.5
 
     def __init__(self, config: C):
         self.config = config
@@ -108,6 +110,18 @@ class Task(Generic[C]):
         """The mean loss of one batch (the trainer adds L1, clips and steps)."""
         raise NotImplementedError
 
+    def identity(self, prep: Prepared) -> dict[str, Any]:
+        """What a checkpoint must share with a run that resumes it: the task, every setting but the
+        trainer's (those are checked by the trainer itself), the data's sizes and a fingerprint of
+        the fitted transforms (another data file gives another vocabulary or scaler)."""
+        import hashlib
+
+        from lstmkit.io import dumps_json
+
+        settings = {k: v for k, v in self.config.to_dict().items() if k != "train"}
+        transforms = hashlib.sha256(dumps_json(prep.transforms).encode()).hexdigest()[:16]
+        return {"task": self.name, "settings": settings, "dims": dict(prep.dims), "transforms": transforms}
+
     def metrics(self, model: nn.Module, batches: list[Any]) -> dict[str, float]:
         """Validation metrics of one epoch (``valid_loss`` is added by the trainer)."""
         return {}
@@ -115,6 +129,14 @@ class Task(Generic[C]):
     def callbacks(self) -> list[Callback]:
         """``(event, fn)`` trainer hooks the task needs (e.g. reset a carried state each epoch)."""
         return []
+
+    def state_dict(self) -> dict[str, Any]:
+        """What the task carries between training steps beyond the model (tensors and plain
+        values), saved in every checkpoint so that a resumed run goes on exactly; none by default."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned."""
 
     def report(self, predictor: AnyPredictor, prep: Prepared, result: TrainResult) -> dict[str, Any]:
         """Final metrics for ``metrics.json`` besides ``training``: by default the full
@@ -160,16 +182,16 @@ class Predictor(Generic[C]):
         """The predictor of a model folder. Never unpickles; a missing, corrupt or mismatched file
         raises :class:`~lstmkit.errors.ModelFolderError` naming it."""
         from lstmkit import tasks
-        from lstmkit.io import CONFIG_FILE, read_config, read_folder
+        from lstmkit.io import CONFIG_FILE, read_folder
 
         path = Path(folder)
-        name = read_config(path)["task"]
+        mf = read_folder(path)
+        name = mf.task
         if name not in tasks.TASKS:
             raise ModelFolderError(f"{path / CONFIG_FILE}: unknown task {name!r}")
         if cls is not Predictor and cls.spec.name != name:
             raise ModelFolderError(f"{path}: a {name!r} model, not a {cls.spec.name!r} model")
         task_cls = tasks.task_class(name)
-        mf = read_folder(path)
         config = task_cls.spec.config.from_dict(mf.config, source=str(path / CONFIG_FILE))
         try:
             model = task_cls(config).build(mf.dims)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,9 +25,10 @@ from lstmkit import tasks
 from lstmkit.config import ConfigError, Settings, read_toml
 from lstmkit.errors import LstmkitError
 from lstmkit.tasks.base import Callback, Predictor, Prepared, Task
+from lstmkit.tasks.outdir import check_out, prepare_stage
 
 if TYPE_CHECKING:
-    from lstmkit.trainer import Trainer
+    from lstmkit.trainer import Trainer, TrainResult
 
 
 @dataclass
@@ -39,6 +41,7 @@ class FitResult:
     best_epoch: int
     stopped: str
     out: Path | None
+    signal: int | None = None  # the signal that interrupted training (stopped == "interrupted")
 
 
 def default_config(task: str) -> Settings:
@@ -61,36 +64,27 @@ def resolve_config(
     elif isinstance(config, Mapping):
         base = cls.from_dict(config, source="config")
     else:
-        base = cls().build(read_toml(config), source=str(config))
+        base = cls().build(read_toml(config, cls), source=str(config))
     return base.build(settings) if settings else base
 
 
-def check_out(out: str | os.PathLike[str] | None, task: str, *, resume: bool = False, overwrite: bool = False) -> None:
-    """Refuse an output folder before any work: a file in the way, a folder that cannot be
-    written, or a model already there (unless ``resume`` or ``overwrite``)."""
-    if out is None:
-        return
-    path = Path(out)
-    if path.exists() and not path.is_dir():
-        raise LstmkitError(f"--out {path}: exists and is not a folder")
-    if (path / "config.json").is_file() and not (resume or overwrite):
-        raise LstmkitError(
-            f"--out {path}: holds a trained model; pass --overwrite to replace it or --resume to continue"
-        )
-    probe = path
-    while not probe.exists():
-        probe = probe.parent
-    if not os.access(probe, os.W_OK | os.X_OK):
-        raise LstmkitError(f"--out {path}: {probe} is not writable")
-    if overwrite and (path / "config.json").is_file():
-        from lstmkit.io import read_config
+@dataclass
+class Budget:
+    """The whole command's time budget (``--max-time``), counted from ``started`` (a
+    ``time.monotonic()`` reading), without the seconds spent compiling lstmkit's kernel."""
 
-        try:
-            old = read_config(path)["task"]
-        except LstmkitError:
-            old = "unreadable"
-        if old != task:
-            print(f"note: --overwrite replaces a {old!r} model in {path} with a {task!r} model", file=sys.stderr)
+    max_time: float | None
+    started: float
+
+    def remaining(self) -> float | None:
+        if self.max_time is None:
+            return None
+        compiled = sys.modules.get("lstmkit.nn.compiled")
+        building = float(getattr(compiled, "build_seconds", lambda: 0.0)()) if compiled else 0.0
+        return self.started + self.max_time + building - time.monotonic()
+
+
+SAVE_SECONDS = 2.0  # what writing the model folder and its plots is given at the end of a budget
 
 
 def fit(
@@ -105,33 +99,88 @@ def fit(
     overwrite: bool = False,
     quiet: bool = False,
     callbacks: Sequence[Callback] = (),
+    started: float | None = None,
 ) -> FitResult:
     """Train ``task`` with ``config`` on ``data`` (validated on ``valid``, else a held-out part of
-    ``data``); write the model folder ``out`` when given. Returns the predictor and the metrics."""
+    ``data``); write the model folder ``out`` whole when given. Returns the predictor and metrics.
+
+    ``config.train.max_time`` bounds everything from ``started`` (default: now) to the folder on
+    disk: training stops early enough for the final evaluation, which is skipped (and said so) when
+    the time left would not cover it. SIGINT / SIGTERM stop training after the current step; the
+    folder and a checkpoint are written and ``stopped`` is ``"interrupted"``.
+    """
+    from lstmkit.io import commit_folder
+    from lstmkit.trainer.distributed import is_main_process
+
+    budget = Budget(config.train.max_time, time.monotonic() if started is None else started)  # type: ignore[attr-defined]
     config.validate()
     check_out(out, task, resume=resume, overwrite=overwrite)
+    stage, resume_from = prepare_stage(out, resume, is_main_process()) if out is not None else (None, None)
     run = tasks.task_class(task)(config)
+    if test is not None:
+        run.check(test)  # a bad --test is found now, not after the training
     prep = run.prepare(data, valid)  # may resolve automatic settings in run.config
-    trainer = _trainer(run, prep, out, resume=resume, quiet=quiet)
+    trainer = _trainer(
+        run, prep, stage, budget, test is not None, resume=resume_from is not None, quiet=quiet, resume_from=resume_from
+    )
     for event, fn in [*run.callbacks(), *callbacks]:
         trainer.add_callback(event, fn)
     result = trainer.fit()
     predictor = type(run).Predictor(run.config, trainer.model, prep.dims, prep.transforms)
     best = {"best_epoch": result.best_epoch, "epochs_run": result.epochs_run, "stopped": result.stopped}
     metrics: dict[str, Any] = {"training": {**result.best_metrics, **best}}
-    metrics.update(run.report(predictor, prep, result))
+    failure = None
+    if result.stopped != "interrupted":
+        try:
+            metrics.update(_report(run, predictor, prep, result, budget, trainer.valid_seconds, test))
+        except LstmkitError as e:  # the trained model is kept; the error is raised once it is saved
+            failure = e
+            metrics["final_evaluation"] = f"failed: {str(e).splitlines()[0]}"
+    if stage is not None and out is not None:
+        predictor.save(stage, metrics)
+        if is_main_process():
+            commit_folder(stage, out)
+    if failure is not None:
+        raise failure
+    path = Path(out) if out is not None else None
+    return FitResult(predictor, metrics, result.history, result.best_epoch, result.stopped, path, result.signal)
+
+
+def _report(
+    run: Task[Any],
+    predictor: Predictor[Any],
+    prep: Prepared,
+    result: TrainResult,
+    budget: Budget,
+    valid_seconds: float,
+    test: Any,
+) -> dict[str, Any]:
+    """The task's final evaluation (and ``test``'s), unless the budget has no time left for it."""
+    need = run.report_cost * valid_seconds * (2 if test is not None else 1)
+    left = budget.remaining()
+    if left is not None and left < need:
+        note = f"skipped: --max-time left {max(0.0, left):.0f}s, the final evaluation needs about {need:.0f}s"
+        print(f"note: final evaluation {note[9:]}; metrics.json has the best epoch's validation", file=sys.stderr)
+        return {"final_evaluation": note}
+    metrics = run.report(predictor, prep, result)
     if test is not None:
         metrics["test"] = predictor.evaluate(test)
-    if out is not None:
-        predictor.save(out, metrics)
-    path = Path(out) if out is not None else None
-    return FitResult(predictor, metrics, result.history, result.best_epoch, result.stopped, path)
+    return metrics
 
 
 def _trainer(
-    run: Task[Any], prep: Prepared, out: str | os.PathLike[str] | None, *, resume: bool, quiet: bool
+    run: Task[Any],
+    prep: Prepared,
+    out: Path | None,
+    budget: Budget,
+    has_test: bool,
+    *,
+    resume: bool,
+    quiet: bool,
+    resume_from: Path | None,
 ) -> Trainer:
-    """The trainer for a prepared run, with a freshly seeded network."""
+    """The trainer for a prepared run, with a freshly seeded network; its time is what the budget
+    leaves after the final evaluation (measured by the validation passes) and the save."""
     import torch
 
     from lstmkit.trainer import Trainer
@@ -143,7 +192,14 @@ def _trainer(
     torch.manual_seed(tcfg.seed)
     model = run.build(prep.dims)
     run.init(model, prep)
-    return Trainer(
+    holder: list[Trainer] = []
+
+    def time_left() -> float:
+        valid = holder[0].estimated_valid_seconds()
+        reserve = SAVE_SECONDS + valid * (1 + run.report_cost * (2 if has_test else 1))
+        return (budget.remaining() or 0.0) - reserve
+
+    trainer = Trainer(
         model,
         tcfg,
         prep.train,
@@ -155,7 +211,13 @@ def _trainer(
         out_dir=out,
         resume=resume,
         quiet=quiet,
+        resume_from=resume_from,
+        time_left=time_left if budget.max_time is not None else None,
+        identity=run.identity(prep),
+        extra_state=run,
     )
+    holder.append(trainer)
+    return trainer
 
 
 def set_threads(n: int | None) -> None:

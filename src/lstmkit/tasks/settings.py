@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lstmkit.config import Settings, setting
+from lstmkit.trainer.config import TrainConfig
 
 
 @dataclass
@@ -75,3 +76,19 @@ class LSTMSettings(Settings):
         if kw["num_layers"] == 1:
             kw["dropout"] = 0.0
         return kw
+
+
+class TaskSettings(Settings):
+    """Base of a task's settings (which nest ``lstm`` and ``train``): ``--monitor`` must name a
+    metric the task reports on validation data, or a loss; :meth:`metric_names` says which."""
+
+    train: TrainConfig
+
+    def metric_names(self) -> tuple[str, ...]:
+        """The per-epoch validation metrics of this configuration (besides ``valid_loss``)."""
+        return ()
+
+    def check(self) -> None:
+        allowed = (*self.metric_names(), "valid_loss", "train_loss")
+        if self.train.monitor not in allowed:
+            raise self.error("monitor", f"must be one of {', '.join(allowed)}", self.train.monitor)

@@ -20,7 +20,7 @@ import math
 import os
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,6 +36,7 @@ from lstmkit.trainer import checkpoint as ckpt_io
 from lstmkit.trainer import distributed
 from lstmkit.trainer.config import TrainConfig
 from lstmkit.trainer.progress import Progress
+from lstmkit.trainer.stops import SIGNAL_NAMES, Stops
 
 EVENTS = ("on_epoch_start", "on_batch_end", "on_epoch_end", "on_train_end")
 # Fields that may change between a run and its --resume (the others must match the checkpoint).
@@ -58,6 +59,22 @@ def to_device(batch: Any, device: torch.device | str) -> Any:
     return batch
 
 
+def _same_identity(old: Mapping[str, Any], now: Mapping[str, Any]) -> None:
+    """Refuse a resume whose task, settings or data sizes differ from the checkpoint's (one line)."""
+    for key in sorted(set(old) | set(now)):
+        if old.get(key) != now.get(key):
+            detail = _first_difference(old.get(key), now.get(key), key)
+            raise LstmkitError(f"--resume: {detail}; use the same settings and data, or another --out")
+
+
+def _first_difference(old: Any, now: Any, where: str) -> str:
+    if isinstance(old, Mapping) and isinstance(now, Mapping):
+        for k in sorted(set(old) | set(now), key=str):
+            if old.get(k) != now.get(k):
+                return _first_difference(old.get(k), now.get(k), f"{where}.{k}")
+    return f"{where} is {now!r} but the checkpoint was made with {old!r}"
+
+
 def history_csv(history: Sequence[dict[str, float]]) -> str:
     """history.csv's text: one row per epoch, the union of all rows' columns in first-seen order."""
     columns: list[str] = []
@@ -75,8 +92,9 @@ class TrainResult:
     """What :meth:`Trainer.fit` returns.
 
     ``best_metrics``: the history row of the best epoch (``epoch``, ``train_loss``, ``valid_loss``,
-    task metrics, ``lr``); ``history``: one such row per epoch; ``stopped``: ``"completed"``,
-    ``"early_stopping"``, ``"max_time"`` or ``"callback"``.
+    task metrics, ``lr``); ``history``: one such row per completed epoch; ``stopped``:
+    ``"completed"``, ``"early_stopping"``, ``"max_time"``, ``"interrupted"`` (by ``signal``) or
+    ``"callback"``.
     """
 
     best_metrics: dict[str, float]
@@ -84,6 +102,7 @@ class TrainResult:
     best_epoch: int
     stopped: str
     epochs_run: int
+    signal: int | None = None
 
 
 @dataclass
@@ -103,7 +122,14 @@ class LoopState:
 
 
 class Trainer:
-    """Train ``model`` on ``train_set``; see the module docstring and docs/contracts.md.
+    """Train ``model`` on ``train_set``; see the module docstring and docs/architecture.md.
+
+    ``out_dir`` receives the checkpoint, history.csv and loss.png; ``resume`` continues from the
+    checkpoint in ``resume_from`` (default ``out_dir``); ``time_left()`` overrides the budget of
+    ``cfg.max_time`` (see :class:`~lstmkit.trainer.stops.Stops`). ``identity`` (plain values:
+    the task, its settings, the data's sizes) is saved in the checkpoint and must be the same on
+    resume; ``extra_state`` (an object with ``state_dict()`` / ``load_state_dict(d)``, e.g. a
+    language model's carried hidden state) is saved and restored with the loop.
 
     Callbacks (``add_callback(event, fn)``, ``fn(trainer)``) may read ``trainer.model``,
     ``trainer.state`` (epoch, step, history, ...), ``trainer.last_loss`` and
@@ -124,6 +150,10 @@ class Trainer:
         *,
         resume: bool = False,
         quiet: bool = False,
+        time_left: Callable[[], float] | None = None,
+        resume_from: str | os.PathLike[str] | None = None,
+        identity: Mapping[str, Any] | None = None,
+        extra_state: Any = None,
     ):
         if len(train_set) == 0:
             raise LstmkitError("training set is empty")
@@ -133,6 +163,14 @@ class Trainer:
         self.batch_sampler = batch_sampler or shuffled_batches(cfg.batch_size)
         self.out_dir = Path(out_dir) if out_dir is not None else None
         self.resume, self.quiet = resume, quiet
+        self.resume_from = Path(resume_from) if resume_from is not None else self.out_dir  # where checkpoint/ is read
+        self.stops = Stops(cfg.max_time, time_left)  # replaced in fit(): the budget starts there
+        self._time_left = time_left
+        self.valid_seconds = 0.0  # the last validation pass: what a final evaluation will cost
+        self.partial_rows: list[dict[str, float]] = []  # validation of an epoch cut short (not resumed)
+        self.identity = dict(identity or {})
+        self.extra_state = extra_state
+        self._train_seconds, self._examples_seen = 0.0, 0  # for a first guess of a validation's cost
         self.callbacks: dict[str, list[Callable[[Trainer], None]]] = {e: [] for e in EVENTS}
         self.state = LoopState()
         self.should_stop = False
@@ -177,20 +215,25 @@ class Trainer:
 
     # ------------------------------------------------------------------ fit
     def fit(self) -> TrainResult:
-        """Run the loop; the best weights are restored into ``model`` before returning."""
-        self._setup()
-        t0 = time.monotonic()
-        st = self.state
-        while not st.finished and st.epoch <= self.cfg.epochs:
-            if not self._run_epoch(t0):
-                st.stopped = "max_time"
-                self._save_checkpoint()
-                break
-            self._end_epoch()
-            if not st.finished and self._over_budget(t0):
-                st.stopped = "max_time"
-                break
-        return self._finish()
+        """Run the loop; the best weights are restored into ``model`` before returning. SIGINT and
+        SIGTERM end it like the time budget does: after the current step, with a checkpoint."""
+        self.stops = Stops(self.cfg.max_time, self._time_left)
+        with self.stops:
+            self._setup()
+            st = self.state
+            while not st.finished and st.epoch <= self.cfg.epochs:
+                reason = self._run_epoch()
+                if reason is not None:  # cut short inside the epoch
+                    st.stopped = reason
+                    self._save_checkpoint()
+                    self._partial_row()
+                    break
+                self._end_epoch()
+                reason = self._stop_reason()
+                if not st.finished and reason is not None:
+                    st.stopped = reason
+                    break
+            return self._finish()
 
     def _setup(self) -> None:
         cfg = self.cfg
@@ -203,13 +246,13 @@ class Trainer:
         self._optimizer = self._make_optimizer()
         self.scheduler = self._make_scheduler()
         if self.resume:
-            if self.out_dir is None:
+            if self.resume_from is None:
                 raise LstmkitError("--resume needs an output folder (--out)")
-            saved = ckpt_io.load_checkpoint(self.out_dir, self.device)
+            saved = ckpt_io.load_checkpoint(self.resume_from, self.device)
             if saved is not None:
                 self._restore(saved)
                 self.progress.log(
-                    f"resuming from {ckpt_io.checkpoint_path(self.out_dir)} "
+                    f"resuming from {ckpt_io.checkpoint_path(self.resume_from)} "
                     f"(epoch {self.state.epoch}, batch {self.state.step})"
                 )
         self.train_model = distributed.wrap(self.model, self.ctx)
@@ -248,14 +291,13 @@ class Trainer:
             return torch.autocast("cuda", dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
-    def _over_budget(self, t0: float) -> bool:
-        """Whether the time budget is spent; under torchrun every rank takes rank 0's answer."""
-        if self.cfg.max_time is None:
-            return False
-        over = time.monotonic() - t0 >= self.cfg.max_time
-        if self.ctx.distributed:  # ranks must stop at the same batch, or the next all-reduce hangs
-            over = bool(distributed.broadcast_object(over, self.ctx))
-        return over
+    def _stop_reason(self) -> str | None:
+        """A signal or the spent budget (see :class:`Stops`); under torchrun every rank takes rank 0's
+        answer, since ranks must stop at the same batch or the next all-reduce hangs."""
+        reason = self.stops.reason()
+        if self.ctx.distributed:
+            reason = distributed.broadcast_object(reason, self.ctx)
+        return reason
 
     # ------------------------------------------------------------------ one epoch
     def _epoch_batches(self, epoch: int) -> list[list[int]]:
@@ -263,8 +305,8 @@ class Trainer:
         batches = [list(b) for b in self.batch_sampler(epoch, g, len(self.train_set))]
         return [b for b in batches if b]
 
-    def _run_epoch(self, t0: float) -> bool:
-        """Train the rest of the current epoch; False when the time budget stopped it midway."""
+    def _run_epoch(self) -> str | None:
+        """Train the rest of the current epoch; the reason when it was cut short (else None)."""
         st = self.state
         batches = self._epoch_batches(st.epoch)
         if st.step == 0:
@@ -274,15 +316,39 @@ class Trainer:
         self.progress.start_epoch(st.epoch, self.cfg.epochs, len(batches), done=st.step)
         try:
             for i in range(st.step, len(batches)):
+                t_step = time.monotonic()
                 self.last_loss = self._train_step(batches[i])
+                self._train_seconds += time.monotonic() - t_step
+                self._examples_seen += len(batches[i])
                 st.step = i + 1
                 self._fire("on_batch_end")
                 self.progress.update(self.last_loss)
-                if st.step < len(batches) and self._over_budget(t0):
-                    return False
+                if st.step < len(batches):
+                    reason = self._stop_reason()
+                    if reason is not None:
+                        return reason
+                    if self.stops.checkpoint_due():  # a long epoch: a kill -9 loses at most this much
+                        self._save_checkpoint()
         finally:
             self.progress.end_epoch()
-        return True
+        return None
+
+    def estimated_valid_seconds(self) -> float:
+        """What a validation pass costs: the last one measured, or before the first one a guess
+        from the training steps so far (a forward pass is about a third of a training step)."""
+        if self.valid_seconds > 0 or not self.valid_set or self._examples_seen == 0:
+            return self.valid_seconds
+        return 0.5 * self._train_seconds / self._examples_seen * len(self.valid_set)
+
+    def _partial_row(self) -> None:
+        """Validate an epoch cut short, for history.csv and loss.png (not for the best epoch, and
+        not carried by the checkpoint, so a resumed run's history equals an uninterrupted one's)."""
+        st = self.state
+        if st.step == 0:
+            return
+        done = st.step / max(1, len(self._epoch_batches(st.epoch)))
+        row = {"epoch": st.epoch - 1 + done, "train_loss": self._global_train_loss(), **self._validate()}
+        self.partial_rows.append({**row, "lr": float(self.optimizer.param_groups[0]["lr"]), "partial": 1.0})
 
     def _train_step(self, indices: list[int]) -> float:
         """One optimisation step on a global batch; returns this rank's mean loss."""
@@ -355,6 +421,7 @@ class Trainer:
         """valid_loss (example-weighted mean of loss_fn) and evaluate()'s metrics, on every rank."""
         if not self.valid_batches:
             return {}
+        t0 = time.monotonic()
         self.model.eval()
         total, count = 0.0, 0
         bs, n = self.cfg.batch_size, len(self.valid_set or ())
@@ -367,6 +434,7 @@ class Trainer:
             if self.evaluate is not None:
                 metrics.update({k: float(v) for k, v in self.evaluate(self.model, self.valid_batches).items()})
         self.model.train()
+        self.valid_seconds = time.monotonic() - t0
         return metrics
 
     def _update_best(self, row: dict[str, float]) -> None:
@@ -388,6 +456,7 @@ class Trainer:
 
     # ------------------------------------------------------------------ files
     def _save_checkpoint(self) -> None:
+        self.stops.checkpointed()
         if self.out_dir is None or not self.ctx.is_main:
             return
         ckpt_io.save_checkpoint(
@@ -400,6 +469,8 @@ class Trainer:
                 "loop": dataclasses.asdict(self.state),
                 "rng": ckpt_io.rng_state(),
                 "config": self.cfg.to_dict(),
+                "identity": self.identity,
+                "extra": self.extra_state.state_dict() if self.extra_state is not None else {},
             },
         )
 
@@ -411,39 +482,69 @@ class Trainer:
                     f"--resume: {key} is {now.get(key)!r} but the checkpoint was made with "
                     f"{old!r}; use the same setting or another --out"
                 )
-        self.model.load_state_dict(saved["model"])
-        self.optimizer.load_state_dict(saved["optimizer"])
+        _same_identity(saved.get("identity", {}), self.identity)
+        try:
+            self.model.load_state_dict(saved["model"])
+            self.optimizer.load_state_dict(saved["optimizer"])
+        except (RuntimeError, ValueError, KeyError) as e:
+            raise LstmkitError(
+                f"--resume: the checkpoint does not fit this model ({str(e).splitlines()[0][:160]}); "
+                "use the settings it was made with or another --out"
+            ) from None
         if self.scheduler is not None and saved["scheduler"]:
             self.scheduler.load_state_dict(saved["scheduler"])
+            self._rescale_schedule()
+        if self.extra_state is not None and saved.get("extra"):
+            self.extra_state.load_state_dict(saved["extra"])
         self.best_weights = saved["best"]
         self.state = LoopState(**saved["loop"])
         if self.state.epoch <= self.cfg.epochs and self.state.stopped != "early_stopping":
             self.state.finished, self.state.stopped = False, "completed"  # more epochs asked for
         ckpt_io.set_rng_state(saved["rng"])
 
+    def _rescale_schedule(self) -> None:
+        """After a resume with a new ``epochs`` / ``patience``: the schedule follows them (a restored
+        cosine would otherwise keep the old length and climb back up)."""
+        sched = self.scheduler
+        if isinstance(sched, torch.optim.lr_scheduler.CosineAnnealingLR):
+            sched.T_max = self.cfg.epochs
+        elif isinstance(sched, torch.optim.lr_scheduler.ReduceLROnPlateau):
+            sched.patience = max(1, self.cfg.patience // 2)
+
     def _write_history(self) -> None:
-        if self.out_dir is None or not self.ctx.is_main or not self.state.history:
+        rows = self.state.history + self.partial_rows
+        if self.out_dir is None or not self.ctx.is_main or not rows:
             return
-        atomic_write_text(self.out_dir / "history.csv", history_csv(self.state.history))
+        atomic_write_text(self.out_dir / "history.csv", history_csv(rows))
 
     def _finish(self) -> TrainResult:
         st = self.state
         if self.best_weights is not None:
             self.model.load_state_dict(self.best_weights)
             best = next(r for r in st.history if r["epoch"] == st.best_epoch)
-        else:  # stopped by the time budget before the end of the first epoch
+        elif self.partial_rows:  # cut short inside the first epoch: the weights reached so far
+            best = {k: v for k, v in self.partial_rows[-1].items() if k != "partial"}
+        else:
             best = {"epoch": 0, "train_loss": self._global_train_loss(), **self._validate()}
         self._fire("on_train_end")
-        if self.out_dir is not None and self.ctx.is_main and st.history:
+        rows = st.history + self.partial_rows
+        if self.out_dir is not None and self.ctx.is_main and rows:
             from lstmkit.plots import plot_loss
 
             self._write_history()
-            plot_loss(st.history, self.out_dir / "loss.png")
-        if st.stopped == "max_time":
+            plot_loss(rows, self.out_dir / "loss.png")
+        if st.stopped in ("max_time", "interrupted"):
             note = f"best epoch {st.best_epoch}" if st.best_epoch else "no epoch completed yet"
+            why = (
+                f"time budget of {self.cfg.max_time:g}s reached"
+                if st.stopped == "max_time" and self.cfg.max_time
+                else "time budget reached"
+                if st.stopped == "max_time"
+                else f"interrupted by {SIGNAL_NAMES.get(self.stops.signal or 0, 'a signal')}"
+            )
             self.progress.log(
-                f"time budget of {self.cfg.max_time:g}s reached: stopped at epoch {st.epoch}, "
-                f"batch {st.step} ({note}; --resume continues)"
+                f"{why}: stopped at epoch {st.epoch}, batch {st.step} ({note}; checkpoint written, --resume continues)",
+                force=st.stopped == "interrupted",
             )
         elif st.stopped == "early_stopping":
             self.progress.log(
@@ -455,4 +556,5 @@ class Trainer:
             best_epoch=st.best_epoch,
             stopped=st.stopped,
             epochs_run=len(st.history),
+            signal=self.stops.signal,
         )

@@ -26,6 +26,7 @@ class Progress:
 
     def __init__(self, quiet: bool, enabled: bool = True, stream: TextIO | None = None):
         self.stream = stream or sys.stderr
+        self.enabled = enabled
         if quiet or not enabled:
             self.mode = "off"
         else:
@@ -80,6 +81,7 @@ class Progress:
     ) -> None:
         self.log(f"epoch {epoch}/{epochs}  {format_metrics(metrics)}  {seconds:.1f}s{note}")
 
-    def log(self, line: str) -> None:
-        if self.mode != "off":
+    def log(self, line: str, force: bool = False) -> None:
+        """One line on stderr (also when quiet with ``force``: what the user must know to go on)."""
+        if self.mode != "off" or (force and self.enabled):
             print(line, file=self.stream, flush=True)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from lstmkit.config import Settings, section, setting
-from lstmkit.tasks.settings import LSTMSettings
+from lstmkit.tasks.settings import LSTMSettings, TaskSettings
 from lstmkit.tasks.spec import TaskSpec
 from lstmkit.trainer.config import TrainConfig
 
@@ -17,7 +17,7 @@ Pooling = Literal["last", "max", "mean", "attention"]
 
 
 @dataclass
-class ClassifyConfig(Settings):
+class ClassifyConfig(TaskSettings):
     """A text (or number-sequence) classifier: how files become examples, and the network
     (embedding → (Bi)LSTM → pooling → dropout → linear)."""
 
@@ -59,6 +59,9 @@ class ClassifyConfig(Settings):
     train: TrainConfig = section(
         TrainConfig, epochs=10, batch_size=64, lr=2e-3, monitor="accuracy", monitor_mode="max", patience=3
     )
+
+    def metric_names(self) -> tuple[str, ...]:
+        return ("accuracy", "macro_f1")
 
 
 @dataclass

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from lstmkit.config import Settings, section, setting
-from lstmkit.tasks.settings import LSTMSettings
+from lstmkit.tasks.settings import LSTMSettings, TaskSettings
 from lstmkit.tasks.spec import Arg, Command, TaskSpec
 from lstmkit.trainer.config import TrainConfig
 
@@ -30,7 +30,7 @@ VALID_MESSAGE = (
 
 
 @dataclass
-class ForecastConfig(Settings):
+class ForecastConfig(TaskSettings):
     """A multi-step forecaster: which columns of the table, the windows, and the network
     (per-window norm → patches → LSTM encoder → direct or seq2seq head, optional quantiles)."""
 
@@ -91,6 +91,7 @@ class ForecastConfig(Settings):
     train: TrainConfig = section(TrainConfig, epochs=30, batch_size=128, lr=1e-3, patience=4)
 
     def check(self) -> None:
+        super().check()
         if len(self.split) != 3:
             raise self.error("split", "must be three numbers train,valid,test", self.split)
         if not self.split_fractions and any(not float(p).is_integer() for p in self.split):
@@ -169,28 +170,41 @@ class BacktestOptions(Settings):
 
 @dataclass
 class QuickstartOptions(Settings):
-    """``lstmkit quickstart``: sine windows of ``lookback`` samples predict the next value."""
+    """``lstmkit quickstart``: sine windows of ``lookback`` samples predict the next value, with
+    every ``forecast`` setting at the demo's default (one global model, no normalisation)."""
 
     title = "quickstart"
 
     n_series: int = setting(16, ge=1, help="number of generated sine sequences")
     length: int = setting(200, ge=2, help="samples per sequence")
-    lookback: int = setting(50, ge=1, help="input window length")
-    hidden_size: int = setting(64, ge=1, help="LSTM units")
-    epochs: int = setting(10, ge=1, help="maximum number of epochs")
-    batch_size: int = setting(64, ge=1, help="batch size")
-    lr: float = setting(3e-3, gt=0, help="learning rate (AdamW, cosine schedule)")
-    max_time: float | None = setting(
-        40.0, gt=0, metavar="SECONDS", help="training time budget in seconds; none: no budget"
-    )
-    seed: int = setting(0, ge=0, help="random seed (data and training)")
     progress: bool = setting(True, help="training progress on stderr (--no-progress: quiet)")
+    forecast: ForecastConfig = section(
+        ForecastConfig,
+        help="the forecaster: lstmkit forecast's settings with the demo's defaults",
+        fixed={"target": ["value"], "series_column": "series", "time_column": None},
+        lookback=50,
+        horizon=1,
+        split=[0.7, 0.15, 0.15],
+        norm="none",
+        patch=1,
+        lstm={"hidden_size": 64},
+        train={
+            "epochs": 10,
+            "batch_size": 64,
+            "lr": 3e-3,
+            "schedule": "cosine",
+            "patience": 0,
+            "max_time": 40.0,
+            "device": "cpu",
+        },
+    )
 
     def check(self) -> None:
-        if round(0.7 * self.length) <= self.lookback or round(0.15 * self.length) < 1:
+        lookback = self.forecast.lookback
+        if round(0.7 * self.length) <= lookback or round(0.15 * self.length) < 1:
             raise self.error(
                 "length",
-                f"leaves no training or test window (70% of it must exceed --lookback {self.lookback})",
+                f"leaves no training or test window (70% of it must exceed --lookback {lookback})",
                 self.length,
             )
 

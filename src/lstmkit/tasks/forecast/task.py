@@ -45,6 +45,7 @@ class Forecast(Task[ForecastConfig]):
     standardised scale; the best epoch by the validation split's loss."""
 
     spec = SPEC
+    report_cost = 3.0  # the valid and the test split, each with its baselines
     Predictor = ForecastPredictor
 
     def check(self, data: Any, valid: Any = None) -> None:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from lstmkit.config import Settings, section, setting
-from lstmkit.tasks.settings import LSTMSettings
+from lstmkit.tasks.settings import LSTMSettings, TaskSettings
 from lstmkit.tasks.spec import Arg, Command, TaskSpec
 from lstmkit.trainer.config import TrainConfig
 
@@ -15,7 +15,7 @@ Softmax = Literal["auto", "full", "adaptive"]
 
 
 @dataclass
-class LMConfig(Settings):
+class LMConfig(TaskSettings):
     """A language model: how text becomes one token stream cut into BPTT windows, and the network
     (embedding → stacked LSTM → softmax, with AWD-LSTM regularisation).
 
@@ -67,7 +67,11 @@ class LMConfig(Settings):
     )
     train: TrainConfig = section(TrainConfig, epochs=20, batch_size=20, lr=2e-3, patience=3, clip_grad=0.25)
 
+    def metric_names(self) -> tuple[str, ...]:
+        return ("bits_per_char", "nats_per_char") if self.level == "char" else ("perplexity", "nats_per_token")
+
     def check(self) -> None:
+        super().check()
         if len(self.split) not in (2, 3) or sum(self.split) > 1 + 1e-9:
             raise self.error("split", "must be 2 or 3 fractions (train,valid[,test]) summing to <= 1", self.split)
         if any(b <= a for a, b in zip(self.cutoffs, self.cutoffs[1:])):

@@ -152,6 +152,15 @@ class LanguageModelling(Task[LMConfig]):
     def callbacks(self) -> list[Callback]:
         return [("on_epoch_start", self.carried.reset)]
 
+    def state_dict(self) -> dict[str, Any]:
+        """The training stream's carried hidden state: a run resumed mid-epoch goes on from it."""
+        state = self.carried.train_state
+        return {"train_state": [list(hc) for hc in state] if state is not None else []}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        saved = state.get("train_state") or []
+        self.carried.train_state = [(h, c) for h, c in saved] if saved else None
+
     def report(self, predictor: BasePredictor[LMConfig], prep: Prepared, result: TrainResult) -> dict[str, Any]:
         """The validation stream (and a ``--split`` test part) evaluated with ``--eval-batch-size`` rows."""
         assert isinstance(predictor, LMPredictor)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from lstmkit.config import Settings, section, setting
-from lstmkit.tasks.settings import LSTMSettings
+from lstmkit.tasks.settings import LSTMSettings, TaskSettings
 from lstmkit.tasks.spec import Arg, Command, TaskSpec
 from lstmkit.trainer.config import TrainConfig
 
@@ -27,7 +27,6 @@ METRICS: dict[str, dict[str, bool]] = {
     "classify": {"accuracy": True},
     "ctc": {"wer": False, "cer": False, "sentence_accuracy": True},
 }
-LOSSES = ("valid_loss", "train_loss")
 
 
 @dataclass
@@ -89,7 +88,7 @@ class AugmentSettings(Settings):
 
 
 @dataclass
-class SpeechConfig(Settings):
+class SpeechConfig(TaskSettings):
     """A speech model: features → [SpecAugment] → k-frame stacking → (Bi)LSTM → softmax over
     labels (``classify``, one per clip) or CTC over characters (``ctc``, a transcript)."""
 
@@ -115,10 +114,8 @@ class SpeechConfig(Settings):
     lstm: LSTMSettings = section(LSTMSettings, hidden_size=128, num_layers=2, bidirectional=True, dropout=0.1)
     train: TrainConfig = section(TrainConfig)
 
-    def check(self) -> None:
-        known = (*LOSSES, *METRICS[self.mode])
-        if self.train.monitor not in known:
-            raise self.error("monitor", f"must be one of {', '.join(known)} for --mode {self.mode}", self.train.monitor)
+    def metric_names(self) -> tuple[str, ...]:
+        return tuple(METRICS[self.mode])
 
 
 @dataclass

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from lstmkit.config import Settings, section, setting
-from lstmkit.tasks.settings import LSTMSettings
+from lstmkit.tasks.settings import LSTMSettings, TaskSettings
 from lstmkit.tasks.spec import TaskSpec
 from lstmkit.trainer.config import TrainConfig
 
@@ -22,7 +22,7 @@ AUTO = "auto"
 
 
 @dataclass
-class TagConfig(Settings):
+class TagConfig(TaskSettings):
     """A BiLSTM-CRF tagger: how files become sentences and tags, and the network
     (word + character + casing features → BiLSTM → linear emissions → CRF or softmax)."""
 
@@ -84,7 +84,11 @@ class TagConfig(Settings):
         monitor_mode="max",
     )
 
+    def metric_names(self) -> tuple[str, ...]:
+        return (AUTO, "f1", "accuracy")
+
     def check(self) -> None:
+        super().check()
         if self.char_kernel % 2 == 0:
             raise self.error("char_kernel", "must be odd", self.char_kernel)
 
