@@ -202,6 +202,9 @@ class Predictor(Generic[C]):
             return task_cls.Predictor(config, model, mf.dims, mf.transforms, mf.metrics)
         except ModelFolderError as e:  # setup() names the file: "vocab.json: ..."
             raise ModelFolderError(f"{path}/{e}") from None
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as e:  # a transform of the wrong shape
+            names = ", ".join(f"{n}.json" for n in mf.header["transforms"])
+            raise ModelFolderError(f"{path}: {names}: malformed ({type(e).__name__}: {e})") from None
 
     def save(self, folder: str | os.PathLike[str], metrics: dict[str, Any] | None = None) -> Path:
         """Write this model as a folder (config.json, model.safetensors, one JSON per transform)."""

@@ -14,6 +14,7 @@ test data was given.
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -25,7 +26,7 @@ from lstmkit import tasks
 from lstmkit.config import ConfigError, Settings, read_toml
 from lstmkit.errors import LstmkitError
 from lstmkit.tasks.base import Callback, Predictor, Prepared, Task
-from lstmkit.tasks.outdir import check_out, prepare_stage
+from lstmkit.tasks.outdir import CHECKPOINT, check_out, prepare_stage
 
 if TYPE_CHECKING:
     from lstmkit.trainer import Trainer, TrainResult
@@ -115,17 +116,22 @@ def fit(
     budget = Budget(config.train.max_time, time.monotonic() if started is None else started)  # type: ignore[attr-defined]
     config.validate()
     check_out(out, task, resume=resume, overwrite=overwrite)
-    stage, resume_from = prepare_stage(out, resume, is_main_process()) if out is not None else (None, None)
     run = tasks.task_class(task)(config)
     if test is not None:
         run.check(test)  # a bad --test is found now, not after the training
     prep = run.prepare(data, valid)  # may resolve automatic settings in run.config
+    stage, resume_from = prepare_stage(out, resume, is_main_process()) if out is not None else (None, None)
     trainer = _trainer(
         run, prep, stage, budget, test is not None, resume=resume_from is not None, quiet=quiet, resume_from=resume_from
     )
     for event, fn in [*run.callbacks(), *callbacks]:
         trainer.add_callback(event, fn)
-    result = trainer.fit()
+    try:
+        result = trainer.fit()
+    except BaseException:
+        if stage is not None and not (stage / CHECKPOINT).is_file():  # nothing to resume from: leave no trace
+            shutil.rmtree(stage, ignore_errors=True)
+        raise
     predictor = type(run).Predictor(run.config, trainer.model, prep.dims, prep.transforms)
     best = {"best_epoch": result.best_epoch, "epochs_run": result.epochs_run, "stopped": result.stopped}
     metrics: dict[str, Any] = {"training": {**result.best_metrics, **best}}
