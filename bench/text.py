@@ -59,7 +59,7 @@ class StepCounter:
 # ============================================================================================ SST-2
 def bench_sst2(args, work: Path) -> Section:
     import lstmkit
-    from lstmkit.data.text import read_labelled
+    from lstmkit.data.labelled import read_labelled
 
     train_path, dev_path = DATA / "sst2" / "train.tsv", DATA / "sst2" / "dev.tsv"
     data: Path | list = train_path

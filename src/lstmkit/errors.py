@@ -1,4 +1,4 @@
-"""User-facing errors.
+"""User-facing errors, and the one-line warnings and notes beside them.
 
 Anything raised as :class:`LstmkitError` is a problem with the user's input (a file, a column, an
 option, a model folder), not a bug: the CLI prints its message as one line and exits with code 2.
@@ -16,3 +16,17 @@ class DataError(LstmkitError):
 
 class ModelFolderError(LstmkitError):
     """A model folder with missing, corrupt or mismatched files."""
+
+
+def warn(message: str) -> None:
+    """One line ``warning: ...`` on stderr: something the user should know (results go to stdout)."""
+    import sys
+
+    print(f"warning: {message}", file=sys.stderr)
+
+
+def note(message: str) -> None:
+    """One line ``note: ...`` on stderr: a non-fatal finding (rows sorted, a default resolved)."""
+    import sys
+
+    print(f"note: {message}", file=sys.stderr)

@@ -102,7 +102,9 @@ def test_read_manifest_paths_relative_to_its_folder(tmp_path):
         ([["path", "text"], ["a.wav", ""]], "line 2: empty field 'text'"),
         ([["path", "text"], ["a.wav", "x"], ["b.wav", "y", "z"]], "line 3: 3 fields, header has 2"),
         ([["path", "text"]], "no rows"),
-        ([], "empty manifest"),
+        ([], "empty file"),
+        ([["", ""], [" ", ""]], "empty manifest"),
+        ([["path", "text", "path"], ["a.wav", "x", "b.wav"]], "line 1: column 'path' appears twice"),
     ],
 )
 def test_read_manifest_errors(tmp_path, rows, message):

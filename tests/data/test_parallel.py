@@ -1,9 +1,8 @@
 """Parallel text: reading aligned files and TSV, bad input, BPE / whitespace codecs, truncation."""
 
-import logging
-
 import pytest
 
+from lstmkit.data.files import read_lines
 from lstmkit.data.parallel import (
     TextCodec,
     encode_pairs,
@@ -13,7 +12,7 @@ from lstmkit.data.parallel import (
     train_codec,
     train_codecs,
 )
-from lstmkit.data.text import BpeTokenizer, read_lines, tokenizer_from_json
+from lstmkit.data.text import BpeTokenizer, tokenizer_from_json
 from lstmkit.errors import DataError, ModelFolderError
 
 EN = [
@@ -37,22 +36,21 @@ def _write(path, lines):
     return path
 
 
-def test_read_parallel_skips_and_counts_empty_pairs(tmp_path, caplog):
+def test_read_parallel_skips_and_counts_empty_pairs(tmp_path, capsys):
     src = _write(tmp_path / "a.de", ["Hallo Welt", "", "Guten Tag", "Tschüss"])
     tgt = _write(tmp_path / "a.en", ["Hello world", "Hi", "   ", "Bye"])
-    with caplog.at_level(logging.WARNING, logger="lstmkit"):
-        data = read_parallel(src, tgt)
+    data = read_parallel(src, tgt)
     assert data.sources == ["Hallo Welt", "Tschüss"] and data.targets == ["Hello world", "Bye"]
     assert data.skipped_empty == 2 and data.line_numbers == [1, 4] and len(data) == 2
-    assert "skipped 2 empty" in caplog.text
+    err = capsys.readouterr().err
+    assert "skipped 2 empty" in err and err.startswith("warning: ") and err.count("\n") == 1
 
 
-def test_read_tsv_and_pairs(tmp_path, caplog):
+def test_read_tsv_and_pairs(tmp_path, capsys):
     tsv = _write(tmp_path / "a.tsv", ["Hallo Welt\tHello world", "", "Guten Tag\t ", "Tschüss\tBye"])
-    with caplog.at_level(logging.WARNING, logger="lstmkit"):
-        data = read_tsv(tsv)
+    data = read_tsv(tsv)
     assert data.sources == ["Hallo Welt", "Tschüss"] and data.targets == ["Hello world", "Bye"]
-    assert data.skipped_empty == 2 and data.line_numbers == [1, 4] and "skipped 2 empty" in caplog.text
+    assert data.skipped_empty == 2 and data.line_numbers == [1, 4] and "skipped 2 empty" in capsys.readouterr().err
     assert data.subset([1]).sources == ["Tschüss"] and data.subset([1]).line_numbers == [4]
     with pytest.raises(DataError, match=r"a\.tsv: line 1: expected source<TAB>target, found 3"):
         read_tsv(_write(tmp_path / "a.tsv", ["a\tb\tc"]))
@@ -69,7 +67,7 @@ def test_line_count_mismatch_names_both_counts(tmp_path):
 
 
 def test_missing_empty_and_binary_files(tmp_path):
-    """Lines come from lstmkit.data.text.read_lines, the project's one line reader."""
+    """Lines come from lstmkit.data.files.read_lines, the project's one line reader."""
     with pytest.raises(DataError, match="not found"):
         read_parallel(tmp_path / "nope.txt", tmp_path / "nope.txt")
     with pytest.raises(DataError, match="empty"):
@@ -123,14 +121,15 @@ def test_whitespace_mode_lowercase_and_shared(tmp_path):
     assert again.encode("the man is eating.") == t.encode("the man is eating.") and again.lowercase
 
 
-def test_encode_pairs_truncates_with_warning(tmp_path, caplog):
+def test_encode_pairs_truncates_with_warning(tmp_path, capsys):
     data = read_parallel(_write(tmp_path / "t.de", DE), _write(tmp_path / "t.en", EN))
     s, t = train_codecs(data, "whitespace", vocab_size=1000)
-    with caplog.at_level(logging.WARNING, logger="lstmkit"):
-        pairs = encode_pairs(data, s, t, max_length=3, name="t")
+    capsys.readouterr()
+    pairs = encode_pairs(data, s, t, max_length=3, name="t")
     assert all(len(p.src) <= 3 and len(p.tgt) <= 5 for p in pairs)
     assert pairs[0].tgt[0] == t.bos_id and pairs[0].tgt[-1] == t.eos_id and pairs[7].position == 7
-    assert "truncated" in caplog.text and "--max-length 3" in caplog.text
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "truncated" in err and "--max-length 3" in err
 
 
 def test_unknown_mode_and_corrupt_json():

@@ -3,15 +3,13 @@
 import pytest
 import torch
 
+from lstmkit.data.files import read_lines
+from lstmkit.data.labelled import parse_numbers, read_labelled, read_unlabelled
 from lstmkit.data.text import (
     BpeTokenizer,
     WordTokenizer,
     load_embeddings,
     make_tokenizer,
-    parse_numbers,
-    read_labelled,
-    read_lines,
-    read_unlabelled,
     tokenizer_from_json,
     tokenizer_to_json,
 )

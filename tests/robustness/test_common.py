@@ -2,7 +2,7 @@
 folder), settings from the command line, TOML files and config.json, the output folder, --resume.
 
 Each case: exit code, message fragment, no traceback, nothing half-written, earlier files intact
-(see harness.py). The task tables are tests/robustness/test_<task>.py.
+(see harness.py). The task tables are tests/robustness/test_robust_<task>.py.
 """
 
 from __future__ import annotations

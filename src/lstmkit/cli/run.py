@@ -31,11 +31,22 @@ def run_guarded(fn: Callable[[], int | None], debug: bool) -> int:
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
+    except (MemoryError, RuntimeError) as e:
+        if debug or not (isinstance(e, MemoryError) or _out_of_memory(e)):
+            raise
+        print("error: out of memory (try a smaller --batch-size, --hidden-size or input limit)", file=sys.stderr)
+        return 2
     finally:
         if "torch.distributed" in sys.modules:
             from lstmkit.trainer.distributed import shutdown
 
             shutdown()
+
+
+def _out_of_memory(e: BaseException) -> bool:
+    """torch's failed allocations (CPU: a RuntimeError; CUDA: torch.OutOfMemoryError)."""
+    text = str(e)
+    return "can't allocate memory" in text or "out of memory" in text.lower()
 
 
 def dispatch(args: argparse.Namespace) -> int:
@@ -60,6 +71,26 @@ def _emit(text: str, output: str | None) -> None:
     else:
         sys.stdout.write(text)
         sys.stdout.flush()
+
+
+def check_output(path: str | None, flag: str = "--output") -> None:
+    """Refuse an output file before any work: a folder in its place, a file where its folder
+    should be, or a folder that cannot be written."""
+    import os
+    from pathlib import Path
+
+    if not path or path == "-":
+        return
+    p = Path(path)
+    if p.is_dir():
+        raise LstmkitError(f"{flag} {p}: is a folder, not a file")
+    probe = p.parent
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir():
+        raise LstmkitError(f"{flag} {p}: {probe} is a file, not a folder")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise LstmkitError(f"{flag} {p}: {probe} is not writable")
 
 
 def _threads(args: argparse.Namespace) -> None:
@@ -174,6 +205,7 @@ def evaluate(args: argparse.Namespace) -> int:
 def predict(args: argparse.Namespace) -> int:
     spec: TaskSpec = args.spec
     opts = options(args, spec.predict)
+    check_output(args.output)
     _threads(args)
     predictor = _load(args, spec)
     items = predictor.read(args.data, opts)
@@ -192,6 +224,8 @@ def command(args: argparse.Namespace) -> int:
     _threads(args)
     module, fn = cmd.run.split(":")
     plain = {a.name: getattr(args, a.name) for a in cmd.args}
+    if "output" in plain:
+        check_output(plain["output"])
     if cmd.model:
         plain["model"] = args.model
     return int(getattr(importlib.import_module(module), fn)(plain, opts) or 0)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-import sys
+import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -27,7 +27,8 @@ from typing import Literal, NamedTuple
 import numpy as np
 import torch
 
-from lstmkit.errors import DataError
+from lstmkit.data.files import csv_reader, read_lines
+from lstmkit.errors import DataError, warn
 
 FeatureKind = Literal["mfcc", "fbank"]
 NormMode = Literal["global", "utterance", "none"]
@@ -38,41 +39,91 @@ AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
 # --------------------------------------------------------------------------------------------
 # WAV reading
 # --------------------------------------------------------------------------------------------
-def read_wav(path: str | Path, sample_rate: int = 16000) -> np.ndarray:
-    """Read an audio file as mono float32 samples in [-1, 1] at ``sample_rate`` Hz.
+MIN_SAMPLE_RATE = 1000  # Hz: a file recorded below it is not speech audio (the lowest --sample-rate)
+MAX_AMPLITUDE = 100.0  # float audio lies within [-1, 1]; far beyond it integer samples were not scaled
 
-    Channels are averaged (mono mix); other sample rates are resampled with librosa (soxr).
-    Returns shape (N,). Raises DataError for a missing, unreadable or empty file.
+
+def audio_info(path: str | Path) -> tuple[int, int]:
+    """``(sample rate, frames)`` of an audio file from its header (cheap: no samples are read).
+
+    Raises DataError for a missing file, a folder, an unreadable or empty file, or a sample rate
+    below 1000 Hz.
     """
     import soundfile as sf
 
     path = Path(path)
+    if path.is_dir():
+        raise DataError(f"{path}: is a folder, not an audio file")
     if not path.is_file():
         raise DataError(f"{path}: audio file not found")
     try:
-        data, sr = sf.read(str(path), dtype="float32", always_2d=True)  # (N, channels)
+        info = sf.info(str(path))
+    except Exception as exc:  # soundfile raises LibsndfileError / RuntimeError / TypeError
+        raise DataError(f"{path}: unreadable audio file ({_first_line(exc)})") from None
+    if info.frames <= 0:
+        raise DataError(f"{path}: empty audio file (0 samples)")
+    if info.samplerate < MIN_SAMPLE_RATE:
+        raise DataError(
+            f"{path}: sample rate {info.samplerate} Hz is below {MIN_SAMPLE_RATE} Hz, not speech audio "
+            "(record or resample it at 8000 Hz or more)"
+        )
+    return int(info.samplerate), int(info.frames)
+
+
+def check_wave(wave: np.ndarray, where: str) -> None:
+    """Refuse samples a feature extractor cannot use: NaN or infinite ones, or magnitudes far beyond
+    float audio's [-1, 1] (integer samples that were not scaled)."""
+    if not np.all(np.isfinite(wave)):
+        raise DataError(f"{where}: audio contains NaN or infinite samples")
+    peak = float(np.abs(wave).max()) if wave.size else 0.0
+    if peak > MAX_AMPLITUDE:
+        raise DataError(
+            f"{where}: samples reach {peak:.3g}, but float audio lies within [-1, 1] "
+            "(scale integer samples, e.g. x / 32768 for 16-bit)"
+        )
+
+
+def read_audio(
+    path: str | Path, sample_rate: int = 16000, max_seconds: float | None = None
+) -> tuple[np.ndarray, float]:
+    """``(wave, seconds)``: the file as mono float32 samples in [-1, 1] at ``sample_rate`` Hz (N,), cut to
+    its first ``max_seconds`` (only those are read), and the file's full duration in seconds.
+
+    Channels are averaged (mono mix); other sample rates are resampled with librosa (soxr). Raises
+    DataError for a missing, unreadable or empty file, a sample rate below 1000 Hz, NaN or infinite
+    samples, or samples far beyond [-1, 1].
+    """
+    import soundfile as sf
+
+    path = Path(path)
+    sr, frames = audio_info(path)
+    limit = frames
+    if max_seconds is not None and frames > max_seconds * sr:
+        limit = max(1, int(max_seconds * sr))
+    try:
+        data, sr = sf.read(str(path), frames=limit, dtype="float32", always_2d=True)  # (N, channels)
     except Exception as exc:  # soundfile raises LibsndfileError / RuntimeError / TypeError
         raise DataError(f"{path}: unreadable audio file ({_first_line(exc)})") from None
     if data.shape[0] == 0:
         raise DataError(f"{path}: empty audio file (0 samples)")
     wave = data.mean(axis=1)  # (N,) mono mix
-    if not np.all(np.isfinite(wave)):
-        raise DataError(f"{path}: audio contains NaN or infinite samples")
+    check_wave(wave, str(path))
     if sr != sample_rate:
         import librosa
 
         wave = librosa.resample(wave, orig_sr=sr, target_sr=sample_rate)
-    return np.ascontiguousarray(wave, dtype=np.float32)
+    return np.ascontiguousarray(wave, dtype=np.float32), frames / sr
+
+
+def read_wav(path: str | Path, sample_rate: int = 16000) -> np.ndarray:
+    """Read an audio file as mono float32 samples in [-1, 1] at ``sample_rate`` Hz: :func:`read_audio`
+    without a length limit. Returns shape (N,)."""
+    return read_audio(path, sample_rate)[0]
 
 
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__
-
-
-def warn(message: str) -> None:
-    """Print a one-line warning on stderr (progress and warnings never go to stdout)."""
-    print(f"warning: {message}", file=sys.stderr)
 
 
 # --------------------------------------------------------------------------------------------
@@ -92,27 +143,48 @@ class ManifestEntry(NamedTuple):
 def read_manifest(path: str | Path, *, require_text: bool = True) -> list[ManifestEntry]:
     """Read a ``path,text`` CSV; relative paths are taken from the manifest's folder.
 
-    Extra columns are ignored. Raises DataError for a missing/empty file, a missing column or an
-    empty field (naming the line). Whether each audio file exists is checked when it is read.
+    Extra columns are ignored. Raises DataError for a missing, empty or non-UTF-8 file, an audio file
+    or a folder given instead, a missing or repeated column or an empty field (naming the line).
+    Whether each audio file exists is checked when it is read.
     """
+    if str(path) == "-":
+        raise DataError("-: a manifest is read from a file (only predict reads audio paths from standard input)")
     path = Path(path)
+    if path.is_dir():
+        raise DataError(f"{path}: is a folder, not a manifest CSV (lstmkit speech manifest writes one from a folder)")
     if not path.is_file():
         raise DataError(f"{path}: manifest not found")
-    text = path.read_text(encoding="utf-8-sig")
-    rows = list(csv.reader(io.StringIO(text)))
-    if not rows or not any(rows):
+    if path.suffix.lower() in AUDIO_SUFFIXES:
+        raise DataError(f"{path}: an audio file, not a manifest: give a CSV with the columns path,text")
+    lines = read_lines(path, "a manifest CSV with the columns path,text")
+    reader = csv_reader(lines)
+    rows: list[tuple[int, list[str]]] = []
+    try:
+        for row in reader:
+            if any(f.strip() for f in row):  # blank lines are skipped
+                rows.append((reader.line_num, row))
+    except csv.Error as e:
+        raise DataError(f"{path} line {reader.line_num}: {e}") from None
+    if not rows:
         raise DataError(f"{path}: empty manifest")
-    header = [h.strip() for h in rows[0]]
+    first, header = rows[0][0], [h.strip() for h in rows[0][1]]
+    repeated = sorted({h for h in header if h and header.count(h) > 1})
+    if repeated:
+        raise DataError(f"{path} line {first}: column '{repeated[0]}' appears twice in the header")
     needed = ["path", "text"] if require_text else ["path"]
     for col in needed:
         if col not in header:
-            raise DataError(f"{path}: column '{col}' not found (columns: {', '.join(header)})")
+            if any(";" in h or "\t" in h for h in header):
+                hint = ": a manifest is comma-separated"
+            elif any(h.lower().endswith(AUDIO_SUFFIXES) for h in header):
+                hint = ": the first line must name the columns (path,text)"
+            else:
+                hint = ""
+            raise DataError(f"{path}: column '{col}' not found (columns: {', '.join(header)}){hint}")
     i_path = header.index("path")
     i_text = header.index("text") if "text" in header else None
     entries = []
-    for n, row in enumerate(rows[1:], start=2):
-        if not row:
-            continue  # blank line
+    for n, row in rows[1:]:
         if len(row) != len(header):
             raise DataError(f"{path} line {n}: {len(row)} fields, header has {len(header)}")
         audio = row[i_path].strip()
@@ -176,6 +248,8 @@ def build_manifest(
     folder, out = Path(folder), Path(out)
     if not folder.is_dir():
         raise DataError(f"{folder}: folder not found")
+    if out.exists() and not out.is_dir():
+        raise DataError(f"{out}: exists and is not a folder")
     regex = pattern_regex(pattern)
     if test_index is not None and "index" not in regex.groupindex:
         raise DataError(f"--pattern '{pattern}': needs {{index}} to use --test-index")
@@ -270,18 +344,27 @@ class FeatureExtractor:
         self.cfg = cfg
         self.win_length = int(round(cfg.sample_rate * cfg.win_ms / 1000))
         self.n_fft = 1 << (self.win_length - 1).bit_length()  # next power of two >= window
-        self.mel_basis = librosa.filters.mel(
-            sr=cfg.sample_rate, n_fft=self.n_fft, n_mels=cfg.n_mels, fmin=cfg.fmin, fmax=cfg.fmax
-        )  # (n_mels, n_fft // 2 + 1)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            self.mel_basis = librosa.filters.mel(
+                sr=cfg.sample_rate, n_fft=self.n_fft, n_mels=cfg.n_mels, fmin=cfg.fmin, fmax=cfg.fmax
+            )  # (n_mels, n_fft // 2 + 1)
+        if any("Empty filters" in str(w.message) for w in caught):
+            warn(
+                f"--n-mels {cfg.n_mels}: some mel bands are empty for a {cfg.win_ms:g} ms window at {cfg.sample_rate} Hz "
+                "(their features are constant): use fewer bands, a longer --win-ms or a wider --fmin/--fmax"
+            )
 
     def __call__(self, wave: np.ndarray) -> np.ndarray:
         """wave (N,) float32 at cfg.sample_rate -> features (T, F) float32, T = 1 + N // hop."""
         import librosa
         import scipy.fft
 
-        spec = librosa.stft(
-            wave, n_fft=self.n_fft, hop_length=self.cfg.hop_length, win_length=self.win_length
-        )  # (n_fft/2+1, T) complex
+        with warnings.catch_warnings():  # a clip shorter than one window is zero-padded: no need to say so
+            warnings.filterwarnings("ignore", message="n_fft=.* is too large")
+            spec = librosa.stft(
+                wave, n_fft=self.n_fft, hop_length=self.cfg.hop_length, win_length=self.win_length
+            )  # (n_fft/2+1, T) complex
         power = np.abs(spec) ** 2
         logmel = librosa.power_to_db(self.mel_basis @ power, top_db=None)  # (n_mels, T)
         if self.cfg.kind == "mfcc":
@@ -343,29 +426,47 @@ def featurize_files(
     extractor: FeatureExtractor,
     on_error: OnError = "fail",
     sources: Sequence[str] | None = None,
+    max_seconds: float | None = None,
+    warn_long: bool = True,
 ) -> tuple[list[np.ndarray], list[int], list[float]]:
     """Read and featurise each file; returns (features (T, F) list, kept indices, durations s).
 
     With ``on_error='skip'`` unreadable/missing/empty files are skipped with a one-line warning;
-    with ``'fail'`` the first one raises DataError (prefixed by its manifest line if given).
+    with ``'fail'`` the first one raises DataError (prefixed by its manifest line if given). Files
+    longer than ``max_seconds`` are cut to their first ``max_seconds`` (durations are of what was
+    read), with one warning giving the count (``warn_long=False``: silently, when the same files were
+    already warned about).
     """
     feats, kept, durations = [], [], []
+    cut: list[tuple[float, str]] = []
     sr = extractor.cfg.sample_rate
     for i, p in enumerate(paths):
         try:
-            wave = read_wav(p, sr)
+            wave, seconds = read_audio(p, sr, max_seconds)
         except DataError as exc:
             msg = f"{sources[i]}: {exc}" if sources else str(exc)
             if on_error == "fail":
                 raise DataError(msg) from None
             warn(f"{msg} (skipped)")
             continue
+        if max_seconds is not None and seconds > max_seconds:
+            cut.append((seconds, sources[i] if sources else str(p)))
         feats.append(extractor(wave))
         kept.append(i)
         durations.append(len(wave) / sr)
+    if cut and warn_long:
+        warn_cut(len(cut), max(cut), max_seconds)
     if not feats:
-        raise DataError("no readable audio files (all were skipped)")
+        raise DataError(f"no readable audio files (all {len(paths)} were skipped)")
     return feats, kept, durations
+
+
+def warn_cut(count: int, longest: tuple[float, str], max_seconds: float | None) -> None:
+    """The one warning about clips cut to ``--max-seconds``."""
+    warn(
+        f"{count} audio clip(s) longer than --max-seconds {max_seconds:g} are cut to their first {max_seconds:g} s "
+        f"(the longest: {longest[1]}, {longest[0]:.1f} s)"
+    )
 
 
 # --------------------------------------------------------------------------------------------

@@ -28,7 +28,7 @@ from typing import Literal, NamedTuple
 
 from seqeval.metrics.sequence_labeling import get_entities
 
-from lstmkit.data.text import read_lines
+from lstmkit.data.files import read_lines
 from lstmkit.errors import DataError
 
 Scheme = Literal["IOB1", "IOB2", "IOBES", "none"]
@@ -63,6 +63,13 @@ class Span(NamedTuple):
 
 
 # --------------------------------------------------------------------------------------- readers
+def _lines(path: str | Path, what: str) -> list[str]:
+    """The lines of a user's file (``-``: standard input): UTF-8 or UTF-16 with a byte-order mark, ``\n``
+    or ``\r\n``; a folder, binary data (a NUL byte), a line that is not UTF-8 or a file without text
+    raise :class:`DataError` naming the file (and line and column). ``what``: what the file should hold."""
+    return read_lines(path, what)
+
+
 def _split_columns(line: str) -> list[str]:
     """Tab-separated if the line has a tab (tokens may then hold spaces), else whitespace-separated."""
     line = line.rstrip("\r\n")
@@ -81,7 +88,7 @@ def read_conll(
     """Read a CoNLL column file. ``tag_column=None`` (or a one-column file without
     ``require_tags``) gives sentences without tags. Bad lines raise :class:`DataError`.
     ``keep``: each ``-DOCSTART-`` line becomes an empty sentence carrying it (see :func:`read_for_tagging`)."""
-    lines = read_lines(path)
+    lines = _lines(path, "CoNLL lines (a token and its columns per line)")
     sentences: list[Sentence] = []
     cur: list[tuple[int, list[str]]] = []
     n_cols: int | None = None
@@ -108,8 +115,14 @@ def read_conll(
             raise DataError(f"{path}:{no}: expected {n_cols} columns (as on the first token line), found {len(cols)}")
         cur.append((no, cols))
     flush()
-    if not sentences:
-        raise DataError(f"{path}: no sentences found")
+    if not any(s.tokens for s in sentences):
+        raise DataError(f"{path}: no sentences found (only -DOCSTART- or blank lines)")
+    tagged = [s for s in sentences if s.tags]
+    if tagged and require_tags and all(t == "_" for s in tagged for t in s.tags or []):
+        raise DataError(
+            f"{path}: the tag column ({tag_column}) holds only '_': no tags there "
+            "(a CoNLL-U file? pass --format conllu; else choose the column with --tag-column)"
+        )
     return sentences
 
 
@@ -121,7 +134,16 @@ def _make_sentence(path, rows, token_column, tag_column, n_cols, require_tags) -
     tags = None
     if tag_column is not None and (n_cols > 1 or require_tags):
         if n_cols == 1:
-            raise DataError(f"{path}:{rows[0][0]}: only one column (tokens); tags are missing")
+            first = rows[0][1][0]
+            hint = next(
+                (
+                    f" (the line {first[:40]!r} holds {name}: CoNLL columns are separated by spaces or tabs)"
+                    for sep, name in ((",", "commas"), (";", "';'"), ("|", "'|'"))
+                    if sep in first
+                ),
+                "",
+            )
+            raise DataError(f"{path}:{rows[0][0]}: only one column (tokens); tags are missing{hint}")
         tags = [c[tag_column] for _, c in rows]
     return Sentence(
         tokens=[c[token_column] for _, c in rows], tags=tags, lines=[n for n, _ in rows], columns=[c for _, c in rows]
@@ -140,7 +162,8 @@ def read_conllu(path: str | Path, tag: Literal["upos", "xpos"] = "upos", keep: b
     sentences: list[Sentence] = []
     cur: list[tuple[int, list[str]]] = []
     carried: list[tuple[int, str]] = []
-    for no, line in enumerate(read_lines(path) + [""], start=1):
+    lines = _lines(path, "CoNLL-U lines (10 tab-separated columns per word)")
+    for no, line in enumerate(lines + [""], start=1):
         if not line.strip():
             if cur or (keep and carried):
                 sentences.append(_make_sentence(path, cur, 1, None if keep else col, 10, not keep))
@@ -152,10 +175,15 @@ def read_conllu(path: str | Path, tag: Literal["upos", "xpos"] = "upos", keep: b
             continue
         cols = line.rstrip("\r\n").split("\t")
         if len(cols) != 10:
-            raise DataError(f"{path}:{no}: expected 10 tab-separated CoNLL-U columns, found {len(cols)}")
+            hint = " (separated by spaces: CoNLL-U needs tabs)" if len(line.split()) == 10 else ""
+            raise DataError(f"{path}:{no}: expected 10 tab-separated CoNLL-U columns, found {len(cols)}{hint}")
         if "-" in cols[0] or "." in cols[0]:  # multi-word token range or empty node
             carried.append((len(cur), line.rstrip("\r\n")))
             continue
+        if not cols[0].strip().isdigit():
+            raise DataError(f"{path}:{no}: column 1 (ID) is {cols[0][:20]!r}, not a word number (1, 2, ...)")
+        if not cols[1].strip():
+            raise DataError(f"{path}:{no}: column 2 (FORM) is empty: every word needs its text")
         if not keep and cols[col] == "_":
             raise DataError(f"{path}:{no}: no {tag.upper()} tag ('_') for token {cols[1]!r}")
         cur.append((no, cols))
@@ -168,7 +196,7 @@ def read_text(path: str | Path, keep_empty: bool = False) -> list[Sentence]:
     """Raw text: one sentence per line, whitespace-tokenised; no tags. Blank lines are skipped, or
     with ``keep_empty`` are empty sentences (one sentence per line of the file)."""
     sentences = []
-    for no, line in enumerate(read_lines(path), start=1):
+    for no, line in enumerate(_lines(path, "sentences (one per line)"), start=1):
         toks = line.split()
         if toks or keep_empty:
             sentences.append(Sentence(tokens=toks, tags=None, lines=[no] * len(toks), columns=[[t] for t in toks]))

@@ -4,10 +4,14 @@ Pairs come from two line-aligned files (line ``i`` of the source with line ``i``
 one TSV file of ``source<TAB>target`` lines, or from Python strings.
 
 * Line counts of two files must match (a :class:`DataError` names both files and both counts).
-* A pair where either side is empty (or only spaces) is skipped and counted.
+* A pair where either side is empty (or only spaces) is skipped and counted (one warning).
+* A TSV line needs exactly one tab; a first line ``source<TAB>target`` (or ``src``/``tgt``) is a header
+  and skipped.
 * Sentences longer than ``max_length`` tokens are truncated, with one warning giving the count.
 
-Lines are read with :func:`lstmkit.data.text.read_lines` (UTF-8 checked line by line, the line named).
+Lines are read with :func:`lstmkit.data.files.read_lines` (UTF-8 checked line by line, the line
+named; UTF-16 with a byte-order mark decoded; folders, binary files and empty input named as such).
+Warnings are one line ``warning: ...`` on stderr.
 
 Tokenisation (:class:`TextCodec`) builds on the tokenizers of :mod:`lstmkit.data.text`:
 
@@ -21,21 +25,21 @@ Both reserve ``<pad>=0, <unk>=1, <s>=2, </s>=3``. Source and target get one shar
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
-from lstmkit.data.text import BpeTokenizer, WhitespaceTokenizer, read_lines, tokenizer_from_json, tokenizer_to_json
+from lstmkit.data.files import read_lines, short
+from lstmkit.data.text import BpeTokenizer, WhitespaceTokenizer, tokenizer_from_json, tokenizer_to_json
 from lstmkit.data.vocab import Vocab
-from lstmkit.errors import DataError, ModelFolderError
-
-log = logging.getLogger("lstmkit.translate")
+from lstmkit.errors import DataError, ModelFolderError, warn
 
 TokenizerMode = Literal["bpe", "whitespace"]
 PAD, UNK, BOS, EOS = "<pad>", "<unk>", "<s>", "</s>"
 SPECIALS: tuple[str, ...] = (PAD, UNK, BOS, EOS)
+HEADER = ({"source", "src"}, {"target", "tgt", "trg"})  # a first TSV line of these names is a header
+SIDE = "sentences (one per line)"
 
 
 # ------------------------------------------------------------------------------------------- reading
@@ -44,13 +48,15 @@ class ParallelText:
     """Aligned sentence pairs.
 
     sources/targets: the kept sentences (stripped); line_numbers: 1-based line (or position) of each
-    kept pair; skipped_empty: pairs dropped because a side was empty.
+    kept pair; skipped_empty: pairs dropped because a side was empty; unit: what line_numbers count
+    ("line" of a file, "item" of a list), for messages.
     """
 
     sources: list[str] = field(default_factory=list)
     targets: list[str] = field(default_factory=list)
     line_numbers: list[int] = field(default_factory=list)
     skipped_empty: int = 0
+    unit: str = "line"
 
     def __len__(self) -> int:
         return len(self.sources)
@@ -71,6 +77,7 @@ class ParallelText:
             [self.sources[i] for i in indices],
             [self.targets[i] for i in indices],
             [self.line_numbers[i] for i in indices],
+            unit=self.unit,
         )
 
     def finish(self, name: str) -> ParallelText:
@@ -78,13 +85,13 @@ class ParallelText:
         if not self.sources:
             raise DataError(f"{name}: no pair has text on both sides")
         if self.skipped_empty:
-            log.warning("%s: skipped %d empty line pair(s)", name, self.skipped_empty)
+            warn(f"{name}: skipped {self.skipped_empty} empty line pair(s)")
         return self
 
 
 def read_parallel(source: str | Path, target: str | Path) -> ParallelText:
     """Read two aligned files; different line counts -> DataError naming both counts."""
-    src_lines, tgt_lines = read_lines(source), read_lines(target)
+    src_lines, tgt_lines = read_lines(source, SIDE), read_lines(target, SIDE)
     if len(src_lines) != len(tgt_lines):
         raise DataError(
             f"{source} has {len(src_lines)} lines but {target} has {len(tgt_lines)}: "
@@ -96,27 +103,49 @@ def read_parallel(source: str | Path, target: str | Path) -> ParallelText:
     return out.finish(f"{source} / {target}")
 
 
+def _is_header(line: str) -> bool:
+    fields = [f.strip().lower() for f in line.split("\t")]
+    return len(fields) == 2 and fields[0] in HEADER[0] and fields[1] in HEADER[1]
+
+
 def read_tsv(path: str | Path) -> ParallelText:
     """Read ``source<TAB>target`` lines; blank lines and pairs with an empty side are skipped and counted,
-    a line without exactly one tab is a DataError naming it."""
+    a first line ``source<TAB>target`` is a header, a line without exactly one tab is a DataError naming it."""
     out = ParallelText()
-    for n, line in enumerate(read_lines(path), start=1):
+    lines = read_lines(path, "source<TAB>target lines")
+    first = next(i for i, line in enumerate(lines) if line.strip())  # read_lines refuses a blank file
+    header = _is_header(lines[first])
+    for n, line in enumerate(lines, start=1):
+        if header and n == first + 1:
+            continue
         if not line.strip():
             out.skipped_empty += 1
             continue
         fields = line.split("\t")
         if len(fields) != 2:
-            raise DataError(f"{path}: line {n}: expected source<TAB>target, found {len(fields)} tab-separated fields")
+            hint = (
+                "the file must be tab-separated (two line-aligned files: --source/--target)"
+                if len(fields) == 1
+                else "a sentence may not contain a tab"
+            )
+            raise DataError(
+                f"{path}: line {n}: expected source<TAB>target, found {len(fields)} tab-separated field(s): {hint}"
+            )
         out.add(fields[0], fields[1], n)
+    if header and not out.sources and not out.skipped_empty:
+        raise DataError(f"{path}: only a header line (line {first + 1}), no sentence pairs")
     return out.finish(str(path))
 
 
 def from_pairs(pairs: Sequence[Sequence[str]], name: str = "data") -> ParallelText:
-    """``[(source, target), ...]`` strings as ParallelText (positions are 1-based)."""
-    out = ParallelText()
+    """``[(source, target), ...]`` strings as ParallelText (positions are 1-based); any other item is a
+    DataError naming it."""
+    if isinstance(pairs, (str, bytes)) or not isinstance(pairs, Sequence):
+        raise DataError(f"{name}: expected a list of (source, target) pairs of strings, got {type(pairs).__name__}")
+    out = ParallelText(unit="item")
     for i, pair in enumerate(pairs, start=1):
-        if isinstance(pair, str) or len(pair) != 2 or not all(isinstance(x, str) for x in pair):
-            raise DataError(f"{name}: item {i} is not a (source, target) pair of strings: {pair!r}")
+        if not isinstance(pair, (tuple, list)) or len(pair) != 2 or not all(isinstance(x, str) for x in pair):
+            raise DataError(f"{name}: item {i} is not a (source, target) pair of strings: {short(pair, 60)}")
         out.add(pair[0], pair[1], i)
     return out.finish(name)
 
@@ -267,7 +296,8 @@ def encode_pairs(
         truncated += bool(cut_s or cut_t)
         out.append(PairExample(src, [tgt_codec.bos_id] + tgt[:max_length] + [tgt_codec.eos_id], i))
     if truncated:
-        log.warning(
-            "%s: %d sentence pair(s) longer than --max-length %d tokens were truncated", name, truncated, max_length
+        warn(
+            f"{name}: {truncated} sentence pair(s) longer than --max-length {max_length} tokens were truncated "
+            f"to {max_length} tokens"
         )
     return out

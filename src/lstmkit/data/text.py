@@ -1,13 +1,7 @@
-"""Text readers, tokenizers and a pretrained-embeddings loader (classification and language models).
+"""Tokenizers and a pretrained-embeddings loader (classification and language models).
 
-Readers decode each line as UTF-8 on its own so that a bad byte is reported with its line number, and
-raise :class:`~lstmkit.errors.DataError` naming the file, line or column at fault.
-
-Labelled formats read by :func:`read_labelled`:
-
-* CSV / TSV with a header row (``--text-column`` / ``--label-column``; GLUE's SST-2 ``train.tsv`` works as
-  is with ``sentence`` / ``label``);
-* headerless lines ``label<TAB>text``.
+Files are read by :func:`lstmkit.data.files.read_lines`; the labelled-text readers of classification
+are in :mod:`lstmkit.data.labelled`.
 
 Tokenizers (all ``tokenize(text) -> list[str]`` and JSON-serialisable via :func:`tokenizer_to_json`):
 ``word`` (regex, optional lowercase), ``whitespace`` (pre-tokenised text), ``char``, and ``bpe``
@@ -16,228 +10,22 @@ Tokenizers (all ``tokenize(text) -> list[str]`` and JSON-serialisable via :func:
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 import re
-import sys
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, NamedTuple, Protocol
 
 import torch
 
+from lstmkit.data.files import short
 from lstmkit.data.vocab import PAD, UNK, Vocab
 from lstmkit.errors import DataError
 
 TextFormat = Literal["auto", "csv", "tsv", "lines"]
 TokenizerKind = Literal["word", "whitespace", "char", "bpe"]
-
-TEXT_COLUMN_GUESSES = ("text", "sentence", "review", "content", "sequence")
-LABEL_COLUMN_GUESSES = ("label", "labels", "class", "target", "y")
-
-
-# ============================================================================================ reading
-def read_lines(path: str | Path, allow_empty: bool = False) -> list[str]:
-    """The file's lines (without line ends), each decoded as UTF-8; ``-`` reads standard input.
-
-    Raises DataError for a missing file, an empty file (unless ``allow_empty``) or a line that is not
-    valid UTF-8 (``"train.txt: line 12 is not valid UTF-8 (byte 0xff at column 5)"``).
-    """
-    p = Path(path)
-    if str(path) == "-":
-        p, raw = Path("<stdin>"), sys.stdin.buffer.read()
-    elif not p.is_file():
-        raise DataError(f"{p}: file not found")
-    else:
-        raw = p.read_bytes()
-    if raw.startswith(b"\xef\xbb\xbf"):  # UTF-8 byte-order mark
-        raw = raw[3:]
-    if not raw.strip() and not allow_empty:
-        raise DataError(f"{p}: empty file")
-    lines = raw.split(b"\n")
-    if lines and lines[-1] == b"":
-        lines.pop()  # final newline
-    out = []
-    for n, b in enumerate(lines, start=1):
-        try:
-            out.append(b.decode("utf-8").rstrip("\r"))
-        except UnicodeDecodeError as e:
-            raise DataError(
-                f"{p}: line {n} is not valid UTF-8 (byte 0x{b[e.start]:02x} at column {e.start + 1})"
-            ) from None
-    return out
-
-
-def read_text(path: str | Path) -> str:
-    """The whole file as one string (UTF-8 checked line by line; newline-terminated lines)."""
-    lines = read_lines(path)
-    return "\n".join(lines) + "\n"
-
-
-class LabelledText(NamedTuple):
-    """One labelled example: the raw text, its label (as a string) and its 1-based line in the file."""
-
-    text: str
-    label: str
-    line: int
-
-
-def _sniff_format(path: Path, first: str) -> Literal["csv", "tsv"]:
-    if path.suffix.lower() == ".csv":
-        return "csv"
-    if path.suffix.lower() == ".tsv" or "\t" in first:
-        return "tsv"
-    return "csv"
-
-
-def _pick_column(header: list[str], wanted: str | None, guesses: Sequence[str], what: str, path: Path) -> int:
-    if wanted is not None:
-        if wanted not in header:
-            raise DataError(f"{path}: column '{wanted}' not found (columns: {', '.join(header)})")
-        return header.index(wanted)
-    lower = [h.strip().lower() for h in header]
-    for g in guesses:
-        if g in lower:
-            return lower.index(g)
-    raise DataError(f"{path}: no {what} column found (columns: {', '.join(header)}); name it with --{what}-column")
-
-
-def _rows(lines: list[str], fmt: Literal["csv", "tsv"], keep_blank: bool = False) -> Iterator[tuple[int, list[str]]]:
-    """(line number, fields) for each row, blank rows skipped unless ``keep_blank`` (then they
-    come as ``[]``); TSV is read without quoting (as GLUE writes it)."""
-    if fmt == "tsv":
-        for n, line in enumerate(lines, start=1):
-            if line.strip():
-                yield n, line.split("\t")
-            elif keep_blank:
-                yield n, []
-        return
-    reader = csv.reader(lines)
-    try:
-        for fields in reader:
-            if fields and any(f.strip() for f in fields):
-                yield reader.line_num, fields
-            elif keep_blank:
-                yield reader.line_num, []
-    except csv.Error as e:
-        raise DataError(f"line {reader.line_num}: {e}") from None
-
-
-def read_labelled(
-    path: str | Path,
-    text_column: str | None = None,
-    label_column: str | None = None,
-    fmt: TextFormat = "auto",
-) -> list[LabelledText]:
-    """Read labelled texts from CSV/TSV with a header, or from ``label<TAB>text`` lines.
-
-    ``fmt="auto"``: if the first line names a label column (``--label-column`` or one of
-    ``label, class, target, ...``) the file is a table (CSV, or TSV for ``.tsv``/tab-separated files);
-    otherwise each line is ``label<TAB>text``.
-    """
-    p = Path(path)
-    lines = read_lines(p)
-    first = lines[0]
-    if fmt == "auto":
-        table = _sniff_format(p, first)
-        header = next(iter(_rows([first], table)), (0, []))[1]
-        names = [h.strip().lower() for h in header]
-        has_header = (label_column in header) if label_column else any(g in names for g in LABEL_COLUMN_GUESSES)
-        if text_column is not None or label_column is not None:
-            has_header = True  # named columns only make sense with a header; a miss is reported below
-        fmt = table if has_header else "lines"
-    if fmt == "lines":
-        return _read_label_tab_text(p, lines)
-    rows = _rows(lines, fmt)
-    try:
-        _, header = next(rows)
-    except StopIteration:
-        raise DataError(f"{p}: file is empty") from None
-    header = [h.strip() for h in header]
-    ti = _pick_column(header, text_column, TEXT_COLUMN_GUESSES, "text", p)
-    li = _pick_column(header, label_column, LABEL_COLUMN_GUESSES, "label", p)
-    out = []
-    try:
-        for n, fields in rows:
-            if len(fields) != len(header):
-                raise DataError(f"{p}: line {n} has {len(fields)} fields, the header has {len(header)}")
-            label = fields[li].strip()
-            if label == "":
-                raise DataError(f"{p}: line {n}: empty label in column '{header[li]}'")
-            out.append(LabelledText(fields[ti].strip(), label, n))
-    except DataError as e:
-        msg = str(e)
-        raise DataError(msg if msg.startswith(str(p)) else f"{p}: {msg}") from None
-    if not out:
-        raise DataError(f"{p}: no examples after the header")
-    return out
-
-
-def _read_label_tab_text(p: Path, lines: list[str]) -> list[LabelledText]:
-    out = []
-    for n, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        if "\t" not in line:
-            raise DataError(f"{p}: line {n}: expected 'label<TAB>text' (or a header naming the columns)")
-        label, text = line.split("\t", 1)
-        if not label.strip():
-            raise DataError(f"{p}: line {n}: empty label")
-        out.append(LabelledText(text.strip(), label.strip(), n))
-    if not out:
-        raise DataError(f"{p}: file is empty")
-    return out
-
-
-def read_unlabelled(path: str | Path, text_column: str | None = None, fmt: TextFormat = "auto") -> list[str]:
-    """Texts to predict, one per input row, in order (empty lines give empty texts): one per line,
-    or a CSV/TSV column; ``-`` reads standard input as lines.
-
-    ``fmt="auto"``: a ``.csv``/``.tsv`` file whose first line names a text column (``--text-column``
-    or one of ``text, sentence, ...``) is read as a table; anything else as one text per line.
-    """
-    p = Path(path)
-    lines = read_lines(path)
-    table = _sniff_format(p, lines[0])
-    if fmt == "auto":
-        header = [h.strip().lower() for h in lines[0].split("\t" if table == "tsv" else ",")]
-        named = text_column is not None or any(g in header for g in TEXT_COLUMN_GUESSES)
-        fmt = table if named and p.suffix.lower() in (".csv", ".tsv") else "lines"
-    if fmt == "lines":
-        return [ln.strip() for ln in lines]
-    rows = _rows(lines, fmt, keep_blank=True)
-    header = [h.strip() for h in next(rows)[1]]
-    ti = _pick_column(header, text_column, TEXT_COLUMN_GUESSES, "text", p)
-    out = []
-    for n, fields in rows:
-        if fields and ti >= len(fields):
-            raise DataError(f"{p}: line {n} has {len(fields)} fields, the header has {len(header)}")
-        out.append(fields[ti].strip() if fields else "")
-    if not out:
-        raise DataError(f"{p}: no examples after the header")
-    return out
-
-
-_NUM_SPLIT = re.compile(r"[\s,;]+")
-
-
-def parse_numbers(text: str, where: str) -> list[float]:
-    """A sequence of numbers separated by spaces, commas or semicolons; NaN/inf/garbage -> DataError."""
-    parts = [s for s in _NUM_SPLIT.split(text.strip()) if s]
-    if not parts:
-        raise DataError(f"{where}: empty number sequence")
-    out = []
-    for s in parts:
-        try:
-            x = float(s)
-        except ValueError:
-            raise DataError(f"{where}: {s!r} is not a number") from None
-        if not math.isfinite(x):
-            raise DataError(f"{where}: non-finite value {s!r}")
-        out.append(x)
-    return out
 
 
 # ============================================================================================ tokenizers
@@ -444,6 +232,8 @@ def load_embeddings(path: str | Path, vocab: Vocab, seed: int = 0, lowercase_fal
                 vec = [float(v) for v in vals]
             except ValueError:
                 raise DataError(f"{p}: line {n}: non-numeric value in the vector for {word!r}") from None
+            if not all(math.isfinite(v) for v in vec):
+                raise DataError(f"{p}: line {n}: NaN or infinite value in the vector for {short(word)}")
             for i in targets:
                 vectors[i] = vec
             if word in stoi:

@@ -1,4 +1,5 @@
-"""Time-series data: table readers with error reporting, splits, scalers, windows, calendar features.
+"""Time-series data: series from tables (read by :mod:`lstmkit.data.tables`), splits, scalers, windows,
+calendar features.
 
 A table (CSV or Parquet file, or a pandas DataFrame) holds an optional time column, an optional
 series-id column and numeric columns. :func:`load_table` turns it into a :class:`SeriesSet`: one
@@ -15,8 +16,6 @@ its lookback may reach into the previous split.
 from __future__ import annotations
 
 import dataclasses
-import os
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +24,15 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from lstmkit.data.files import listing
+from lstmkit.data.tables import (  # table_name and read_table: also imported from here
+    check_numeric,
+    numeric_like,
+    parse_times,
+    read_table,
+    table_name,
+    where,
+)
 from lstmkit.errors import DataError
 
 FeatureMode = Literal["S", "M", "MS"]
@@ -71,40 +79,7 @@ class SeriesSet:
         return self.past_columns[: self.n_target]
 
 
-# ----------------------------------------------------------------------------------------- reading
-def table_name(source: object) -> str:
-    """How messages name a table: its file name, ``DataFrame`` for one in memory, else ``data``."""
-    if isinstance(source, (str, os.PathLike)):
-        return Path(source).name
-    return "DataFrame" if isinstance(source, pd.DataFrame) else "data"
-
-
-def read_table(path: str | Path | pd.DataFrame) -> pd.DataFrame:
-    """Read a CSV or Parquet file (or copy a DataFrame); missing, empty or unparsable files raise
-    :class:`DataError`. Row i of the result is file line i + 2 (after the header)."""
-    if isinstance(path, pd.DataFrame):
-        if len(path.columns) == 0:
-            raise DataError("DataFrame: no columns")
-        return path.reset_index(drop=True).copy()
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: file not found")
-    try:
-        if path.suffix.lower() in (".parquet", ".pq"):
-            df = pd.read_parquet(path)
-        else:
-            df = pd.read_csv(path)
-    except pd.errors.EmptyDataError:
-        raise DataError(f"{path.name}: file is empty") from None
-    except pd.errors.ParserError as exc:  # ragged line: "Expected 3 fields in line 5, saw 4"
-        raise DataError(f"{path.name}: {str(exc).strip().splitlines()[-1]}") from None
-    except (OSError, ValueError) as exc:
-        raise DataError(f"{path.name}: cannot read ({exc})") from None
-    if len(df) == 0:
-        raise DataError(f"{path.name}: no data rows")
-    return df.reset_index(drop=True)  # row i is file line i + 2 (after the header)
-
-
+# ----------------------------------------------------------------------------------------- columns
 def _split_list(value: str | Sequence[str] | None) -> list[str]:
     if value is None:
         return []
@@ -121,9 +96,9 @@ def resolve_columns(df: pd.DataFrame, spec: ColumnSpec, name: str) -> tuple[list
         if c is not None and c not in df.columns
     ]
     if missing:
-        raise DataError(f"{name}: column '{missing[0]}' not found (columns: {', '.join(map(str, df.columns))})")
+        raise DataError(f"{name}: column '{missing[0]}' not found (columns: {listing(df.columns)})")
     skip = {spec.time_column, spec.series_column, *spec.future_covariates}
-    numeric = [c for c in df.columns if c not in skip and pd.api.types.is_numeric_dtype(df[c])]
+    numeric = [c for c in df.columns if c not in skip and numeric_like(df[c])]
     if not spec.target:
         spec = dataclasses.replace(spec, target=default_target(df, spec, name))
     if spec.features == "S":
@@ -144,25 +119,10 @@ def default_target(df: pd.DataFrame, spec: ColumnSpec, name: str) -> list[str]:
     """The target when none is named: the last numeric column that is not the time, series-id or a
     covariate column (ETTh1: ``OT``)."""
     skip = {spec.time_column, spec.series_column, *spec.covariates, *spec.future_covariates}
-    numeric = [c for c in df.columns if c not in skip and pd.api.types.is_numeric_dtype(df[c])]
+    numeric = [c for c in df.columns if c not in skip and numeric_like(df[c])]
     if not numeric:
         raise DataError(f"{name}: no numeric column to forecast; name the target with --target")
     return [str(numeric[-1])]
-
-
-def _check_numeric(df: pd.DataFrame, cols: list[str], name: str, allow_nan_tail: int = 0) -> pd.DataFrame:
-    """Coerce columns to float; a non-numeric cell raises DataError naming the column and line."""
-    out = df.copy()
-    for c in cols:
-        num = pd.to_numeric(out[c], errors="coerce")
-        bad = num.isna() & out[c].notna()
-        if isinstance(out[c].dtype, pd.StringDtype) or out[c].dtype == object:
-            bad = bad & (out[c].astype(str).str.strip() != "")
-        if bad.any():
-            i = int(np.flatnonzero(bad.to_numpy())[0])
-            raise DataError(f"{name}: column '{c}' line {i + 2}: non-numeric value {out[c].iloc[i]!r}")
-        out[c] = num.astype("float64")
-    return out
 
 
 def _fill_missing(df: pd.DataFrame, cols: list[str], fill: FillMethod, name: str, group: str | None) -> pd.DataFrame:
@@ -174,8 +134,8 @@ def _fill_missing(df: pd.DataFrame, cols: list[str], fill: FillMethod, name: str
         col = next(c for c in cols if nan[c].any())
         first = int(np.flatnonzero(nan[col].to_numpy())[0])
         raise DataError(
-            f"{name}: {int(nan.to_numpy().sum())} missing values (first: column '{col}' line "
-            f"{int(df.index[first]) + 2}); use --fill ffill|interpolate|drop"
+            f"{name}: {int(nan.to_numpy().sum())} missing values (first: column '{col}' "
+            f"{where(name, int(df.index[first]))}); use --fill ffill|interpolate|drop"
         )
     if fill == "drop":
         return df[~nan.any(axis=1)]
@@ -200,7 +160,7 @@ def _check_times(t: pd.Series, name: str, sid: str, notes: list[str]) -> None:
     if dup.any():
         i = int(np.flatnonzero(dup.to_numpy())[0])
         raise DataError(
-            f"{name}: duplicated timestamp {t.iloc[i]} (line {int(t.index[i]) + 2}"
+            f"{name}: duplicated timestamp {t.iloc[i]} ({where(name, int(t.index[i]))}"
             + (f", series {sid})" if sid else ")")
         )
     if len(t) > 2:
@@ -214,19 +174,28 @@ def _check_times(t: pd.Series, name: str, sid: str, notes: list[str]) -> None:
 
 
 def load_table(
-    path: str | Path | pd.DataFrame, spec: ColumnSpec, *, min_length: int = 1, future_rows: int = 0
+    path: str | Path | pd.DataFrame,
+    spec: ColumnSpec,
+    *,
+    min_length: int = 1,
+    future_rows: int = 0,
+    need: str = "lookback + horizon",
 ) -> SeriesSet:
     """Read ``path`` (a file or a DataFrame) and return its series with resolved columns.
 
     An empty ``spec.target`` is resolved by :func:`default_target` (``SeriesSet.target_columns``
     then starts with it). ``future_rows``: the last ``future_rows`` rows of each series may have
     empty past columns (they carry known-future covariates for ``predict``) and are kept, with NaN
-    past values.
+    past values. A series shorter than ``min_length`` rows raises (``need`` names what it is).
     """
     name = table_name(path)
     df = read_table(path)
+    if len(df) == 0:
+        raise DataError(f"{name}: no data rows")
     past_cols, fut_cols, n_target = resolve_columns(df, spec, name)
-    df = _check_numeric(df, past_cols + fut_cols, name)
+    df = check_numeric(df, past_cols + fut_cols, name)
+    if spec.series_column:
+        _check_ids(df[spec.series_column], name)
     notes: list[str] = []
     if spec.time_column:
         df = _time_order(df, spec, name, notes)
@@ -248,25 +217,35 @@ def load_table(
         if len(g) - future_rows < min_length:
             raise DataError(
                 f"{name}: series {sid + ' ' if sid else ''}has {len(g) - future_rows} rows, fewer than "
-                f"lookback + horizon = {min_length}"
+                f"{need} = {min_length}"
             )
-        time = g[spec.time_column].to_numpy() if spec.time_column else None
-        future = g[fut_cols].to_numpy(np.float32).reshape(len(g), len(fut_cols))
-        if spec.calendar:
-            if time is None:
-                raise DataError("--calendar needs --time-column")
-            future = np.concatenate([future, calendar_features(time)], axis=1)
-        series.append(Series(sid, g[past_cols].to_numpy(np.float32), future, time))
+        series.append(_series(sid, g, spec, past_cols, fut_cols))
     fcols = fut_cols + (calendar_names() if spec.calendar else [])
     return SeriesSet(series, past_cols, fcols, n_target, notes)
 
 
+def _series(sid: str, g: pd.DataFrame, spec: ColumnSpec, past_cols: list[str], fut_cols: list[str]) -> Series:
+    """The rows ``g`` of one series as arrays (calendar features appended to the future channels)."""
+    time = g[spec.time_column].to_numpy() if spec.time_column else None
+    future = g[fut_cols].to_numpy(np.float32).reshape(len(g), len(fut_cols))
+    if spec.calendar:
+        if time is None:
+            raise DataError("--calendar needs --time-column")
+        future = np.concatenate([future, calendar_features(time)], axis=1)
+    return Series(sid, g[past_cols].to_numpy(np.float32), future, time)
+
+
+def _check_ids(ids: pd.Series, name: str) -> None:
+    """Every row names its series (an empty id would silently drop the row)."""
+    empty = (ids.isna() | (ids.astype(str).str.strip() == "")).to_numpy()
+    if empty.any():
+        i = int(np.flatnonzero(empty)[0])
+        raise DataError(f"{name}: column '{ids.name}' {where(name, int(ids.index[i]))}: empty series id")
+
+
 def _time_order(df: pd.DataFrame, spec: ColumnSpec, name: str, notes: list[str]) -> pd.DataFrame:
     """``df`` with its time column parsed, sorted by (series, time); unsorted rows are noted."""
-    try:
-        df[spec.time_column] = pd.to_datetime(df[spec.time_column])
-    except (ValueError, TypeError) as exc:
-        raise DataError(f"{name}: column '{spec.time_column}': cannot parse as time ({exc})") from None
+    df[spec.time_column] = parse_times(df[spec.time_column], name)
     order = df.sort_values([c for c in (spec.series_column, spec.time_column) if c], kind="stable").index
     if not order.equals(df.index) and not (spec.series_column and _sorted_within(df, spec)):
         notes.append(f"{name}: rows are not in time order; sorted by '{spec.time_column}'")
@@ -386,8 +365,3 @@ class Standardizer:
     @classmethod
     def from_json(cls, d: dict) -> Standardizer:
         return cls(list(d["columns"]), dict(d["mean"]), dict(d["std"]))
-
-
-def note(message: str) -> None:
-    """Report a non-fatal data finding on stderr."""
-    print(f"note: {message}", file=sys.stderr)

@@ -274,6 +274,6 @@ def read_stdin_or_file(path: str) -> str:
     """The text of ``path`` (UTF-8), or of standard input for ``-``."""
     if path == "-":
         return sys.stdin.read()
-    from lstmkit.data.text import read_text
+    from lstmkit.data.files import read_text
 
     return read_text(path)

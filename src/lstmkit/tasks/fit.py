@@ -121,12 +121,19 @@ def fit(
         run.check(test)  # a bad --test is found now, not after the training
     prep = run.prepare(data, valid)  # may resolve automatic settings in run.config
     stage, resume_from = prepare_stage(out, resume, is_main_process()) if out is not None else (None, None)
-    trainer = _trainer(
-        run, prep, stage, budget, test is not None, resume=resume_from is not None, quiet=quiet, resume_from=resume_from
-    )
-    for event, fn in [*run.callbacks(), *callbacks]:
-        trainer.add_callback(event, fn)
-    try:
+    try:  # a network that cannot be built (too big for memory) leaves no staging folder either
+        trainer = _trainer(
+            run,
+            prep,
+            stage,
+            budget,
+            test is not None,
+            resume=resume_from is not None,
+            quiet=quiet,
+            resume_from=resume_from,
+        )
+        for event, fn in [*run.callbacks(), *callbacks]:
+            trainer.add_callback(event, fn)
         result = trainer.fit()
     except BaseException:
         if stage is not None and not (stage / CHECKPOINT).is_file():  # nothing to resume from: leave no trace

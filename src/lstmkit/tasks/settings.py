@@ -26,8 +26,8 @@ class LSTMSettings(Settings):
 
     title = "LSTM"
 
-    hidden_size: int = setting(128, ge=1, help="LSTM units per direction")
-    num_layers: int = setting(1, ge=1, help="stacked LSTM layers")
+    hidden_size: int = setting(128, ge=1, le=65536, help="LSTM units per direction")
+    num_layers: int = setting(1, ge=1, le=64, help="stacked LSTM layers")
     bidirectional: bool = setting(False, help="bidirectional LSTM (outputs 2 × --hidden-size wide)")
     dropout: float = setting(
         0.0, ge=0, lt=1, help="dropout on the LSTM stack's input, between its layers and on its output"

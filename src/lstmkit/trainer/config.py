@@ -26,8 +26,8 @@ class TrainConfig(Settings):
 
     title = "training"
 
-    epochs: int = setting(20, ge=1, help="maximum number of passes over the training data")
-    batch_size: int = setting(32, ge=1, help="global batch size (split across processes under torchrun)")
+    epochs: int = setting(20, ge=1, le=1_000_000, help="maximum number of passes over the training data")
+    batch_size: int = setting(32, ge=1, le=10_000_000, help="global batch size (split across processes under torchrun)")
     lr: float = setting(1e-3, gt=0, help="learning rate")
     optimizer: Optimizer = setting("adamw", help="optimizer")
     momentum: float = setting(0.0, ge=0, help="SGD momentum (ignored by AdamW)")
@@ -46,7 +46,7 @@ class TrainConfig(Settings):
         metavar="SECONDS",
         help="time budget in seconds: training stops cleanly (best model saved; --resume continues)",
     )
-    seed: int = setting(0, ge=0, help="random seed: the same seed gives the same metrics on CPU")
+    seed: int = setting(0, ge=0, le=2**63 - 1, help="random seed: the same seed gives the same metrics on CPU")
     device: Device = setting("auto", help="auto (CUDA when available), cpu or cuda (bf16 autocast on CUDA)")
 
     def check(self) -> None:

@@ -45,12 +45,18 @@ class ClassifyConfig(TaskSettings):
     min_freq: int = setting(1, ge=1, help="words seen fewer times in training become <unk>")
     max_vocab: int | None = setting(None, ge=1, help="keep at most this many words, the most frequent (none: all)")
     bpe_vocab_size: int = setting(8000, ge=8, help="BPE vocabulary size (--tokenizer bpe)")
-    max_len: int | None = setting(None, ge=1, help="keep at most this many tokens per text (none: all)")
+    max_len: int | None = setting(
+        512,
+        ge=1,
+        help="the longest text, in tokens (numbers for --input numeric): a longer text is cut to its first "
+        "this many, with one warning giving how many texts were cut (training, evaluate and predict alike; "
+        "none: no limit)",
+    )
     embeddings: str | None = setting(
         None, metavar="FILE", help="pretrained word vectors, GloVe/word2vec text format (sets --embed-size)"
     )
     freeze_embeddings: bool = setting(False, help="keep the pretrained vectors fixed")
-    embed_size: int = setting(128, ge=1, help="embedding size (numeric input: a linear map of each value)")
+    embed_size: int = setting(128, ge=1, le=65536, help="embedding size (numeric input: a linear map of each value)")
     word_dropout: float = setting(
         0.0, ge=0, lt=1, help="training only: each token becomes <unk> with this probability (Iyyer et al. 2015)"
     )

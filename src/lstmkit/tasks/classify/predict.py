@@ -4,18 +4,31 @@ from __future__ import annotations
 
 import csv
 import io
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from lstmkit.data.text import LabelledText, read_unlabelled
+from lstmkit.data.labelled import LabelledText, read_unlabelled
 from lstmkit.errors import DataError
 from lstmkit.tasks.base import Predictor
 from lstmkit.tasks.classify.config import SPEC, ClassifyConfig, ClassifyEvaluate, ClassifyPredict
-from lstmkit.tasks.classify.data import Encoder, collate, read_rows
+from lstmkit.tasks.classify.data import Encoder, at, collate, read_rows, texts_of
 from lstmkit.tasks.classify.metrics import classification_metrics
 from lstmkit.tasks.classify.model import SequenceClassifier
+
+
+def check_plot(path: str) -> None:
+    """A --plot path that cannot be written fails before any work, in one line."""
+    target = Path(path)
+    if target.is_dir():
+        raise DataError(f"--plot {path}: is a folder; name a .png file")
+    for parent in target.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise DataError(f"--plot {path}: {parent} is a file, not a folder")
+            break
 
 
 class ClassifyPredictor(Predictor[ClassifyConfig]):
@@ -34,11 +47,14 @@ class ClassifyPredictor(Predictor[ClassifyConfig]):
         self.sample = str(self.transforms.get("sample", {}).get("text", ""))
 
     # ------------------------------------------------------------------ predict
-    def predict_proba(self, texts: list[str]) -> np.ndarray:
-        """(N, C) class probabilities, columns in the order of ``self.labels`` (rows of empty texts: 0)."""
+    def predict_proba(self, texts: str | list[str], source: str = "input") -> np.ndarray:
+        """(N, C) class probabilities, columns in the order of ``self.labels`` (rows of empty texts: 0);
+        a str is one text (shape (1, C)). Texts longer than ``--max-len`` are cut (one warning)."""
+        texts = texts_of(texts)
         probs = np.zeros((len(texts), len(self.labels)), dtype=np.float64)
         keep = [i for i, t in enumerate(texts) if t.strip()]
-        seqs = {i: self.encoder.encode(texts[i], f"input {i + 1}") for i in keep}
+        encoded = self.encoder.encode_many([texts[i] for i in keep], [f"input {i + 1}" for i in keep], source)
+        seqs = dict(zip(keep, encoded))
         order = sorted(keep, key=lambda i: len(seqs[i]))
         with torch.no_grad():
             for s in range(0, len(order), 256):
@@ -51,7 +67,7 @@ class ClassifyPredictor(Predictor[ClassifyConfig]):
         return read_unlabelled(path, options.text_column or self.config.text_column)
 
     def predict_items(self, items: list[str], options: ClassifyPredict) -> list[dict[str, Any]]:
-        texts = [str(t) for t in items]
+        texts = texts_of(items)
         probs = self.predict_proba(texts)
         return [
             {"label": self.labels[int(p.argmax())], "probabilities": dict(zip(self.labels, map(float, p)))}
@@ -74,12 +90,14 @@ class ClassifyPredictor(Predictor[ClassifyConfig]):
     def evaluate_data(self, data: Any, options: ClassifyEvaluate) -> dict[str, Any]:
         """Accuracy, macro-F1, per-class precision/recall/F1/support and the confusion matrix of
         labelled ``data`` (a file read with the training options, or ``[(text, label), ...]``)."""
+        if options.plot is not None:
+            check_plot(options.plot)
         rows, source = read_rows(data, self.config)
         return self.evaluate_rows(rows, source, options.plot)
 
     def evaluate_rows(self, rows: list[LabelledText], source: str, plot: str | None = None) -> dict[str, Any]:
-        y = np.array([self.encoder.label_id(r.label, f"{source}: line {r.line}") for r in rows])
-        pred = self.predict_proba([r.text for r in rows]).argmax(1)
+        y = np.array([self.encoder.label_id(r.label, at(source, r.line)) for r in rows])
+        pred = self.predict_proba([r.text for r in rows], source).argmax(1)
         m = classification_metrics(y, pred, labels=self.labels)
         if plot is not None:
             from lstmkit.plots import plot_confusion_matrix

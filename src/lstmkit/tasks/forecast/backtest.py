@@ -18,6 +18,7 @@ from lstmkit.data.timeseries import Series, SeriesSet
 from lstmkit.errors import DataError
 from lstmkit.tasks.forecast import baselines as base
 from lstmkit.tasks.forecast.config import BacktestOptions
+from lstmkit.tasks.forecast.data import check_plot
 
 if TYPE_CHECKING:
     from lstmkit.tasks.forecast.predict import ForecastPredictor
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
 def backtest(p: ForecastPredictor, sset: SeriesSet, opts: BacktestOptions) -> tuple[pd.DataFrame, dict[str, Any]]:
     """The forecasts of every origin (DataFrame) and their metrics (``split``, ``forecasts``, mse,
     mae on the standardised scale, mse_raw, mae_raw, mape in original units); ``opts.plot``: a PNG."""
+    check_plot(opts.plot)
     cfg, C = p.config, p.dims["n_target"]
     L, H = cfg.lookback, cfg.horizon
     win = p.windows(sset)
@@ -75,9 +77,11 @@ def run(args: dict[str, Any], options: BacktestOptions) -> int:
     """``lstmkit forecast backtest --model DIR --data F [--output CSV] [--split] [--stride] [--plot]``."""
     from lstmkit import tasks
     from lstmkit.io import atomic_write_text
+    from lstmkit.tasks.forecast.data import naming
 
     predictor: Any = tasks.task_class("forecast").Predictor.load(args["model"])
-    df, m = backtest(predictor, predictor.series(args["data"]), options)
+    with naming(args["data"]):
+        df, m = backtest(predictor, predictor.series(args["data"]), options)
     out = args.get("output") or "backtest.csv"
     atomic_write_text(out, df.to_csv(index=False))
     wrote = f"{out}" + (f" and {options.plot}" if options.plot else "")

@@ -61,7 +61,10 @@ class RidgeLinear:
             xtx += X.T @ X
             xty += X.T @ Y
         if not xtx.any():
-            raise DataError("no training windows to fit the linear baseline")
+            raise DataError(
+                f"the train split has no window of lookback {lookback} + horizon {horizon} "
+                "(the linear baseline is fitted on it)"
+            )
         lam = alpha * np.trace(xtx) / len(xtx)
         weight = np.linalg.solve(xtx + lam * np.eye(len(xtx)), xty)
         return cls(weight, lookback)

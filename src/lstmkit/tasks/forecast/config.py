@@ -56,6 +56,12 @@ class ForecastConfig(TaskSettings):
         False, help="add calendar features (minute, hour, weekday, day of year) of --time-column as known-future inputs"
     )
     fill: FillMethod = setting("none", help="missing values: none (an error), ffill, interpolate or drop the rows")
+    max_rows: int = setting(
+        1_000_000,
+        ge=2,
+        help="the longest series read, in rows: a longer series keeps its LAST this many rows (one warning "
+        "with the count); train, evaluate, predict and backtest alike",
+    )
     lookback: int = setting(96, ge=1, help="input window length L (time steps)")
     horizon: int = setting(24, ge=1, help="forecast length H (time steps)")
     split: list[float] = setting(
@@ -105,9 +111,26 @@ class ForecastConfig(TaskSettings):
         self.quantiles = sorted(self.quantiles)  # given in any order, kept ascending
         if self.calendar and not self.time_column:
             raise self.error("calendar", "needs --time-column")
+        self._check_roles()
+        if self.lookback + self.horizon > self.max_rows:
+            raise self.error(
+                "max_rows", f"leaves no window of lookback {self.lookback} + horizon {self.horizon}", self.max_rows
+            )
         both = sorted(set(self.target) & set(self.future_covariates))
         if both:
             raise self.error("future_covariates", f"cannot hold a target column ({', '.join(both)})")
+
+    def _check_roles(self) -> None:
+        """A column plays one role: the time and series-id columns are never a target or an input."""
+        if self.time_column is not None and self.time_column == self.series_column:
+            raise self.error("series_column", "must differ from --time-column", self.series_column)
+        for name in ("target", "covariates", "future_covariates"):
+            values: list[str] = getattr(self, name)
+            for special in (self.time_column, self.series_column):
+                if special is not None and special in values:
+                    raise self.error(name, f"cannot hold the time or series-id column '{special}'", values)
+            if any(not str(v).strip() for v in values):
+                raise self.error(name, "holds an empty column name", values)
 
     @property
     def split_fractions(self) -> bool:

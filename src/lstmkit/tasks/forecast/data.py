@@ -8,8 +8,10 @@ protocol, :mod:`lstmkit.data.timeseries`); origins index the rows of every serie
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+import sys
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, NamedTuple, TypeAlias
 
@@ -23,12 +25,11 @@ from lstmkit.data.timeseries import (
     SeriesSet,
     Standardizer,
     load_table,
-    note,
     split_bounds,
     table_name,
     window_origins,
 )
-from lstmkit.errors import DataError, ModelFolderError
+from lstmkit.errors import DataError, ModelFolderError, note
 from lstmkit.tasks.forecast.config import ForecastConfig
 
 #: what every reader takes: a file path, a DataFrame, or series already read
@@ -64,21 +65,76 @@ def read_series(
     min_length: int | None = None,
     future_rows: int = 0,
     past_columns: Sequence[str] | None = None,
+    n_target: int | None = None,
 ) -> SeriesSet:
     """The series of a table (a file path, a DataFrame, or an already read :class:`SeriesSet`).
 
-    ``min_length`` rows per series (default lookback + horizon); ``past_columns``: the columns the
-    model was trained on, which the table must resolve to. Non-fatal findings are noted on stderr.
+    ``min_length`` rows per series (default lookback + horizon); ``past_columns`` (targets first,
+    ``n_target`` of them): the columns the model was trained on, read as they are (other columns of
+    the table are ignored). A series longer than ``cfg.max_rows`` keeps its last ``max_rows`` rows
+    (one warning). Non-fatal findings are noted on stderr.
     """
     if isinstance(data, SeriesSet):
         return data
+    if not isinstance(data, (str, Path, pd.DataFrame)) and not hasattr(data, "__fspath__"):
+        raise DataError(f"data: expected a CSV or Parquet file path or a pandas DataFrame, got {type(data).__name__}")
+    spec = column_spec(cfg)
+    if past_columns is not None:  # exactly the training columns, whatever else the table holds
+        k = len(past_columns) if n_target is None else n_target
+        spec = replace(spec, target=list(past_columns[:k]), covariates=list(past_columns[k:]), features="S")
     need = cfg.lookback + cfg.horizon if min_length is None else min_length
-    sset = load_table(data, column_spec(cfg), min_length=need, future_rows=future_rows)
-    if past_columns is not None and sset.past_columns != list(past_columns):
-        raise DataError(f"{table_name(data)}: columns {sset.past_columns} differ from training ({list(past_columns)})")
+    what = "lookback + horizon" if min_length is None else "lookback"
+    sset = load_table(data, spec, min_length=need, future_rows=future_rows, need=what)
     for n in sset.notes:
         note(n)
-    return sset
+    return cap_rows(sset, cfg.max_rows, future_rows, table_name(data))
+
+
+def cap_rows(sset: SeriesSet, max_rows: int, future_rows: int, name: str) -> SeriesSet:
+    """Series longer than ``max_rows`` observed rows keep their last ``max_rows`` (one warning)."""
+    long = [s for s in sset.series if len(s.past) - future_rows > max_rows]
+    if not long:
+        return sset
+    longest = max(len(s.past) - future_rows for s in long)
+    print(
+        f"warning: {name}: {len(long)} series longer than --max-rows {max_rows} (longest {longest} rows): "
+        f"kept the last {max_rows} rows of each",
+        file=sys.stderr,
+    )
+    keep = max_rows + future_rows
+    series = [
+        replace(s, past=s.past[-keep:], future=s.future[-keep:], time=None if s.time is None else s.time[-keep:])
+        if len(s.past) > keep
+        else s
+        for s in sset.series
+    ]
+    return replace(sset, series=series)
+
+
+@contextmanager
+def naming(data: object) -> Iterator[None]:
+    """Prefix a :class:`DataError` raised inside with the table's name (when it lacks it)."""
+    try:
+        yield
+    except DataError as e:
+        name = table_name(data)
+        if str(e).startswith(name):
+            raise
+        raise DataError(f"{name}: {e}") from None
+
+
+def check_plot(path: str | None) -> None:
+    """A --plot path that cannot be written fails before any work, in one line."""
+    if path is None:
+        return
+    target = Path(path)
+    if target.is_dir():
+        raise DataError(f"--plot {path}: is a folder; name a .png file")
+    for parent in target.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise DataError(f"--plot {path}: {parent} is a file, not a folder")
+            break
 
 
 def day_season(sset: SeriesSet, lookback: int) -> int:

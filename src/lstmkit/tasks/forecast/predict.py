@@ -9,6 +9,7 @@ Every method takes a table: a CSV/Parquet path (``str`` or ``Path``), a pandas D
 from __future__ import annotations
 
 import io
+import os
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -18,7 +19,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from lstmkit.data.timeseries import SeriesSet, calendar_features, future_times, table_name
+from lstmkit.data.files import listing
+from lstmkit.data.tables import parse_csv, short, table_name
+from lstmkit.data.timeseries import SeriesSet, calendar_features, future_times
 from lstmkit.errors import DataError, ModelFolderError
 from lstmkit.tasks.base import Predictor
 from lstmkit.tasks.forecast import baselines as base
@@ -29,7 +32,9 @@ from lstmkit.tasks.forecast.data import (
     Table,
     WindowCollate,
     Windows,
+    check_plot,
     day_season,
+    naming,
     read_series,
     scaler_from_json,
     standardise,
@@ -73,9 +78,22 @@ class ForecastPredictor(Predictor[ForecastConfig]):
     # ------------------------------------------------------------------ tables
     def series(self, data: Table, *, min_length: int | None = None, future_rows: int = 0) -> SeriesSet:
         """The series of ``data`` read with the saved column settings; the columns must match training."""
-        return read_series(
-            data, self.config, min_length=min_length, future_rows=future_rows, past_columns=self.past_columns
+        sset = read_series(
+            data,
+            self.config,
+            min_length=min_length,
+            future_rows=future_rows,
+            past_columns=self.past_columns,
+            n_target=self.dims["n_target"],
         )
+        unseen = [s.id for s in sset.series if s.id not in self.scaler.mean]
+        if unseen:
+            raise DataError(
+                f"{table_name(data)}: series {short(unseen[0])} was not seen in training "
+                f"({len(unseen)} such series; the model knows {listing(list(self.scaler.mean))}); "
+                "forecast continues the training series only"
+            )
+        return sset
 
     def windows(self, sset: SeriesSet) -> Windows:
         return standardise(sset, self.scaler, self.config.split, len(self.config.future_covariates))
@@ -105,13 +123,20 @@ class ForecastPredictor(Predictor[ForecastConfig]):
     def read(self, path: str, options: Any) -> list[Any]:
         """One table: the file, or a CSV on standard input for ``-``."""
         if path == "-":
-            try:
-                return [pd.read_csv(sys.stdin)]
-            except pd.errors.EmptyDataError:
-                raise DataError("stdin: no table") from None
+            stdin: Any = sys.stdin
+            raw = stdin.buffer.read() if hasattr(stdin, "buffer") else stdin.read().encode("utf-8")
+            if not raw.strip():
+                raise DataError("<stdin>: no table on standard input; pipe a CSV in or pass --data FILE")
+            return [parse_csv(raw, "<stdin>")]
         return [path]
 
     def predict_items(self, items: list[Any], options: ForecastPredict) -> list[pd.DataFrame]:
+        check_plot(options.plot)
+        for i, t in enumerate(items, start=1):
+            if not isinstance(t, (str, os.PathLike, pd.DataFrame, SeriesSet)):
+                raise DataError(
+                    f"input {i}: expected a table (a CSV or Parquet path, or a pandas DataFrame), got {type(t).__name__}"
+                )
         return [self.forecast(t, options.plot if i == 0 else None) for i, t in enumerate(items)]
 
     def forecast(self, table: Table, plot: str | None = None) -> pd.DataFrame:
@@ -209,7 +234,8 @@ class ForecastPredictor(Predictor[ForecastConfig]):
     # ------------------------------------------------------------------ evaluate
     def evaluate_data(self, data: Any, options: ForecastEvaluate) -> dict[str, Any]:
         """Metrics of the model and the baselines over every window of ``options.split`` (stride 1)."""
-        return self.evaluate_set(self.series(data), options.split, options.season)
+        with naming(data):
+            return self.evaluate_set(self.series(data), options.split, options.season)
 
     def season(self, sset: SeriesSet, season: int | None) -> int:
         """The seasonal-naive period: given, the model's, or one day of steps (0: none)."""
@@ -273,7 +299,8 @@ class ForecastPredictor(Predictor[ForecastConfig]):
         """Rolling-origin forecasts over ``split`` every ``stride`` steps (default: the horizon):
         the forecasts with the truth as a DataFrame, and their mse / mae."""
         opts = BacktestOptions(split=split, stride=stride, plot=plot)  # type: ignore[arg-type]
-        return backtest(self, self.series(data), opts)
+        with naming(data):
+            return backtest(self, self.series(data), opts)
 
     # ------------------------------------------------------------------ lstmkit inspect
     @property

@@ -32,6 +32,7 @@ from lstmkit.tasks.forecast.data import (
     GateSample,
     WindowCollate,
     fit_scaler,
+    naming,
     read_series,
     resolve,
     standardise,
@@ -53,10 +54,11 @@ class Forecast(Task[ForecastConfig]):
             raise LstmkitError(VALID_MESSAGE)
         cfg = self.config
         sset = read_series(data, cfg)
-        for s in sset.series:
-            lo, hi = split_bounds(len(s.past), cfg.split)["train"]
-            if window_origins(len(s.past), lo, hi, cfg.lookback, cfg.horizon).size:
-                return
+        with naming(data):
+            for s in sset.series:
+                lo, hi = split_bounds(len(s.past), cfg.split)["train"]
+                if window_origins(len(s.past), lo, hi, cfg.lookback, cfg.horizon).size:
+                    return
         raise DataError(
             f"{table_name(data)}: the train split has no window of lookback {cfg.lookback} + horizon {cfg.horizon}"
         )
@@ -67,8 +69,9 @@ class Forecast(Task[ForecastConfig]):
         sset = read_series(data, self.config)
         cfg = self.config = resolve(self.config, sset)
         L, H, n_user = cfg.lookback, cfg.horizon, len(cfg.future_covariates)
-        scaler = fit_scaler(sset, cfg.split, n_user)
-        win = standardise(sset, scaler, cfg.split, n_user)
+        with naming(data):
+            scaler = fit_scaler(sset, cfg.split, n_user)
+            win = standardise(sset, scaler, cfg.split, n_user)
         tr, va = win.origins("train", L, H), win.origins("valid", L, H)
         if tr.size == 0:
             raise DataError(f"{table_name(data)}: the train split has no window of lookback {L} + horizon {H}")

@@ -13,6 +13,11 @@ from lstmkit.trainer.config import TrainConfig
 Level = Literal["word", "char"]
 Softmax = Literal["auto", "full", "adaptive"]
 
+#: the most tokens ``predict`` generates per prompt (it keeps every output in memory; ``generate`` streams)
+MAX_LENGTH = 100_000
+#: the largest seed (torch seeds are 64-bit; prompt i of a batch uses seed + i)
+MAX_SEED = 2**63 - 1
+
 
 @dataclass
 class LMConfig(TaskSettings):
@@ -38,8 +43,12 @@ class LMConfig(TaskSettings):
     min_freq: int = setting(1, ge=1, help="words seen fewer times in training become <unk>")
     max_vocab: int | None = setting(None, ge=1, help="keep at most this many tokens, the most frequent (none: all)")
     lowercase: bool = setting(False, help="lowercase the text")
-    eval_batch_size: int = setting(10, ge=1, help="parallel streams when evaluating (pytorch/examples: 10)")
-    embed_size: int = setting(256, ge=1, help="embedding size (= the top layer's size with --tie-weights)")
+    eval_batch_size: int = setting(
+        10,
+        ge=1,
+        help="parallel streams when evaluating: each epoch's validation and the final metrics alike (pytorch/examples: 10)",
+    )
+    embed_size: int = setting(256, ge=1, le=65536, help="embedding size (= the top layer's size with --tie-weights)")
     tie_weights: bool = setting(False, help="share the embedding and output matrices (full softmax only)")
     softmax: Softmax = setting(
         "auto", help="output layer; auto: adaptive softmax for vocabularies over 10k tokens without --tie-weights"
@@ -100,12 +109,22 @@ class LMPredict(Settings):
 
     title = "predict"
 
-    length: int = setting(100, ge=0, help="tokens (words or characters) to generate after each prompt")
+    length: int = setting(100, ge=0, le=MAX_LENGTH, help="tokens (words or characters) to generate after each prompt")
     temperature: float = setting(0.0, ge=0, help="sampling temperature (0 = greedy: the most likely token)")
     top_k: int = setting(0, ge=0, help="sample among the k most likely tokens (0 = all)")
     top_p: float = setting(1.0, gt=0, le=1, help="nucleus sampling: the smallest set with probability >= p")
     seed: int | None = setting(
-        None, ge=0, help="random seed of the sampling; prompt i uses seed + i (none: a fresh one each call)"
+        None,
+        ge=0,
+        le=MAX_SEED,
+        help="random seed of the sampling; prompt i uses seed + i (none: a fresh one each call)",
+    )
+    max_prompt: int = setting(
+        2000,
+        ge=1,
+        help="the longest prompt read, in tokens (words with <eos> at line breaks, or characters): a longer "
+        "prompt keeps its LAST this many tokens (the context nearest the continuation), with one warning "
+        "giving how many prompts were cut",
     )
 
 
@@ -115,9 +134,11 @@ class LMGenerate(LMPredict):
 
     title = "generate"
 
-    length: int = setting(200, ge=0, help="tokens (words or characters) to generate")
+    length: int = setting(200, ge=0, help="tokens (words or characters) to generate (streamed: no upper limit)")
     temperature: float = setting(1.0, ge=0, help="sampling temperature (0 = greedy: the most likely token)")
-    seed: int | None = setting(None, ge=0, help="random seed of the sampling (none: a fresh one each call)")
+    seed: int | None = setting(
+        None, ge=0, le=MAX_SEED, help="random seed of the sampling (none: a fresh one each call)"
+    )
 
 
 GENERATE = Command(

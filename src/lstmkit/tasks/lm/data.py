@@ -25,7 +25,8 @@ from typing import Any, NamedTuple
 
 import torch
 
-from lstmkit.data.text import CharTokenizer, WhitespaceTokenizer, read_lines
+from lstmkit.data.files import read_lines
+from lstmkit.data.text import CharTokenizer, WhitespaceTokenizer
 from lstmkit.data.vocab import UNK
 from lstmkit.errors import DataError
 from lstmkit.tasks.lm.config import Level, LMConfig
@@ -53,12 +54,17 @@ def tokenize_lines(lines: Iterable[str], cfg: LMConfig) -> list[str]:
 
 
 def read_text_lines(data: Any, what: str = "data") -> tuple[list[str], str]:
-    """The lines of ``data`` (a text file, or in memory a list of lines) and a name for messages."""
+    """The lines of ``data`` and a name for messages: a text file (a path; ``-``: standard input), or in
+    memory a list of strings (each one line or several, split at ``\n``). Anything else, or an item
+    that is not a string, raises :class:`DataError` naming it."""
     if isinstance(data, (str, os.PathLike)):
-        return read_lines(os.fspath(data)), str(data)
-    if isinstance(data, (list, tuple)) and all(isinstance(x, str) for x in data):
-        return [ln for x in data for ln in x.split("\n")], what
-    raise DataError(f"{what}: expected a text file or a list of lines, got {type(data).__name__}")
+        return read_lines(data, "plain text"), str(data)
+    if not isinstance(data, (list, tuple)):
+        raise DataError(f"{what}: expected a text file (a path) or a list of lines, got {type(data).__name__}")
+    for i, x in enumerate(data):
+        if not isinstance(x, str):
+            raise DataError(f"{what}: item {i + 1} is {type(x).__name__}, expected a line of text (a string)")
+    return [ln.rstrip("\r") for x in data for ln in x.split("\n")], what
 
 
 def read_stream(data: Any, cfg: LMConfig, what: str = "data") -> list[str]:
@@ -66,7 +72,7 @@ def read_stream(data: Any, cfg: LMConfig, what: str = "data") -> list[str]:
     lines, source = read_text_lines(data, what)
     tokens = tokenize_lines(lines, cfg)
     if len(tokens) < 2:
-        raise DataError(f"{source}: too little text for a language model ({len(tokens)} tokens)")
+        raise DataError(f"{source}: too little text for a language model ({len(tokens)} tokens; at least 2 are needed)")
     return tokens
 
 
@@ -79,7 +85,10 @@ def split_stream(tokens: list[str], fractions: Sequence[float], source: str) -> 
         parts.append(tokens[start:end])
         start = end
     if any(len(p) < 2 for p in parts):
-        raise DataError(f"{source}: too short to split into {','.join(f'{f:g}' for f in fractions)} ({n} tokens)")
+        raise DataError(
+            f"{source}: too short to split into {','.join(f'{f:g}' for f in fractions)} ({n} tokens): "
+            "give more text, or a --valid file"
+        )
     return parts
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import sys
-import warnings
 from typing import Any
 
 from lstmkit.tasks.lm.config import LMGenerate
@@ -14,16 +13,22 @@ from lstmkit.tasks.lm.predict import LMPredictor
 
 def run(args: dict[str, Any], options: LMGenerate) -> int:
     """``lstmkit lm generate --model DIR [--prompt TEXT] [--length N] ...``: the prompt, then each token
-    written and flushed as soon as it is sampled; prompt tokens unknown to the model warn on stderr."""
+    written and flushed as soon as it is sampled. The prompt is read before anything is written: a prompt
+    cut to ``--max-prompt`` tokens and prompt tokens unknown to the model give one warning line each on
+    stderr."""
     pred = LMPredictor.load(args["model"])
     assert isinstance(pred, LMPredictor)
     prompt = args.get("prompt") or ""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        tokens = pred.generate(prompt, options.length, options.temperature, options.top_k, options.top_p, options.seed)
-        first = next(tokens, None)  # reads the prompt: warnings about unknown tokens come now
-    for w in caught:
-        print(f"warning: {w.message}", file=sys.stderr)
+    tokens = pred.generate(
+        prompt,
+        options.length,
+        options.temperature,
+        options.top_k,
+        options.top_p,
+        options.seed,
+        max_prompt=options.max_prompt,
+    )
+    first = next(tokens, None)  # the first forward pass: an error comes before any output
     out = sys.stdout
     out.write(prompt)
     line_start = prompt == "" or prompt.endswith("\n")

@@ -22,7 +22,8 @@ def sample_next(logp: torch.Tensor, temperature: float, top_k: int, top_p: float
     """
     if temperature == 0:
         return int(logp.argmax())
-    logits = logp.double() / temperature
+    logp = logp.double()
+    logits = (logp - logp.max()) / temperature  # the best token stays at 0: a tiny temperature gives -inf, never NaN
     if 0 < top_k < logits.numel():
         kth = torch.topk(logits, top_k).values[-1]
         logits = logits.masked_fill(logits < kth, float("-inf"))

@@ -40,12 +40,14 @@ class AudioSettings(Settings):
     title = "audio features"
 
     features: FeatureKind = setting("mfcc", help="mfcc: MFCCs (DCT of the log-mel bands); fbank: log-mel filterbanks")
-    sample_rate: int = setting(16000, ge=1000, help="every file is mixed to mono and resampled to this rate (Hz)")
+    sample_rate: int = setting(
+        16000, ge=1000, le=192000, help="every file is mixed to mono and resampled to this rate (Hz)"
+    )
     n_mfcc: int = setting(13, ge=1, help="MFCC coefficients (--features mfcc)")
     n_mels: int = setting(40, ge=1, help="mel bands")
     deltas: int = setting(2, ge=0, le=2, help="append delta (1) and delta-delta (2) features")
-    win_ms: float = setting(25.0, gt=0, help="analysis window (ms)")
-    hop_ms: float = setting(10.0, gt=0, help="frame hop (ms)")
+    win_ms: float = setting(25.0, gt=0, le=1000, help="analysis window (ms)")
+    hop_ms: float = setting(10.0, gt=0, le=1000, help="frame hop (ms)")
     fmin: float = setting(0.0, ge=0, help="lowest frequency of the mel filterbank (Hz)")
     fmax: float | None = setting(None, gt=0, help="highest frequency of the mel filterbank, Hz (none: sample rate / 2)")
     norm: NormMode = setting(
@@ -58,11 +60,22 @@ class AudioSettings(Settings):
         """F, feature values per frame."""
         return (self.n_mfcc if self.features == "mfcc" else self.n_mels) * (1 + self.deltas)
 
+    @property
+    def bins(self) -> int:
+        """Frequency bins of the STFT: n_fft // 2 + 1, n_fft the power of two at or above the window."""
+        window = max(1, round(self.sample_rate * self.win_ms / 1000))
+        return (1 << (window - 1).bit_length()) // 2 + 1
+
     def check(self) -> None:
         if self.features == "mfcc" and self.n_mfcc > self.n_mels:
             raise self.error("n_mfcc", f"must be <= --n-mels ({self.n_mels})", self.n_mfcc)
         if round(self.sample_rate * self.hop_ms / 1000) < 1:
             raise self.error("hop_ms", f"must be at least one sample at {self.sample_rate} Hz", self.hop_ms)
+        if round(self.sample_rate * self.win_ms / 1000) < 1:
+            raise self.error("win_ms", f"must be at least one sample at {self.sample_rate} Hz", self.win_ms)
+        if self.n_mels > self.bins:
+            what = f"the frequency bins of a {self.win_ms:g} ms window at {self.sample_rate} Hz: a longer --win-ms"
+            raise self.error("n_mels", f"must be <= {self.bins} ({what} gives more)", self.n_mels)
         nyquist = self.sample_rate / 2
         if self.fmax is not None and self.fmax > nyquist:
             raise self.error("fmax", f"must be <= half the sample rate ({nyquist:g} Hz)", self.fmax)
@@ -79,10 +92,10 @@ class AugmentSettings(Settings):
     title = "SpecAugment"
 
     specaugment: bool = setting(False, help="SpecAugment time and frequency masking of training batches")
-    time_masks: int = setting(2, ge=0, help="SpecAugment: time masks per utterance")
+    time_masks: int = setting(2, ge=0, le=100, help="SpecAugment: time masks per utterance")
     time_width: int = setting(10, ge=0, help="SpecAugment: widest time mask (frames)")
     time_ratio: float = setting(0.2, ge=0, le=1, help="SpecAugment: widest time mask as a share of the utterance")
-    freq_masks: int = setting(2, ge=0, help="SpecAugment: frequency masks per utterance")
+    freq_masks: int = setting(2, ge=0, le=100, help="SpecAugment: frequency masks per utterance")
     freq_width: int = setting(8, ge=0, help="SpecAugment: widest frequency mask (feature dims)")
     mask_value: float = setting(0.0, help="SpecAugment: value of masked cells (0 = the mean after normalisation)")
 
@@ -97,7 +110,7 @@ class SpeechConfig(TaskSettings):
     mode: Mode = setting("classify", help="classify: one label per clip; ctc: character transcription with CTC")
     audio: AudioSettings = section(AudioSettings, help="audio features")
     subsample: int = setting(
-        2, ge=1, help="stack this many frames into one LSTM step (CTC needs ⌈T/k⌉ >= transcript length)"
+        2, ge=1, le=32, help="stack this many frames into one LSTM step (CTC needs ⌈T/k⌉ >= transcript length)"
     )
     pooling: Pooling = setting(
         "meanmax", help="classify: how the LSTM outputs are pooled over time (padding never counts)"
@@ -106,7 +119,13 @@ class SpeechConfig(TaskSettings):
     decoder: Decoder = setting(
         "greedy", help="CTC decoding saved with the model: greedy or prefix beam search (evaluate/predict may override)"
     )
-    beam_width: int = setting(8, ge=1, help="CTC prefix beam width saved with the model")
+    beam_width: int = setting(8, ge=1, le=1000, help="CTC prefix beam width saved with the model")
+    max_seconds: float = setting(
+        60.0,
+        gt=0,
+        help="longest audio clip in seconds: a longer clip is cut to its first --max-seconds (only those are read), "
+        "in training, evaluate and predict, with one warning giving the count",
+    )
     valid_fraction: float = setting(0.1, ge=0, lt=1, help="share of --data held out for validation without --valid")
     on_error: OnError = setting(
         "fail", help="unreadable, empty or missing audio and unusable rows: stop (exit 2), or warn and skip them"
@@ -125,7 +144,10 @@ class SpeechEvaluate(Settings):
     title = "evaluate"
 
     decoder: Decoder | None = setting(None, help="CTC decoding (none: the model's, greedy unless trained otherwise)")
-    beam_width: int | None = setting(None, ge=1, help="CTC prefix beam width (none: the model's)")
+    beam_width: int | None = setting(None, ge=1, le=1000, help="CTC prefix beam width (none: the model's)")
+    max_seconds: float | None = setting(
+        None, gt=0, help="longest audio clip in seconds, longer ones are cut with a warning (none: the model's)"
+    )
     on_error: OnError = setting("fail", help="unreadable, empty or missing audio: stop (exit 2), or warn and skip it")
 
 

@@ -14,8 +14,7 @@ The settings (``lstmkit.tasks.speech.config``, torch-free) become the audio modu
 from __future__ import annotations
 
 import os
-import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -34,6 +33,7 @@ from lstmkit.data.audio import (
     warn,
 )
 from lstmkit.data.batching import pad_sequences
+from lstmkit.data.files import read_lines, short
 from lstmkit.data.vocab import Vocab
 from lstmkit.errors import DataError
 from lstmkit.tasks.speech.config import AudioSettings, AugmentSettings, Mode, OnError
@@ -97,13 +97,27 @@ def normalize_text(text: str) -> str:
 
 # ------------------------------------------------------------------------------------ labelled data
 def read_entries(data: Any, what: str = "data") -> tuple[list[ManifestEntry], str]:
-    """Labelled rows of a manifest (a path) or of in-memory ``[(path, text), ...]`` / entries."""
+    """Labelled rows of a manifest (a path) or of in-memory ``[(path, text), ...]`` / entries; an item
+    of another shape is a DataError naming it."""
     if isinstance(data, (str, os.PathLike)):
         return read_manifest(Path(data)), str(data)
-    entries = [
-        e if isinstance(e, ManifestEntry) else ManifestEntry(Path(e[0]), str(e[1]), i + 1, f"{what} item {i + 1}")
-        for i, e in enumerate(data)
-    ]
+    if isinstance(data, (bytes, Mapping)) or not isinstance(data, Sequence):
+        raise DataError(
+            f"{what}: expected a manifest CSV or a list of (audio path, text) pairs, got {type(data).__name__}"
+        )
+    entries = []
+    for i, e in enumerate(data, start=1):
+        if isinstance(e, ManifestEntry):
+            entries.append(e)
+            continue
+        if not isinstance(e, (tuple, list)) or len(e) != 2:
+            raise DataError(f"{what} item {i}: expected an (audio path, text) pair, got {short(e)}")
+        path, text = e
+        if not isinstance(path, (str, os.PathLike)) or not str(path).strip():
+            raise DataError(f"{what} item {i}: the audio path must be a non-empty str or Path, got {short(path)}")
+        if not isinstance(text, str) or not text.strip():
+            raise DataError(f"{what} item {i}: the text must be a non-empty string, got {short(text)}")
+        entries.append(ManifestEntry(Path(path), text.strip(), i, f"{what} item {i}", str(path)))
     if not entries:
         raise DataError(f"{what}: no examples")
     return entries, what
@@ -118,9 +132,14 @@ class Featurized(NamedTuple):
     seconds: list[float]  # audio duration per kept row
 
 
-def featurize(entries: Sequence[ManifestEntry], extractor: FeatureExtractor, on_error: OnError) -> Featurized:
-    """Read and featurise every row (features are computed once and kept in memory)."""
-    feats, kept, seconds = featurize_files([e.path for e in entries], extractor, on_error, [e.source for e in entries])
+def featurize(
+    entries: Sequence[ManifestEntry], extractor: FeatureExtractor, on_error: OnError, max_seconds: float | None = None
+) -> Featurized:
+    """Read and featurise every row (features are computed once and kept in memory); clips longer than
+    ``max_seconds`` are cut (one warning)."""
+    feats, kept, seconds = featurize_files(
+        [e.path for e in entries], extractor, on_error, [e.source for e in entries], max_seconds
+    )
     rows = [entries[i] for i in kept]
     return Featurized(rows, feats, [normalize_text(e.text) for e in rows], seconds)
 
@@ -196,7 +215,7 @@ def predict_inputs(target: str) -> list[AudioInput]:
     """A manifest (.csv, a ``path`` column), a folder, one audio file, or ``-`` (paths on stdin,
     one per line; blank lines are empty inputs) → the inputs, in order."""
     if target == "-":
-        lines = sys.stdin.read().splitlines()
+        lines = read_lines("-", "audio file paths (one per line)")
         return [AudioInput(Path(s.strip()), s.strip(), f"stdin line {n}") for n, s in enumerate(lines, 1)]
     path = Path(target)
     if path.is_dir():

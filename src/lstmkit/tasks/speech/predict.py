@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import io
+import numbers
 import os
 import time
 from pathlib import Path
@@ -21,7 +22,17 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 
-from lstmkit.data.audio import FeatureExtractor, FeatureNorm, ManifestEntry, featurize_files, read_wav, warn
+from lstmkit.data.audio import (
+    MIN_SAMPLE_RATE,
+    FeatureExtractor,
+    FeatureNorm,
+    ManifestEntry,
+    check_wave,
+    featurize_files,
+    read_audio,
+    warn,
+    warn_cut,
+)
 from lstmkit.data.batching import pad_sequences
 from lstmkit.data.vocab import Vocab
 from lstmkit.errors import DataError, ModelFolderError
@@ -47,6 +58,8 @@ class SpeechPredictor(Predictor[SpeechConfig]):
     """Runs a trained :class:`~lstmkit.tasks.speech.model.SpeechNet` on audio (CPU, eval mode)."""
 
     spec = SPEC
+    #: whether inputs over ``--max-seconds`` get their warning (off while training reports on data it warned about)
+    warn_limits = True
 
     def setup(self) -> None:
         cfg = self.config
@@ -70,20 +83,47 @@ class SpeechPredictor(Predictor[SpeechConfig]):
     # ------------------------------------------------------------------------------- core
     def features(self, wave: np.ndarray) -> np.ndarray:
         """wave (N,) at the model's sample rate → normalised features (T, F)."""
-        return self.norm(self.extractor(np.asarray(wave, dtype=np.float32)))
+        return self.norm(self.extractor(self._wave(wave, 1)[0]))
+
+    def _options(self, options: dict[str, Any]) -> SpeechPredict:
+        """Keyword options checked as predict's declared options (``decoder``, ``beam_width``, ...)."""
+        return SpeechPredict().build({k: v for k, v in options.items() if v is not None})
 
     @torch.no_grad()
     def predict_features(
-        self, feats: list[np.ndarray], decoder: str | None = None, beam_width: int | None = None
+        self, feats: np.ndarray | list[np.ndarray], decoder: str | None = None, beam_width: int | None = None
     ) -> list[str]:
-        """Raw (T, F) features (not yet normalised) → one text per utterance."""
-        decoder = decoder or self.config.decoder
-        beam_width = beam_width or self.config.beam_width
+        """Raw (T, F) features (not yet normalised; one array is one utterance) → one text per utterance.
+        ``decoder`` and ``beam_width`` are checked as predict's options."""
+        opts = self._options({"decoder": decoder, "beam_width": beam_width})
+        if isinstance(feats, np.ndarray):
+            feats = [feats]
+        if not isinstance(feats, (list, tuple)):
+            raise DataError(f"expected a (T, F) feature array or a list of them, got {type(feats).__name__}")
+        for n, f in enumerate(feats, start=1):
+            self._check_features(f, n)
+        return self._decode(list(feats), opts)
+
+    def _check_features(self, f: Any, n: int) -> None:
+        dim = self.config.audio.dim
+        if not isinstance(f, np.ndarray) or f.ndim != 2:
+            shape = f"shape {tuple(f.shape)}" if isinstance(f, np.ndarray) else type(f).__name__
+            raise DataError(f"input {n}: expected a (T, {dim}) feature array, got {shape}")
+        if f.shape[0] == 0 or f.shape[1] != dim:
+            raise DataError(f"input {n}: expected (T >= 1, {dim}) features, got shape {tuple(f.shape)}")
+        if not np.issubdtype(f.dtype, np.floating) or not np.all(np.isfinite(f)):
+            raise DataError(f"input {n}: features must be finite floating-point numbers ({f.dtype})")
+
+    def _decode(self, feats: list[np.ndarray], opts: SpeechEvaluate) -> list[str]:
+        decoder = opts.decoder or self.config.decoder
+        beam_width = opts.beam_width or self.config.beam_width
         order = sorted(range(len(feats)), key=lambda i: -feats[i].shape[0])  # less padding
         texts: list[str] = [""] * len(feats)
         for s in range(0, len(order), BATCH):
             idx = order[s : s + BATCH]
-            x, lengths = pad_sequences([torch.from_numpy(self.norm(feats[i])) for i in idx])  # (B, T, F)
+            x, lengths = pad_sequences(
+                [torch.from_numpy(self.norm(feats[i].astype(np.float32, copy=False))) for i in idx]
+            )  # (B, T, F)
             out, out_lengths = self.model(x, lengths)
             for i, t in zip(idx, decode_outputs(self.mode, out, out_lengths, self.labels, decoder, beam_width)):
                 texts[i] = t
@@ -91,17 +131,27 @@ class SpeechPredictor(Predictor[SpeechConfig]):
 
     def predict_wave(self, wave: np.ndarray, sample_rate: int | None = None, **options: Any) -> str:
         """One wave (N,) → text; resampled first if ``sample_rate`` differs from the model's."""
-        wave = np.asarray(wave, dtype=np.float32)
+        if sample_rate is not None and (
+            isinstance(sample_rate, bool)
+            or not isinstance(sample_rate, numbers.Integral)
+            or sample_rate < MIN_SAMPLE_RATE
+        ):
+            raise DataError(f"sample_rate: expected a whole number of Hz >= {MIN_SAMPLE_RATE}, got {sample_rate!r}")
+        if not isinstance(wave, np.ndarray):
+            raise DataError(f"expected a waveform (a 1-D numpy array), got {type(wave).__name__}")
+        wave = self._wave(wave, 1)[0]
         if sample_rate is not None and sample_rate != self.sample_rate:
             import librosa
 
-            wave = librosa.resample(wave, orig_sr=sample_rate, target_sr=self.sample_rate)
+            wave = librosa.resample(wave, orig_sr=int(sample_rate), target_sr=self.sample_rate)
         out = self.predict([wave], **options)[0]
         assert out.text is not None
         return out.text
 
     def predict_file(self, path: str | os.PathLike[str], **options: Any) -> str:
         """The label / transcript of one audio file."""
+        if not isinstance(path, (str, os.PathLike)):
+            raise DataError(f"expected the path of one audio file, got {type(path).__name__}")
         out = self.predict(str(path), **options)[0]
         return out.text or ""
 
@@ -112,45 +162,64 @@ class SpeechPredictor(Predictor[SpeechConfig]):
     def predict_items(self, items: list[Any], options: SpeechPredict) -> list[SpeechOutput]:
         """One :class:`SpeechOutput` per item (a path, an :class:`AudioInput` or a waveform), in order;
         unreadable, empty or missing audio raises, or with ``on_error="skip"`` is warned about and
-        answered with ``error`` set."""
+        answered with ``error`` set. Clips over ``max_seconds`` are cut, with one warning."""
         outputs: list[SpeechOutput] = []
         feats, where = [], []
+        limit = options.max_seconds or self.config.max_seconds
+        cut: list[tuple[float, str]] = []
         for n, item in enumerate(items, 1):
             name = _name(item)
             if name is not None and not name.strip():
                 outputs.append(SpeechOutput(name, None))  # an empty input (a blank line), an empty output
                 continue
             try:
-                feats.append(self.extractor(self._wave(item, n)))
+                wave, seconds = self._wave(item, n, limit)
+                feats.append(self.extractor(wave))
             except DataError as e:
                 if options.on_error == "fail":
                     raise
                 warn(f"{e} (skipped)")
                 outputs.append(SpeechOutput(name, None, str(e)))
                 continue
+            if seconds > limit:
+                cut.append((seconds, name or f"input {n}"))
             where.append(len(outputs))
             outputs.append(SpeechOutput(name, None))
-        for i, text in zip(where, self.predict_features(feats, options.decoder, options.beam_width)):
+        if cut and self.warn_limits:
+            warn_cut(len(cut), max(cut), limit)
+        for i, text in zip(where, self._decode(feats, options)):
             outputs[i] = outputs[i]._replace(text=text)
         return outputs
 
-    def _wave(self, item: Any, n: int) -> np.ndarray:
-        """The samples (N,) of one item at the model's sample rate; DataError names the input."""
+    def _wave(self, item: Any, n: int, max_seconds: float | None = None) -> tuple[np.ndarray, float]:
+        """The samples (N,) of one item at the model's sample rate, cut to ``max_seconds``, and its full
+        duration in seconds; DataError names the input."""
         if isinstance(item, np.ndarray):
             if item.ndim != 1:
                 raise DataError(f"input {n}: a waveform must be 1-D (N,), got shape {tuple(item.shape)}")
+            if np.issubdtype(item.dtype, np.integer):
+                raise DataError(
+                    f"input {n}: integer samples ({item.dtype}): pass float samples in [-1, 1] "
+                    "(e.g. x / 32768 for 16-bit)"
+                )
+            if not np.issubdtype(item.dtype, np.floating):
+                raise DataError(f"input {n}: a waveform holds real float samples, got dtype {item.dtype}")
             if item.size == 0:
                 raise DataError(f"input {n}: empty waveform (0 samples)")
             if not np.all(np.isfinite(item)):
                 raise DataError(f"input {n}: waveform contains NaN or infinite samples")
-            return np.ascontiguousarray(item, dtype=np.float32)
+            check_wave(item, f"input {n}")
+            seconds = item.size / self.sample_rate
+            if max_seconds is not None and seconds > max_seconds:
+                item = item[: max(1, int(max_seconds * self.sample_rate))]
+            return np.ascontiguousarray(item, dtype=np.float32), seconds
         if isinstance(item, AudioInput):
             try:
-                return read_wav(item.path, self.sample_rate)
+                return read_audio(item.path, self.sample_rate, max_seconds)
             except DataError as e:
                 raise DataError(f"{item.source}: {e}" if item.source != str(item.path) else str(e)) from None
         if isinstance(item, (str, os.PathLike)):
-            return read_wav(Path(item), self.sample_rate)
+            return read_audio(Path(item), self.sample_rate, max_seconds)
         raise DataError(f"input {n}: expected an audio file path or a waveform, got {type(item).__name__}")
 
     def format_outputs(self, items: list[Any], outputs: list[SpeechOutput], options: SpeechPredict) -> str:
@@ -170,9 +239,14 @@ class SpeechPredictor(Predictor[SpeechConfig]):
         self._warn_unknown(entries, refs)
         t0 = time.perf_counter()
         feats, kept, seconds = featurize_files(
-            [e.path for e in entries], self.extractor, options.on_error, [e.source for e in entries]
+            [e.path for e in entries],
+            self.extractor,
+            options.on_error,
+            [e.source for e in entries],
+            options.max_seconds or self.config.max_seconds,
+            self.warn_limits,
         )
-        hyps = self.predict_features(feats, options.decoder, options.beam_width)
+        hyps = self._decode(feats, options)
         elapsed = time.perf_counter() - t0
         metrics: dict[str, Any] = score(self.mode, [refs[i] for i in kept], hyps)
         audio = float(sum(seconds))
@@ -208,7 +282,7 @@ class SpeechPredictor(Predictor[SpeechConfig]):
         ``sample``: an audio file path or a wave (N,) at the model's sample rate. Returns a list of
         ``Gates`` (i, f, g, o, c), each (1, T', H), index layer * D + d.
         """
-        x = torch.from_numpy(self.features(self._sample_wave(sample))).unsqueeze(0)  # (1, T, F)
+        x = torch.from_numpy(self.norm(self.extractor(self._sample_wave(sample)))).unsqueeze(0)  # (1, T, F)
         net: Any = self.model
         _, _, gates = net.encode(x, torch.tensor([x.shape[1]]), return_gates=True)
         return gates
@@ -227,7 +301,7 @@ class SpeechPredictor(Predictor[SpeechConfig]):
         inputs = predict_inputs(str(data))
         if not 0 <= index < len(inputs):
             raise DataError(f"{data}: --index {index} out of range ({len(inputs)} files)")
-        return read_wav(inputs[index].path, sr)
+        return read_audio(inputs[index].path, sr, self.config.max_seconds)[0]
 
     def step_labels(self, sample: Any) -> list[str]:
         """Time (s) at the start of each LSTM step of ``sample``: T' labels."""
@@ -236,9 +310,8 @@ class SpeechPredictor(Predictor[SpeechConfig]):
         return [f"{s * k * hop:.2f}" for s in range(-(-frames // k))]
 
     def _sample_wave(self, sample: Any) -> np.ndarray:
-        if isinstance(sample, (str, Path)):
-            return read_wav(sample, self.sample_rate)
-        return np.asarray(sample, dtype=np.float32)
+        """One audio file or waveform, cut to the model's ``--max-seconds``."""
+        return self._wave(sample, 1, self.config.max_seconds)[0]
 
 
 def _name(item: Any) -> str | None:

@@ -15,11 +15,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lstmkit.data.audio import FeatureExtractor, FeatureNorm, warn
+from lstmkit.data.audio import FeatureExtractor, FeatureNorm, audio_info, warn_cut
 from lstmkit.data.batching import bucket_sampler
 from lstmkit.data.splits import holdout
 from lstmkit.data.vocab import Vocab
-from lstmkit.errors import DataError
+from lstmkit.errors import DataError, warn
 from lstmkit.tasks import base
 from lstmkit.tasks.base import Prepared, Task
 from lstmkit.tasks.speech.config import METRICS, SPEC, SpeechConfig
@@ -46,25 +46,35 @@ class Speech(Task[SpeechConfig]):
     Predictor = SpeechPredictor
 
     def check(self, data: Any, valid: Any = None) -> None:
-        """Manifests readable, with ``path`` and ``text``; every audio file present (``--on-error
-        skip``: a warning instead)."""
+        """Manifests readable, with ``path`` and ``text``; every audio file present and readable by its
+        header (``--on-error skip``: a warning instead); clips over ``--max-seconds`` counted."""
+        cfg = self.config
         for source, what in ((data, "data"), (valid, "valid")):
             if source is None:
                 continue
             entries, _ = read_entries(source, what)
-            missing = [e for e in entries if not e.path.is_file()]
-            if missing:
-                first = f"{missing[0].source}: {missing[0].path}: audio file not found"
-                if self.config.on_error == "fail":
-                    raise DataError(first)
-                warn(f"{first} (and {len(missing) - 1} more: they will be skipped)")
+            bad, long = [], []
+            for e in entries:
+                try:
+                    sr, frames = audio_info(e.path)
+                except DataError as err:
+                    bad.append(f"{e.source}: {err}")
+                    continue
+                if frames > cfg.max_seconds * sr:
+                    long.append((frames / sr, e.source))
+            if bad and cfg.on_error == "fail":
+                raise DataError(bad[0])
+            if bad:
+                warn(f"{bad[0]} (and {len(bad) - 1} more: they will be skipped)")
+            if long:
+                warn_cut(len(long), max(long), cfg.max_seconds)
 
     def prepare(self, data: Any, valid: Any = None) -> Prepared:
         self.resolve_monitor_mode()
         cfg = self.config
         extractor = FeatureExtractor(feature_config(cfg.audio))
         entries, source = read_entries(data)
-        rows = featurize(entries, extractor, cfg.on_error)
+        rows = featurize(entries, extractor, cfg.on_error, cfg.max_seconds)
         n = len(rows.texts)
         tr, held = (list(range(n)), []) if valid is not None else holdout(n, cfg.valid_fraction, cfg.train.seed)
         labels = self.labels = build_labels(cfg.mode, [rows.texts[i] for i in tr])
@@ -73,7 +83,7 @@ class Speech(Task[SpeechConfig]):
             raise DataError(f"{source}: no usable training rows")
         norm = FeatureNorm(cfg.audio.norm).fit([rows.feats[i] for i in tr_targets])
         if valid is not None:
-            vrows = featurize(read_entries(valid, "valid")[0], extractor, cfg.on_error)
+            vrows = featurize(read_entries(valid, "valid")[0], extractor, cfg.on_error, cfg.max_seconds)
             va_targets = encode_targets(cfg.mode, labels, vrows, range(len(vrows.texts)), cfg.subsample, cfg.on_error)
         else:  # a held-out row with a label the training part lacks is the split's doing: skipped
             vrows = rows
@@ -128,8 +138,16 @@ class Speech(Task[SpeechConfig]):
         return score(self.config.mode, refs, hyps)
 
     def report(self, predictor: base.Predictor[SpeechConfig], prep: Prepared, result: Any) -> dict[str, Any]:
-        """The full evaluation of the validation rows, and how many rows trained the model."""
-        return {**super().report(predictor, prep, result), "n_train": len(prep.train)}
+        """The full evaluation of the validation rows, and how many rows trained the model (clips over
+        ``--max-seconds`` were warned about when they were read)."""
+        speech = predictor if isinstance(predictor, SpeechPredictor) else None
+        if speech is not None:
+            speech.warn_limits = False
+        try:
+            return {**super().report(predictor, prep, result), "n_train": len(prep.train)}
+        finally:
+            if speech is not None:
+                speech.warn_limits = True
 
 
 def targets_to_text(mode: str, batch: SpeechBatch, labels: Vocab) -> list[str]:

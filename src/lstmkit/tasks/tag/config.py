@@ -19,6 +19,8 @@ ConlluTag = Literal["upos", "xpos"]
 
 #: ``--monitor auto``: resolved by the task in ``prepare`` (f1 for chunk tags, accuracy for plain labels)
 AUTO = "auto"
+#: ``--max-len``'s default: the longest sentence read whole, in tokens
+DEFAULT_MAX_LEN = 512
 
 
 @dataclass
@@ -47,6 +49,13 @@ class TagConfig(TaskSettings):
     zeros: bool = setting(True, help="map every digit to 0 for the word lookup (characters keep them)")
     min_freq: int = setting(1, ge=1, help="training words seen fewer times become <unk>")
     max_word_len: int = setting(40, ge=1, help="characters per word given to the character encoder")
+    max_len: int | None = setting(
+        DEFAULT_MAX_LEN,
+        ge=1,
+        help="the longest sentence, in tokens: a longer one is cut into consecutive pieces of at most this many "
+        "tokens, each trained on / tagged on its own (every token keeps its tag), with one warning giving how "
+        "many sentences were cut; training, evaluate and predict alike (none: no limit)",
+    )
     embeddings: str | None = setting(
         None,
         metavar="FILE",
@@ -54,7 +63,7 @@ class TagConfig(TaskSettings):
     )
     freeze_embeddings: bool = setting(False, help="keep the pretrained word vectors fixed")
     valid_fraction: float = setting(0.1, ge=0, lt=1, help="share of --data held out for validation without --valid")
-    embed_size: int = setting(100, ge=1, help="word embedding size (the file's size with --embeddings)")
+    embed_size: int = setting(100, ge=1, le=65536, help="word embedding size (the file's size with --embeddings)")
     char_encoder: CharEncoderKind = setting(
         "cnn", help="character features per word: cnn (Ma & Hovy 2016), lstm (char BiLSTM, Lample et al. 2016) or none"
     )
@@ -102,6 +111,9 @@ class TagEvaluate(Settings):
     format: DataFormat | None = setting(None, help="conll or conllu (none: as in training)")
     tag_column: int | None = setting(None, help="CoNLL column of the tag (none: as in training)")
     tag: ConlluTag | None = setting(None, help="CoNLL-U tag column, upos or xpos (none: as in training)")
+    max_len: int | None = setting(
+        None, ge=1, help="longest sentence in tokens, longer ones are tagged in pieces (none: the model's --max-len)"
+    )
 
 
 @dataclass
@@ -123,6 +135,12 @@ class TagPredict(Settings):
         False, help="add each predicted tag's marginal probability p(y_t | x) (forward-backward)"
     )
     batch_size: int = setting(128, ge=1, help="sentences per forward pass")
+    max_len: int | None = setting(
+        None,
+        ge=1,
+        help="longest sentence in tokens: a longer one is tagged in consecutive pieces of at most this many "
+        "tokens, with one warning giving the count (none: the model's --max-len)",
+    )
 
 
 SPEC = TaskSpec(

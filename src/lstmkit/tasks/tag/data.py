@@ -15,11 +15,11 @@ instead of B*T tokens (frequent words such as "the" or "," repeat many times in 
 
 from __future__ import annotations
 
+import os
 import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, NamedTuple
 
 import torch
@@ -27,8 +27,9 @@ from torch import Tensor
 
 from lstmkit.data.batching import pad_sequences
 from lstmkit.data.conll import Scheme, Sentence, convert, read_sentences, split_tag
+from lstmkit.data.files import listing
 from lstmkit.data.vocab import Vocab
-from lstmkit.errors import DataError, ModelFolderError
+from lstmkit.errors import DataError, ModelFolderError, warn
 from lstmkit.tasks.tag.config import TagConfig
 
 CASINGS = (
@@ -69,6 +70,23 @@ def casing(token: str) -> int:
 
 
 # ============================================================================================ reading
+def check_tokens(tokens: Sequence[Any], where: str, kind: str = "token") -> list[str]:
+    """``tokens`` as a list of non-empty strings: a bare string (not split into tokens), an element that
+    is not a string, or an empty / whitespace-only one raises :class:`DataError` naming it."""
+    if isinstance(tokens, str):
+        raise DataError(
+            f"{where}: the {kind}s are one string {tokens[:30]!r}, expected a list of {kind}s (split it: .split())"
+        )
+    if not isinstance(tokens, (list, tuple)):
+        raise DataError(f"{where}: expected a list of {kind}s, got {type(tokens).__name__}")
+    for k, t in enumerate(tokens):
+        if not isinstance(t, str):
+            raise DataError(f"{where}: {kind} {k + 1} is {type(t).__name__}, expected a string")
+        if not t.strip():
+            raise DataError(f"{where}: {kind} {k + 1} is empty ({t!r}): every {kind} needs characters; drop it")
+    return list(tokens)
+
+
 def read_data(
     data: Any,
     cfg: TagConfig,
@@ -78,24 +96,98 @@ def read_data(
     tag: str | None = None,
 ) -> tuple[list[Sentence], str]:
     """Tagged sentences of a file (read with ``cfg``'s format, tag column and CoNLL-U tag unless
-    given) or of ``[Sentence]`` / ``[(tokens, tags)]``; returns them and a name for messages."""
-    if isinstance(data, (str, Path)):
+    given) or of ``[Sentence]`` / ``[(tokens, tags)]`` (lists of strings); returns them and a name
+    for messages. An item of another shape raises :class:`DataError` naming it."""
+    if isinstance(data, (str, os.PathLike)):
         fmt = fmt or cfg.format
         col = cfg.tag_column if tag_column is None else tag_column
-        sents = read_sentences(data, fmt, col, tag or cfg.tag)  # type: ignore[arg-type]
-        return sents, str(data)
+        sents = read_sentences(os.fspath(data), fmt, col, tag or cfg.tag)  # type: ignore[arg-type]
+        return sents, os.fspath(data)
+    if not isinstance(data, (list, tuple)):
+        raise DataError(
+            f"{what}: expected a CoNLL / CoNLL-U file (a path) or a list of (tokens, tags) pairs, "
+            f"got {type(data).__name__}"
+        )
     out = []
     for i, item in enumerate(data):
+        where = f"{what}: sentence {i + 1}"
         if isinstance(item, Sentence):
-            out.append(item)
-            continue
-        toks, tags = [str(t) for t in item[0]], [str(t) for t in item[1]]
-        if len(toks) != len(tags) or not toks:
-            raise DataError(f"{what}: sentence {i + 1}: {len(toks)} tokens but {len(tags)} tags")
-        out.append(Sentence(toks, tags, [i + 1] * len(toks)))
+            toks, tags = check_tokens(item.tokens, where), item.tags
+        elif isinstance(item, (list, tuple)) and len(item) == 2:
+            toks, tags = check_tokens(item[0], where), check_tokens(item[1], where, "tag")
+        else:
+            got = (
+                f"a {len(item)}-item {type(item).__name__}" if isinstance(item, (list, tuple)) else type(item).__name__
+            )
+            raise DataError(f"{where}: expected a (tokens, tags) pair, got {got}")
+        if not toks:
+            raise DataError(f"{where}: no tokens")
+        if tags is None or len(toks) != len(tags):
+            raise DataError(f"{where}: {len(toks)} tokens but {0 if tags is None else len(tags)} tags")
+        out.append(item if isinstance(item, Sentence) else Sentence(toks, tags, [i + 1] * len(toks)))
     if not out:
         raise DataError(f"{what}: no sentences")
     return out, what
+
+
+def cut_long(sentences: Sequence[Sentence], max_len: int | None) -> tuple[list[Sentence], list[Sentence]]:
+    """Sentences of at most ``max_len`` tokens (``--max-len``; None: no limit): a longer one becomes
+    consecutive pieces (tokens, tags, lines and columns cut alike). Returns them and the long ones
+    (for :func:`warn_long`)."""
+    long = [s for s in sentences if max_len is not None and len(s.tokens) > max_len]
+    if max_len is None or not long:
+        return list(sentences), []
+    out = []
+    for s in sentences:
+        if len(s.tokens) <= max_len:
+            out.append(s)
+            continue
+        for a in range(0, len(s.tokens), max_len):
+            b = a + max_len
+            out.append(
+                Sentence(
+                    s.tokens[a:b],
+                    s.tags[a:b] if s.tags is not None else None,
+                    s.lines[a:b],
+                    s.columns[a:b] if s.columns else None,
+                    sep=s.sep,
+                )
+            )
+    return out, long
+
+
+def warn_long(long: Sequence[Sentence], total: int, max_len: int | None, source: str, first: str = "") -> None:
+    """The one warning line about sentences over ``--max-len`` (none: nothing to say); ``first`` names
+    the first of them (default: its line)."""
+    if not long or max_len is None:
+        return
+    top = max(len(s.tokens) for s in long)
+    where = first or (f"line {long[0].lines[0]}" if long[0].lines else "")
+    warn(
+        f"{source}: {len(long)} of {total} sentences are longer than --max-len {max_len} tokens: each is cut "
+        f"into pieces of at most {max_len} (the longest has {top} tokens{'; first: ' + where if where else ''})"
+    )
+
+
+def check_known_tags(
+    sents: Sequence[Sentence],
+    tags: Sequence[str],
+    chunks: bool,
+    source: str,
+    from_file: bool = True,
+    known_as: str = "the model knows",
+) -> None:
+    """Raise :class:`DataError` for a tag of ``sents`` (in the data's scheme) that the model's ``tags``
+    cannot give: an entity type never seen in training (chunk tags), or a plain label never seen. The
+    message names the file and line (``from_file``) or the sentence and token, and the tag as written."""
+    known = {split_tag(t)[1] for t in tags if t != "O"} if chunks else set(tags)
+    for i, s in enumerate(sents):
+        for k, t in enumerate(s.tags or []):
+            if (t == "O" and chunks) or (split_tag(t)[1] if chunks else t) in known:
+                continue
+            where = f"{source}:{s.lines[k]}" if from_file else f"{source}: sentence {i + 1}, token {k + 1}"
+            what = f"entity type {split_tag(t)[1]!r} (tag {t!r})" if chunks else f"tag {t!r}"
+            raise DataError(f"{where}: {what} was not seen in training ({known_as}: {listing(sorted(known))})")
 
 
 def model_tags(sentences: Sequence[Sentence], model_scheme: Scheme) -> list[list[str]]:
@@ -192,13 +284,16 @@ class TagEncoder:
         try:
             return [index[t] for t in tags]
         except KeyError as e:
-            known = ", ".join(self.tags)
-            raise DataError(f"{where}: tag {e.args[0]!r} was not seen in training (model tags: {known})") from None
+            raise DataError(
+                f"{where}: tag {e.args[0]!r} was not seen in training (model tags: {listing(self.tags)})"
+            ) from None
 
     def encode(self, tokens: Sequence[str], tags: Sequence[str] | None = None, where: str = "input") -> TagExample:
-        """One sentence -> :class:`TagExample` (tags all 0 when ``tags`` is None)."""
+        """One sentence -> :class:`TagExample` (tags all 0 when ``tags`` is None); an empty sentence or
+        token raises :class:`DataError` (an empty word has no characters for the character encoder)."""
         if not tokens:
             raise DataError(f"{where}: empty sentence")
+        check_tokens(tokens, where)
         normed = [self.normalise(t) for t in tokens]
         n = len(tokens)
         return TagExample(

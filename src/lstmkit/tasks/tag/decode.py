@@ -151,3 +151,22 @@ def decode_batch(
             ]
         out.append(Decoded(path, token_probs, ents, alts))
     return out
+
+
+def join_pieces(parts: list[tuple[int, Decoded]], nbest: int = 1) -> Decoded:
+    """One sentence's results from those of its consecutive pieces (``(offset, Decoded)`` in order; a
+    sentence over ``--max-len`` is decoded in pieces): paths and marginals concatenated, entities shifted
+    to sentence positions, and the ``nbest`` best whole paths, whose probability is the product of their
+    pieces' (the pieces are decoded independently)."""
+    if len(parts) == 1:
+        return parts[0][1]
+    path = [k for _, d in parts for k in d.path]
+    probs = None if parts[0][1].token_probs is None else [p for _, d in parts for p in d.token_probs or []]
+    ents = [(Span(s.type, s.start + a, s.end + a), c) for a, d in parts for s, c in d.entities]
+    alts: list[tuple[list[int], float]] | None = None
+    if parts[0][1].nbest is not None:
+        alts = [([], 1.0)]
+        for _, d in parts:
+            combos = [(p + q, x * y) for p, x in alts for q, y in d.nbest or []]
+            alts = sorted(combos, key=lambda c: -c[1])[:nbest]
+    return Decoded(path, probs, ents, alts)

@@ -3,6 +3,8 @@ CoNLL output with every input line kept in place; gates for ``lstmkit inspect``.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -10,11 +12,11 @@ from typing import Any, NamedTuple
 import torch
 
 from lstmkit.data.conll import Sentence, check_scheme, convert, read_for_tagging
-from lstmkit.errors import DataError, LstmkitError, ModelFolderError
+from lstmkit.errors import DataError, LstmkitError, ModelFolderError, warn
 from lstmkit.tasks.base import Predictor
 from lstmkit.tasks.tag.config import SPEC, TagConfig, TagEvaluate, TagPredict
-from lstmkit.tasks.tag.data import TagEncoder, collate, read_data
-from lstmkit.tasks.tag.decode import Decoded, decode_batch
+from lstmkit.tasks.tag.data import TagEncoder, check_known_tags, check_tokens, collate, read_data
+from lstmkit.tasks.tag.decode import Decoded, decode_batch, join_pieces
 from lstmkit.tasks.tag.metrics import summary, tag_metrics
 from lstmkit.tasks.tag.model import BiLSTMTagger
 
@@ -58,13 +60,14 @@ class TagPrediction:
 
 def tokens_of(item: Any, i: int) -> list[str]:
     """The tokens of one input: a string is one sentence (whitespace-tokenised), a list or tuple of
-    strings is a tokenised sentence, a :class:`Sentence` (read from a file) gives its tokens."""
+    strings is a tokenised sentence, a :class:`Sentence` (read from a file) gives its tokens. Anything
+    else, a token that is not a string or an empty token raises :class:`DataError` naming it."""
     if isinstance(item, Sentence):
         return list(item.tokens)
     if isinstance(item, str):
         return item.split()
-    if isinstance(item, (list, tuple)) and all(isinstance(t, str) for t in item):
-        return list(item)
+    if isinstance(item, (list, tuple)):
+        return check_tokens(item, f"input {i + 1}")
     raise DataError(f"input {i + 1}: expected a sentence (a string or a list of tokens), got {type(item).__name__}")
 
 
@@ -125,26 +128,49 @@ class TagPredictor(Predictor[TagConfig]):
             [] if options.nbest > 1 else None,
         )
 
+    def max_len(self, override: int | None = None) -> int | None:
+        """The longest sentence tagged whole: ``override`` (a predict / evaluate option), else the model's."""
+        return override if override is not None else self.config.max_len
+
     @torch.no_grad()
-    def predict_items(self, items: list[Any], options: TagPredict) -> list[TagPrediction]:
+    def predict_items(
+        self, items: list[Any], options: TagPredict, source: str = "", names: Sequence[str] | None = None
+    ) -> list[TagPrediction]:
+        """One prediction per input, in order (an empty sentence: empty lists). A sentence over
+        ``max_len`` tokens is tagged in consecutive pieces of at most ``max_len`` (one warning line,
+        naming ``source`` and, for the first such sentence, ``names[i]`` or ``input i``)."""
         if options.nbest > 1 and self.net.crf is None:
             raise LstmkitError("--nbest needs a CRF model (this one was trained with --no-crf)")
         sents = [tokens_of(item, i) for i, item in enumerate(items)]
-        keep = [i for i, toks in enumerate(sents) if toks]
-        examples = {i: self.encoder.encode(sents[i], None, f"input {i + 1}") for i in keep}
-        order = sorted(keep, key=lambda i: len(sents[i]))  # similar lengths batched together
-        results = [self._empty(options) for _ in sents]
+        limit = self.max_len(options.max_len)
+        pieces: list[tuple[int, int, list[str]]] = []  # (input, offset, tokens); an empty sentence has none
+        for i, toks in enumerate(sents):
+            step = limit if limit is not None else max(1, len(toks))
+            pieces += [(i, a, toks[a : a + step]) for a in range(0, len(toks), step)]
+        long = [i for i, toks in enumerate(sents) if limit is not None and len(toks) > limit]
+        if long:
+            top = max(len(sents[i]) for i in long)
+            first = names[long[0]] if names else f"input {long[0] + 1}"
+            warn(
+                f"{source + ': ' if source else ''}{len(long)} of {len(sents)} sentences are longer than --max-len "
+                f"{limit} tokens: each is tagged in pieces of at most {limit} (the longest has {top} tokens; first: {first})"
+            )
+        examples = [self.encoder.encode(toks, None, f"input {i + 1}") for i, _, toks in pieces]
+        order = sorted(range(len(pieces)), key=lambda j: len(pieces[j][2]))  # similar lengths batched together
+        decoded: dict[int, Decoded] = {}
         for start in range(0, len(order), options.batch_size):
             idx = order[start : start + options.batch_size]
-            decoded = decode_batch(
-                self.net,
-                collate([examples[i] for i in idx]),
-                options.nbest,
-                options.confidence,
-                chunks=self.scheme != "none",
-            )
-            for i, d in zip(idx, decoded):
-                results[i] = self._prediction(sents[i], d)
+            batch = collate([examples[j] for j in idx])
+            for j, d in zip(
+                idx, decode_batch(self.net, batch, options.nbest, options.confidence, self.scheme != "none")
+            ):
+                decoded[j] = d
+        parts: dict[int, list[tuple[int, Decoded]]] = {}
+        for j, (i, a, _) in enumerate(pieces):
+            parts.setdefault(i, []).append((a, decoded[j]))
+        results = [self._empty(options) for _ in sents]
+        for i, ps in parts.items():
+            results[i] = self._prediction(sents[i], join_pieces(ps, options.nbest))
         return results
 
     def format_outputs(self, items: list[Any], outputs: list[TagPrediction], options: TagPredict) -> str:
@@ -166,7 +192,11 @@ class TagPredictor(Predictor[TagConfig]):
         sents, source = read_data(data, self.config, fmt=options.format, tag_column=options.tag_column, tag=options.tag)
         if self.scheme != "none":
             check_scheme(sents, self.scheme, source)
-        pred = self.predict_items([s.tokens for s in sents], TagPredict())
+        from_file = isinstance(data, (str, os.PathLike))
+        check_known_tags(sents, self.tags, self.scheme != "none", source, from_file)
+        names = [f"line {s.lines[0]}" if from_file else f"sentence {i + 1}" for i, s in enumerate(sents)]
+        opts = TagPredict(max_len=options.max_len)
+        pred = self.predict_items([s.tokens for s in sents], opts, source, names)
         return tag_metrics([list(s.tags or []) for s in sents], [p.tags for p in pred], self.scheme)
 
     def format_metrics(self, metrics: dict[str, Any]) -> str:
@@ -184,7 +214,8 @@ class TagPredictor(Predictor[TagConfig]):
         return sents[index]
 
     def step_labels(self, sample: list[str] | str) -> list[str]:
-        return tokens_of(sample, 0)
+        """The tokens :meth:`trace_gates` reads: the sentence's, its first ``--max-len`` only."""
+        return tokens_of(sample, 0)[: self.max_len()]
 
     @torch.no_grad()
     def trace_gates(self, sample: list[str] | str) -> list[Any]:

@@ -13,7 +13,10 @@ tags) or token accuracy (plain labels): ``--monitor auto`` is resolved here into
 
 from __future__ import annotations
 
+import os
+import re
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -22,9 +25,19 @@ from torch import nn
 from lstmkit.data.batching import bucket_sampler
 from lstmkit.data.conll import Scheme, Sentence, check_scheme, detect_scheme
 from lstmkit.data.splits import holdout
+from lstmkit.errors import DataError, LstmkitError
 from lstmkit.tasks.base import Prepared, Task
 from lstmkit.tasks.tag.config import AUTO, SPEC, TagConfig
-from lstmkit.tasks.tag.data import TagEncoder, collate, model_tags, read_data, tag_set
+from lstmkit.tasks.tag.data import (
+    TagEncoder,
+    check_known_tags,
+    collate,
+    cut_long,
+    model_tags,
+    read_data,
+    tag_set,
+    warn_long,
+)
 from lstmkit.tasks.tag.metrics import tag_metrics
 from lstmkit.tasks.tag.model import BiLSTMTagger
 from lstmkit.tasks.tag.predict import TagPredictor
@@ -37,6 +50,9 @@ class Tagging(Task[TagConfig]):
     Predictor = TagPredictor
 
     def check(self, data: Any, valid: Any = None) -> None:
+        emb = self.config.embeddings
+        if emb is not None and not Path(emb).is_file():
+            raise DataError(f"{emb}: embeddings file not found" + (" (a folder)" if Path(emb).is_dir() else ""))
         sents, source = read_data(data, self.config)
         scheme = self._scheme(sents, source)
         if valid is not None:
@@ -74,6 +90,13 @@ class Tagging(Task[TagConfig]):
         sents, source, vsents, vsource, scheme = self._split(data, valid)
         self._resolve(scheme, bool(vsents))
         cfg = self.config
+        n, vn = len(sents), len(vsents)
+        (sents, long), (vsents, vlong) = cut_long(sents, cfg.max_len), cut_long(vsents, cfg.max_len)
+        if valid is None:  # one file: one warning
+            warn_long(sorted(long + vlong, key=lambda s: s.lines[0]), n + vn, cfg.max_len, source)
+        else:
+            warn_long(long, n, cfg.max_len, source)
+            warn_long(vlong, vn, cfg.max_len, vsource)
         model_scheme: Scheme = cfg.model_scheme if scheme != "none" else "none"
         train_tags, valid_tags = model_tags(sents, model_scheme), model_tags(vsents, model_scheme)
         enc = TagEncoder.build(
@@ -85,12 +108,21 @@ class Tagging(Task[TagConfig]):
             cfg.max_word_len,
         )
         self.tags, self.scheme = enc.tags, scheme
+        from_file = isinstance(data if valid is None else valid, (str, os.PathLike))
+        check_known_tags(vsents, enc.tags, scheme != "none", vsource, from_file, "the training data has")
         train_set = enc.examples(sents, train_tags, source)
         valid_set = sorted(enc.examples(vsents, valid_tags, vsource), key=lambda e: len(e.words))  # less padding
         if cfg.embeddings:
             from lstmkit.data.text import load_embeddings
 
             self.embeddings = load_embeddings(cfg.embeddings, enc.words, seed=cfg.train.seed)
+            bad = (~torch.isfinite(self.embeddings.weight)).any(dim=1).nonzero()  # (n, 1): e.g. 1e39 in float32
+            if len(bad):
+                word = enc.words.tokens[int(bad[0, 0])]
+                raise DataError(
+                    f"{cfg.embeddings}: the vector for {word[:30]!r} holds a value beyond float32 (|x| > 3.4e38) "
+                    "or not a number"
+                )
             self.config = cfg.build(embed_size=int(self.embeddings.weight.shape[1]))
         return Prepared(
             train=train_set,
@@ -103,7 +135,11 @@ class Tagging(Task[TagConfig]):
         )
 
     def build(self, dims: Mapping[str, Any]) -> nn.Module:
-        return BiLSTMTagger(self.config, dims)
+        """The network; one that cannot be allocated (``--hidden-size 1e9``) is a one-line error."""
+        try:
+            return BiLSTMTagger(self.config, dims)
+        except (RuntimeError, MemoryError) as e:
+            raise too_big(e) from None
 
     def init(self, model: nn.Module, prep: Prepared) -> None:
         emb = getattr(self, "embeddings", None)
@@ -126,6 +162,16 @@ class Tagging(Task[TagConfig]):
                 pred.append([self.tags[i] for i in row_p[:n]])
         m = tag_metrics(gold, pred, self.scheme)
         return {k: m[k] for k in ("f1", "accuracy") if k in m}
+
+
+def too_big(e: BaseException) -> BaseException:
+    """A failed allocation of the network's weights as a one-line :class:`LstmkitError` naming the
+    settings to lower; any other error is returned unchanged (to be raised as it was)."""
+    m = re.search(r"allocate (\d+) bytes", str(e))
+    if not isinstance(e, MemoryError) and m is None:
+        return e
+    size = f" (it asks for {int(m.group(1)) / 2**30:,.0f} GiB)" if m else ""
+    return LstmkitError(f"the network does not fit in memory{size}: lower --hidden-size, --embed-size or --num-layers")
 
 
 TASK = Tagging

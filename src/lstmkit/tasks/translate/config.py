@@ -39,11 +39,18 @@ class TranslateConfig(TaskSettings):
     tokenizer: TokenizerMode = setting(
         "bpe", help="bpe: subwords (Hugging Face tokenizers, detokenises losslessly); whitespace: pre-tokenised words"
     )
-    vocab_size: int = setting(8000, ge=8, help="vocabulary size per side (or of the shared one), specials included")
+    vocab_size: int = setting(
+        8000, ge=8, le=1_000_000, help="vocabulary size per side (or of the shared one), specials included"
+    )
     shared_vocab: bool = setting(False, help="one vocabulary for source and target")
     lowercase: bool = setting(False, help="lowercase all text (BLEU is then case-insensitive)")
-    max_length: int = setting(100, ge=1, help="truncate longer sentences to this many tokens (with a warning)")
-    embed_size: int = setting(256, ge=1, help="source and target embedding size")
+    max_length: int = setting(
+        100,
+        ge=1,
+        help="longest sentence in tokens: longer sources and targets are truncated to it in training, evaluate and "
+        "predict, with one warning giving the count",
+    )
+    embed_size: int = setting(256, ge=1, le=65536, help="source and target embedding size")
     attention: AttentionKind = setting(
         "general", help="attention score: bahdanau (additive), general (Luong bilinear) or dot (Luong)"
     )
@@ -51,12 +58,12 @@ class TranslateConfig(TaskSettings):
         True, help="tie the output layer to the target embeddings (the attentional vector is then --embed-size wide)"
     )
     label_smoothing: float = setting(0.1, ge=0, lt=1, help="label smoothing epsilon of the cross-entropy")
-    valid_beam: int = setting(1, ge=1, help="beam for the validation BLEU of each epoch (1 = greedy)")
+    valid_beam: int = setting(1, ge=1, le=1000, help="beam for the validation BLEU of each epoch (1 = greedy)")
     alpha: float = setting(
         1.0, ge=0, help="length normalisation: score = logprob / length**alpha (also predict's default)"
     )
     max_ratio: float = setting(
-        2.0, gt=0, help="longest output: ceil(max_ratio × source length) + 5 tokens (also predict's default)"
+        2.0, gt=0, le=100, help="longest output: ceil(max_ratio × source length) + 5 tokens (also predict's default)"
     )
     lstm: LSTMSettings = section(
         LSTMSettings,
@@ -83,12 +90,12 @@ class DecodeSettings(Settings):
 
     title = "decoding"
 
-    beam: int = setting(5, ge=1, help="beam size (1 = greedy)")
+    beam: int = setting(5, ge=1, le=1000, help="beam size (1 = greedy)")
     alpha: float | None = setting(
         None, ge=0, help="length normalisation power: score = logprob / length**alpha (none: the model's --alpha)"
     )
     max_ratio: float | None = setting(
-        None, gt=0, help="output length limit × source length (none: the model's --max-ratio)"
+        None, gt=0, le=100, help="output length limit × source length (none: the model's --max-ratio)"
     )
     batch_size: int = setting(64, ge=1, help="sentences decoded together")
     device: Device = setting("cpu", help="device for decoding")

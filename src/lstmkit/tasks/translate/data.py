@@ -40,8 +40,16 @@ def read_pairs(data: Any, what: str = "data") -> tuple[ParallelText, str]:
     if _is_path(data):
         return read_tsv(data), str(data)
     if isinstance(data, Sequence) and len(data) == 2 and all(_is_path(x) for x in data):
+        missing = [str(x) for x in data if not Path(x).exists()]
+        if len(missing) == 2:
+            raise DataError(
+                f"{what}: {missing[0]}: file not found (a pair of strings is read as (source file, target file); "
+                "sentence pairs in memory are a list of (source, target) tuples)"
+            )
         return read_parallel(data[0], data[1]), f"{data[0]} / {data[1]}"
-    if isinstance(data, Sequence) and data:
+    if isinstance(data, Sequence) and not isinstance(data, (str, bytes)) and not data:
+        raise DataError(f"{what}: no sentence pairs (an empty {type(data).__name__})")
+    if isinstance(data, Sequence):
         return from_pairs(data, what), what
     raise DataError(
         f"{what}: expected a TSV file, a (source file, target file) pair or a list of "
@@ -66,6 +74,10 @@ def _one_side(
         return (source, target)
     if path is None:
         return None
+    if path == "-":
+        raise DataError(f"{flag} -: only predict reads standard input; pass a file")
+    if Path(path).is_dir():
+        raise DataError(f"{flag} {path}: is a folder; expected a TSV file, or PREFIX with PREFIX.de and PREFIX.en")
     explicit = langs[0] is not None or langs[1] is not None
     if not explicit and Path(path).is_file():
         return path  # a TSV file

@@ -11,25 +11,29 @@
 
 from __future__ import annotations
 
-import logging
 import sys
+from pathlib import Path
 from typing import Any, NamedTuple, cast
 
 import torch
 from torch import Tensor
 
 from lstmkit.data.batching import pad_sequences
+from lstmkit.data.files import read_lines
 from lstmkit.data.parallel import TextCodec, encode_source
-from lstmkit.data.text import read_lines
-from lstmkit.errors import DataError, LstmkitError, ModelFolderError
+from lstmkit.errors import DataError, LstmkitError, ModelFolderError, warn
 from lstmkit.tasks.base import Predictor
-from lstmkit.tasks.translate.config import SPEC, TranslateConfig, TranslateEvaluate, TranslatePredict
+from lstmkit.tasks.translate.config import (
+    SPEC,
+    DecodeSettings,
+    TranslateConfig,
+    TranslateEvaluate,
+    TranslatePredict,
+)
 from lstmkit.tasks.translate.data import read_pairs
 from lstmkit.tasks.translate.decode import DecodeOptions, Hypothesis, decode
 from lstmkit.tasks.translate.metrics import corpus_scores
 from lstmkit.tasks.translate.model import Seq2Seq
-
-log = logging.getLogger("lstmkit.translate")
 
 
 class Translation(NamedTuple):
@@ -42,6 +46,12 @@ class Translation(NamedTuple):
     logprob: float
     attention: Tensor
     source_tokens: list[str]
+
+
+def _one_sentence(sample: Any) -> str:
+    if not isinstance(sample, str):
+        raise DataError(f"expected one source sentence (a string), got {type(sample).__name__}")
+    return sample
 
 
 def _plain(t: Translation) -> dict[str, Any]:
@@ -77,6 +87,8 @@ class TranslatePredictor(Predictor[TranslateConfig]):
 
     spec = SPEC
     num_directions = 2  # the encoder is bidirectional
+    #: whether inputs over ``--max-length`` get their warning (off while training reports on data it warned about)
+    warn_limits = True
 
     @property
     def net(self) -> Seq2Seq:
@@ -91,15 +103,18 @@ class TranslatePredictor(Predictor[TranslateConfig]):
     def decode_options(
         self, beam: int = 5, nbest: int = 1, alpha: float | None = None, max_ratio: float | None = None
     ) -> DecodeOptions:
-        """Decoding options; ``alpha`` and ``max_ratio`` default to the model's config."""
-        if beam < 1 or not 1 <= nbest <= beam:
-            raise LstmkitError(f"beam must be >= 1 and 1 <= nbest <= beam (got beam={beam}, nbest={nbest})")
+        """Decoding options, checked as predict's declared options (``--beam`` etc.); ``alpha`` and
+        ``max_ratio`` default to the model's config."""
+        opts = TranslatePredict().build(beam=beam, nbest=nbest, alpha=alpha, max_ratio=max_ratio)
+        return self._decode_options(opts, opts.nbest)
+
+    def _decode_options(self, opts: DecodeSettings, nbest: int) -> DecodeOptions:
         cfg = self.config
         return DecodeOptions(
-            beam=beam,
+            beam=opts.beam,
             nbest=nbest,
-            alpha=cfg.alpha if alpha is None else alpha,
-            max_ratio=cfg.max_ratio if max_ratio is None else max_ratio,
+            alpha=cfg.alpha if opts.alpha is None else opts.alpha,
+            max_ratio=cfg.max_ratio if opts.max_ratio is None else opts.max_ratio,
             bos_id=self.tgt_codec.bos_id,
             eos_id=self.tgt_codec.eos_id,
         )
@@ -112,9 +127,22 @@ class TranslatePredictor(Predictor[TranslateConfig]):
             self.model.to(dev)
         return dev
 
+    @staticmethod
+    def sentences(inputs: Any) -> list[str]:
+        """The one-item rule: a string is ONE sentence, a list or tuple holds sentences; anything else
+        (or an item that is not a string) is a DataError naming it."""
+        if isinstance(inputs, str):
+            return [inputs]
+        if not isinstance(inputs, (list, tuple)):
+            raise DataError(f"expected a source sentence or a list of them, got {type(inputs).__name__}")
+        for i, s in enumerate(inputs, start=1):
+            if not isinstance(s, str):
+                raise DataError(f"input {i}: expected a source sentence (a string), got {type(s).__name__}")
+        return list(inputs)
+
     def translate(
         self,
-        sentences: list[str],
+        sentences: str | list[str],
         beam: int = 5,
         nbest: int = 1,
         alpha: float | None = None,
@@ -122,21 +150,39 @@ class TranslatePredictor(Predictor[TranslateConfig]):
         batch_size: int = 64,
         device: str = "cpu",
     ) -> list[list[Translation]]:
-        """n-best translations (best first) of each sentence, with scores and attention weights; an
-        empty sentence gets an empty list."""
-        opts = self.decode_options(beam, nbest, alpha, max_ratio)
-        dev = self._to_device(device)
+        """n-best translations (best first) of each sentence (a string is one sentence), with scores and
+        attention weights; an empty sentence gets an empty list. The options are predict's, checked
+        the same way."""
+        opts = TranslatePredict().build(
+            beam=beam, nbest=nbest, alpha=alpha, max_ratio=max_ratio, batch_size=batch_size, device=device
+        )
+        return self._translate(self.sentences(sentences), opts, opts.nbest)
+
+    def _translate(
+        self, sentences: list[str], opts: DecodeSettings, nbest: int, where: list[str] | None = None
+    ) -> list[list[Translation]]:
+        """:meth:`translate` with checked options; ``where`` names each sentence in warnings."""
+        dopts = self._decode_options(opts, nbest)
+        dev = self._to_device(opts.device)
         keep = [i for i, s in enumerate(sentences) if s.strip()]
-        pieces = {i: encode_source(self.src_codec, sentences[i], self.config.max_length) for i in keep}
-        cut = sum(was_cut for _, was_cut in pieces.values())
-        if cut:
-            log.warning("%d sentence(s) longer than max_length %d tokens were truncated", cut, self.config.max_length)
+        limit = self.config.max_length
+        pieces = {i: encode_source(self.src_codec, sentences[i], limit) for i in keep}
+        name = (lambda i: where[i]) if where is not None else (lambda i: f"input {i + 1}")
+        cut = [i for i in keep if pieces[i][1]]
+        if cut and self.warn_limits:
+            warn(
+                f"{len(cut)} sentence(s) longer than the model's --max-length ({limit} tokens) were truncated to "
+                f"{limit} tokens (the first: {name(cut[0])})"
+            )
+        unknown = [i for i in keep if all(t == self.src_codec.unk_id for t in pieces[i][0])]
+        if unknown:
+            warn(f"{len(unknown)} sentence(s) hold no token the model knows (the first: {name(unknown[0])})")
         order = sorted(keep, key=lambda i: len(pieces[i][0]))  # similar lengths together
         out: list[list[Translation]] = [[] for _ in sentences]
-        for start in range(0, len(order), batch_size):
-            chunk = order[start : start + batch_size]
+        for start in range(0, len(order), opts.batch_size):
+            chunk = order[start : start + opts.batch_size]
             src, src_len = pad_sequences([torch.tensor(pieces[i][0], dtype=torch.long) for i in chunk])  # (B, S)
-            hyps = decode(self.net, src.to(dev), src_len.to(dev), opts)
+            hyps = decode(self.net, src.to(dev), src_len.to(dev), dopts)
             for i, h in zip(chunk, hyps):
                 out[i] = [self._translation(x, pieces[i][0]) for x in h]
         return out
@@ -153,14 +199,14 @@ class TranslatePredictor(Predictor[TranslateConfig]):
 
     # ------------------------------------------------------------------ predict
     def read(self, path: str, options: TranslatePredict) -> list[str]:
-        """Source sentences, one per line (``-``: standard input); empty lines stay, as empty inputs."""
-        return [s.strip() for s in read_lines(path, allow_empty=True)]
+        """Source sentences, one per line (``-``: standard input); empty lines stay, as empty inputs; a
+        file without any text is a DataError."""
+        return [s.strip() for s in read_lines(path, "source sentences (one per line)")]
 
     def predict_items(self, items: list[Any], options: TranslatePredict) -> list[dict[str, Any]]:
-        sentences = [str(s) for s in items]
-        done = self.translate(
-            sentences, options.beam, options.nbest, options.alpha, options.max_ratio, options.batch_size, options.device
-        )
+        if options.plot_attention and Path(options.plot_attention).is_dir():
+            raise DataError(f"--plot-attention {options.plot_attention}: is a folder, not a PNG file")
+        done = self._translate(self.sentences(items), options, options.nbest)
         if options.plot_attention:
             self.plot_attention(done, options.plot_index, options.plot_attention)
         outputs = []
@@ -199,10 +245,9 @@ class TranslatePredictor(Predictor[TranslateConfig]):
         """Corpus BLEU and chrF (sacrebleu on detokenised text) with their signatures, of sentence pairs
         in any input form (a TSV file, a pair of files, ``[(source, target), ...]``); pairs with an
         empty side are skipped and counted."""
-        pairs, _ = read_pairs(data)
-        done = self.translate(
-            pairs.sources, options.beam, 1, options.alpha, options.max_ratio, options.batch_size, options.device
-        )
+        pairs, name = read_pairs(data)
+        where = [f"{name} {pairs.unit} {n}" for n in pairs.line_numbers]
+        done = self._translate(pairs.sources, options, 1, where)
         hyps = [n[0].text for n in done]
         result = corpus_scores(hyps, pairs.targets, self.config.lowercase, signatures=True)
         result.update(sentences=len(pairs), skipped_empty=pairs.skipped_empty, beam=options.beam)
@@ -224,18 +269,20 @@ class TranslatePredictor(Predictor[TranslateConfig]):
             if not self.sample:
                 raise DataError("this model folder has no saved sample: pass --data")
             return self.sample
-        lines = [s.strip() for s in read_lines(data) if s.strip()]
+        lines = [s.strip() for s in read_lines(data, "source sentences (one per line)") if s.strip()]
         if not 0 <= index < len(lines):
             raise DataError(f"{data}: --index {index} out of range ({len(lines)} non-empty lines)")
         return lines[index]
 
     def step_labels(self, sample: str) -> list[str]:
         """The source tokens the encoder steps over."""
+        sample = _one_sentence(sample)
         return self.src_codec.id_tokens(encode_source(self.src_codec, sample, self.config.max_length)[0])
 
     def trace_gates(self, sample: str) -> list[Any]:
         """Encoder gate activations for one source sentence: one ``lstmkit.nn.Gates`` per layer × direction
         (index layer * 2 + direction), each field (1, S, H)."""
+        sample = _one_sentence(sample)
         ids = encode_source(self.src_codec, sample, self.config.max_length)[0]
         src = torch.tensor([ids], dtype=torch.long, device=next(self.model.parameters()).device)  # (1, S)
         with torch.no_grad():

@@ -69,6 +69,15 @@ class Translate(Task[TranslateConfig]):
             valid_data=vpairs if len(vpairs) else None,
         )
 
+    def report(self, predictor: Any, prep: Prepared, result: Any) -> dict[str, Any]:
+        """The full evaluation of the validation pairs (sentences over ``--max-length`` were warned about
+        when they were read)."""
+        predictor.warn_limits = False
+        try:
+            return super().report(predictor, prep, result)
+        finally:
+            predictor.warn_limits = True
+
     def build(self, dims: Mapping[str, Any]) -> nn.Module:
         return Seq2Seq(self.config, dims)
 
