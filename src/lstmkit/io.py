@@ -35,7 +35,7 @@ import torch
 from torch import nn
 
 from lstmkit import __version__
-from lstmkit.errors import ModelFolderError
+from lstmkit.errors import LstmkitError, ModelFolderError
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -76,6 +76,23 @@ def atomic_write_bytes(path: PathLike, data: bytes) -> Path:
             os.unlink(tmp)
         raise
     return path
+
+
+def check_writable(path: PathLike | None, flag: str = "--output") -> None:
+    """Refuse an output file before any work: a folder in its place, a file where one of its folders
+    should be, or a folder that cannot be written (``-`` and None: nothing to check)."""
+    if path is None or str(path) == "-":
+        return
+    p = Path(path)
+    if p.is_dir():
+        raise LstmkitError(f"{flag} {p}: is a folder, not a file")
+    probe = p.parent
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir():
+        raise LstmkitError(f"{flag} {p}: {probe} is a file, not a folder")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise LstmkitError(f"{flag} {p}: {probe} is not writable")
 
 
 def atomic_write_text(path: PathLike, text: str) -> Path:

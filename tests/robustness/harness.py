@@ -66,3 +66,28 @@ def run_case(case: Case, places: dict[str, Path], capsys: pytest.CaptureFixture[
     if case.code != 0:  # nothing half-written: no new file or folder, hidden ones included
         assert sorted(p.name for p in tmp.iterdir()) == listing, "something new was written"
     return out, err
+
+
+Places = dict[str, Path]
+
+
+def put(name: str, content: object = b"") -> Callable[[Places], Path]:
+    """A function of the places that writes ``tmp/<name>`` and returns its path: ``content`` is text
+    (written as UTF-8), bytes, or a function of the places giving either; a name ending in ``/`` is a
+    folder."""
+
+    def make(p: Places) -> Path:
+        path = p["tmp"] / name
+        if name.endswith("/"):
+            path.mkdir(exist_ok=True)
+            return path
+        data = content(p) if callable(content) else content
+        path.write_bytes(data.encode("utf-8") if isinstance(data, str) else data)  # type: ignore[arg-type]
+        return path
+
+    return make
+
+
+def folder(p: Places) -> Path:
+    """A folder where a file belongs: ``tmp/a_folder``."""
+    return put("a_folder/")(p)

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from harness import Case, run_case
+from harness import Case, folder, put, run_case
 
 import lstmkit
 from lstmkit.errors import LstmkitError
@@ -24,22 +24,6 @@ from lstmkit.errors import LstmkitError
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "models" / "classify"
 GOOD = "sentence\tlabel\n" + "a good film\tpos\nbad and awful\tneg\n" * 6
 LONG = "good " * 5000  # 5000 tokens: beyond the model's --max-len 8 and any sane default
-
-
-def file(name: str, content: str | bytes) -> Callable[[dict[str, Path]], Path]:
-    """A function writing ``content`` to tmp/name (str: UTF-8) and returning its path."""
-
-    def write(p: dict[str, Path]) -> Path:
-        path = p["tmp"] / name
-        path.write_bytes(content.encode("utf-8") if isinstance(content, str) else content)
-        return path
-
-    return write
-
-
-def folder(p: dict[str, Path]) -> Path:
-    (p["tmp"] / "dir.tsv").mkdir(exist_ok=True)
-    return p["tmp"] / "dir.tsv"
 
 
 def train(data: Callable[[dict[str, Path]], Path], *extra: object, dry: bool = True):
@@ -56,98 +40,98 @@ def predict(data: Callable[[dict[str, Path]], Path] | None, *extra: object):
 
 
 def numeric(rows: str) -> Callable[[dict[str, Path]], Path]:
-    return file("num.tsv", "sequence\tlabel\n" + rows + "1 2 3\tup\n3 2 1\tdown\n" * 3)
+    return put("num.tsv", "sequence\tlabel\n" + rows + "1 2 3\tup\n3 2 1\tdown\n" * 3)
 
 
 M = ("m",)
 CASES = [
     # ---------------------------------------------------------------- empty and header-only files
-    Case("empty-file", train(file("e.tsv", "")), 2, "e.tsv: empty file"),
-    Case("whitespace-only", train(file("w.tsv", "  \n\t\n \n")), 2, "w.tsv: empty file"),
-    Case("header-only", train(file("h.tsv", "sentence\tlabel\n")), 2, "h.tsv: no examples after the header"),
-    Case("header-only-evaluate", evaluate(file("h.tsv", "sentence\tlabel\n")), 2, "no examples", keep=M),
+    Case("empty-file", train(put("e.tsv", "")), 2, "e.tsv: empty file"),
+    Case("whitespace-only", train(put("w.tsv", "  \n\t\n \n")), 2, "w.tsv: empty file"),
+    Case("header-only", train(put("h.tsv", "sentence\tlabel\n")), 2, "h.tsv: no examples after the header"),
+    Case("header-only-evaluate", evaluate(put("h.tsv", "sentence\tlabel\n")), 2, "no examples", keep=M),
     # ---------------------------------------------------------------- delimiters and columns
-    Case("tsv-with-commas", train(file("c.tsv", GOOD.replace("\t", ","))), 2, "separated by commas"),
-    Case("csv-with-semicolons", train(file("s.csv", GOOD.replace("\t", ";"))), 2, "separated by ';'"),
+    Case("tsv-with-commas", train(put("c.tsv", GOOD.replace("\t", ","))), 2, "separated by commas"),
+    Case("csv-with-semicolons", train(put("s.csv", GOOD.replace("\t", ";"))), 2, "separated by ';'"),
     Case(
         "label-column-missing",  # was misread as label<TAB>text lines (the 14.9 KB error)
-        train(file("n.tsv", "sentence\ttext\n" + "good film\tx\n" * 3)),
+        train(put("n.tsv", "sentence\ttext\n" + "good film\tx\n" * 3)),
         2,
         "n.tsv: no label column found (columns: sentence, text); name it with --label-column",
     ),
     Case(
         "label-column-missing-evaluate",
-        evaluate(file("n.tsv", "sentence\ttext\n" + "good film\tx\n" * 3)),
+        evaluate(put("n.tsv", "sentence\ttext\n" + "good film\tx\n" * 3)),
         2,
         "no label column found",
         keep=M,
     ),
     Case(
         "label-column-twice",
-        train(file("d.tsv", "sentence\tlabel\tlabel\ngood\tpos\tpos\nbad\tneg\tneg\n")),
+        train(put("d.tsv", "sentence\tlabel\tlabel\ngood\tpos\tpos\nbad\tneg\tneg\n")),
         2,
         "column 'label' appears twice in the header (columns 2 and 3)",
     ),
-    Case("named-column-missing", train(file("g.tsv", GOOD), "--label-column", "stars"), 2, "column 'stars' not found"),
+    Case("named-column-missing", train(put("g.tsv", GOOD), "--label-column", "stars"), 2, "column 'stars' not found"),
     Case(
         "text-and-label-same-column",
-        train(file("g.tsv", GOOD), "--text-column", "label", "--label-column", "label"),
+        train(put("g.tsv", GOOD), "--text-column", "label", "--label-column", "label"),
         2,
         "the text and the label column are the same",
     ),
-    Case("ragged-row", train(file("r.tsv", GOOD + "fine\tpos\textra\n")), 2, "line 14 has 3 fields, the header has 2"),
+    Case("ragged-row", train(put("r.tsv", GOOD + "fine\tpos\textra\n")), 2, "line 14 has 3 fields, the header has 2"),
     Case(
         "unclosed-quote",
-        train(file("q.csv", 'sentence,label\n"good film,pos\nbad film,neg\n')),
+        train(put("q.csv", 'sentence,label\n"good film,pos\nbad film,neg\n')),
         2,
         'line 2 has 1 fields, the header has 2; a quote (") that never closes?',
     ),
-    Case("empty-label", train(file("l.tsv", "sentence\tlabel\ngood\t \n")), 2, "l.tsv: line 2: empty label"),
-    Case("no-tab-in-lines", train(file("x.txt", "pos good film\nneg bad\n")), 2, "line 1: expected 'label<TAB>text'"),
+    Case("empty-label", train(put("l.tsv", "sentence\tlabel\ngood\t \n")), 2, "l.tsv: line 2: empty label"),
+    Case("no-tab-in-lines", train(put("x.txt", "pos good film\nneg bad\n")), 2, "line 1: expected 'label<TAB>text'"),
     # ---------------------------------------------------------------- encodings, binary, folders
     Case(
         "latin-1",
-        train(file("l1.tsv", (GOOD + "café noir\tpos\n").encode("latin-1"))),
+        train(put("l1.tsv", (GOOD + "café noir\tpos\n").encode("latin-1"))),
         2,
         "l1.tsv: line 14 is not valid UTF-8 (byte 0xe9 at column 4); save it as UTF-8",
     ),
-    Case("binary", train(file("b.tsv", bytes(range(256)) * 8)), 2, "b.tsv: line 1, column 1: binary data"),
-    Case("folder", train(folder), 2, "dir.tsv: is a folder, not a file"),
+    Case("binary", train(put("b.tsv", bytes(range(256)) * 8)), 2, "b.tsv: line 1, column 1: binary data"),
+    Case("folder", train(folder), 2, "a_folder: is a folder, not a file"),
     Case("missing-file", train(lambda p: p["tmp"] / "none.tsv"), 2, "none.tsv: file not found"),
-    Case("utf16-with-bom-works", train(file("u.tsv", GOOD.encode("utf-16"))), 0, '"max_len": 512', stream="out"),
-    Case("windows-line-ends-work", train(file("crlf.tsv", GOOD.replace("\n", "\r\n"))), 0, '"input"', stream="out"),
-    Case("utf16-evaluate-works", evaluate(file("u.tsv", GOOD.encode("utf-16"))), 0, "examples  12", "out", keep=M),
+    Case("utf16-with-bom-works", train(put("u.tsv", GOOD.encode("utf-16"))), 0, '"max_len": 512', stream="out"),
+    Case("windows-line-ends-work", train(put("crlf.tsv", GOOD.replace("\n", "\r\n"))), 0, '"input"', stream="out"),
+    Case("utf16-evaluate-works", evaluate(put("u.tsv", GOOD.encode("utf-16"))), 0, "examples  12", "out", keep=M),
     # ---------------------------------------------------------------- labels
-    Case("one-label", train(file("o.tsv", "sentence\tlabel\n" + "good\tpos\n" * 5)), 2, "at least 2 different labels"),
+    Case("one-label", train(put("o.tsv", "sentence\tlabel\n" + "good\tpos\n" * 5)), 2, "at least 2 different labels"),
     Case(
         "valid-label-unseen-in-training",
-        lambda p: [*train(file("g.tsv", GOOD))(p), "--valid", file("v.tsv", "sentence\tlabel\nok\tmeh\n")(p)],
+        lambda p: [*train(put("g.tsv", GOOD))(p), "--valid", put("v.tsv", "sentence\tlabel\nok\tmeh\n")(p)],
         2,
         "v.tsv: line 2: label 'meh' does not occur in the training data (2 labels: neg, pos)",
     ),
     Case(
         "test-file-with-one-label-works",
-        lambda p: [*train(file("g.tsv", GOOD))(p), "--test", file("t.tsv", "sentence\tlabel\nok\tpos\n")(p)],
+        lambda p: [*train(put("g.tsv", GOOD))(p), "--test", put("t.tsv", "sentence\tlabel\nok\tpos\n")(p)],
         0,
         '"test": ',
         "out",
     ),
     Case(
         "test-file-label-unseen",
-        lambda p: [*train(file("g.tsv", GOOD))(p), "--test", file("t.tsv", "sentence\tlabel\nok\tmeh\n")(p)],
+        lambda p: [*train(put("g.tsv", GOOD))(p), "--test", put("t.tsv", "sentence\tlabel\nok\tmeh\n")(p)],
         2,
         "t.tsv: line 2: label 'meh' does not occur in the training data",
     ),
     Case(
         "evaluate-label-unseen",
-        evaluate(file("u.tsv", "sentence\tlabel\ngood\tpos\nok\tmeh\n")),
+        evaluate(put("u.tsv", "sentence\tlabel\ngood\tpos\nok\tmeh\n")),
         2,
         "u.tsv: line 3: label 'meh' is not one the model knows (2 labels: neg, pos)",
         keep=M,
     ),
     Case(
         "evaluate-many-unknown-labels-short-message",  # label<TAB>text lines with one label per line
-        evaluate(file("many.tsv", "".join(f"label{i}\ttext {i}\n" for i in range(3000)))),
+        evaluate(put("many.tsv", "".join(f"label{i}\ttext {i}\n" for i in range(3000)))),
         2,
         "is not one the model knows",
         keep=M,
@@ -158,52 +142,52 @@ CASES = [
     Case("numeric-huge", train(numeric("1e39 1\tup\n"), "--input", "numeric"), 2, "'1e39' is too large"),
     Case("numeric-garbage", train(numeric("1 two 3\tup\n"), "--input", "numeric"), 2, "'two' is not a number"),
     # ---------------------------------------------------------------- limits (--max-len)
-    Case("max-len-zero", train(file("g.tsv", GOOD), "--max-len", "0"), 2, "max_len (--max-len) must be >= 1, got 0"),
+    Case("max-len-zero", train(put("g.tsv", GOOD), "--max-len", "0"), 2, "max_len (--max-len) must be >= 1, got 0"),
     Case(
         "long-text-train-warns-once",
-        train(file("long.tsv", GOOD + LONG + "\tpos\n" + LONG + "\tneg\n"), "--max-len", "16", dry=False),
+        train(put("long.tsv", GOOD + LONG + "\tpos\n" + LONG + "\tneg\n"), "--max-len", "16", dry=False),
         0,
         "warning: ",
     ),
     Case(
         "long-text-evaluate-warns",
-        evaluate(file("long.tsv", GOOD + LONG + "\tpos\n")),
+        evaluate(put("long.tsv", GOOD + LONG + "\tpos\n")),
         0,
         "1 text longer than --max-len 8 tokens (longest 5000) cut to their first 8",
         keep=M,
     ),
     Case(
         "long-text-predict-warns",
-        predict(file("long.txt", "good film\n" + LONG + "\n" + LONG + "\n")),
+        predict(put("long.txt", "good film\n" + LONG + "\n" + LONG + "\n")),
         0,
         "2 texts longer than --max-len 8 tokens (longest 5000) cut to their first 8",
         keep=M,
     ),
-    Case("very-long-line-predict", predict(file("line.txt", "x" * 300_000 + "\n")), 0, "text,label", "out", keep=M),
+    Case("very-long-line-predict", predict(put("line.txt", "x" * 300_000 + "\n")), 0, "text,label", "out", keep=M),
     # ---------------------------------------------------------------- predict input
     Case("stdin-empty", predict(None), 2, "<stdin>: nothing on standard input", keep=M),
     Case("stdin-windows-line-ends", predict(None), 0, "text,label,p_neg,p_pos\ngood film,", "out", keep=M),
-    Case("predict-binary", predict(file("b.txt", b"ok\n\x00\x01\x02")), 2, "b.txt: line 2, column 1: binary", keep=M),
+    Case("predict-binary", predict(put("b.txt", b"ok\n\x00\x01\x02")), 2, "b.txt: line 2, column 1: binary", keep=M),
     Case("predict-folder", predict(folder), 2, "is a folder, not a file", keep=M),
-    Case("predict-latin-1", predict(file("l.txt", "café\n".encode("latin-1"))), 2, "line 1 is not valid UTF-8", keep=M),
+    Case("predict-latin-1", predict(put("l.txt", "café\n".encode("latin-1"))), 2, "line 1 is not valid UTF-8", keep=M),
     Case(
         "predict-text-column-missing",
-        predict(file("p.csv", "review,stars\ngood,5\n"), "--text-column", "body"),
+        predict(put("p.csv", "review,stars\ngood,5\n"), "--text-column", "body"),
         2,
         "p.csv: column 'body' not found (columns: review, stars)",
         keep=M,
     ),
     Case(
         "predict-fails-earlier-output-intact",
-        lambda p: [*predict(file("b.txt", b"\x00"))(p), "--output", p["prev"]],
+        lambda p: [*predict(put("b.txt", b"\x00"))(p), "--output", p["prev"]],
         2,
         "binary data",
         keep=("m", "prev"),
     ),
-    Case("predict-utf16-works", predict(file("u.txt", "good film\n\nbad\n".encode("utf-16"))), 0, ",,,\nbad,", "out"),
+    Case("predict-utf16-works", predict(put("u.txt", "good film\n\nbad\n".encode("utf-16"))), 0, ",,,\nbad,", "out"),
     Case(
         "evaluate-plot-under-a-file",
-        lambda p: [*evaluate(file("g.tsv", GOOD))(p), "--plot", p["prev"] / "cm.png"],
+        lambda p: [*evaluate(put("g.tsv", GOOD))(p), "--plot", p["prev"] / "cm.png"],
         2,
         "is a file, not a folder",
         keep=("m", "prev"),

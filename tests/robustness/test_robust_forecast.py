@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from harness import Case, run_case
+from harness import Case, folder, put, run_case
 
 import lstmkit
 from lstmkit.errors import LstmkitError
@@ -58,21 +58,7 @@ def cell(line: int, value: str, column: int = 3) -> Callable[[list[str]], None]:
     return edit
 
 
-def file(name: str, content: str | bytes) -> Callable[[dict[str, Path]], Path]:
-    def write(p: dict[str, Path]) -> Path:
-        path = p["tmp"] / name
-        path.write_bytes(content.encode("utf-8") if isinstance(content, str) else content)
-        return path
-
-    return write
-
-
-def folder(p: dict[str, Path]) -> Path:
-    (p["tmp"] / "dir.csv").mkdir(exist_ok=True)
-    return p["tmp"] / "dir.csv"
-
-
-GOOD = file("good.csv", table())
+GOOD = put("good.csv", table())
 SETTINGS = ["--lookback", "8", "--horizon", "2", "--time-column", "date", "--series-column", "site"]
 
 
@@ -105,21 +91,21 @@ def backtest(data: Callable[[dict[str, Path]], Path], *extra: object):
 M = ("m",)
 CASES = [
     # ---------------------------------------------------------------- empty and header-only files
-    Case("empty-file", train(file("e.csv", "")), 2, "e.csv: file is empty"),
-    Case("whitespace-only", train(file("w.csv", " \n\n  \n")), 2, "w.csv: file is empty"),
-    Case("header-only", train(file("h.csv", HEADER + "\n")), 2, "h.csv: no data rows (only the header)"),
-    Case("header-only-predict", predict(file("h.csv", HEADER + "\n")), 2, "no data rows", keep=M),
+    Case("empty-file", train(put("e.csv", "")), 2, "e.csv: file is empty"),
+    Case("whitespace-only", train(put("w.csv", " \n\n  \n")), 2, "w.csv: file is empty"),
+    Case("header-only", train(put("h.csv", HEADER + "\n")), 2, "h.csv: no data rows (only the header)"),
+    Case("header-only-predict", predict(put("h.csv", HEADER + "\n")), 2, "no data rows", keep=M),
     # ---------------------------------------------------------------- delimiters and columns
-    Case("semicolons", train(file("s.csv", table().replace(",", ";"))), 2, "the header is one column holding ';'s"),
-    Case("tabs", train(file("t.csv", table().replace(",", "\t"))), 2, "the header is one column holding tabs"),
+    Case("semicolons", train(put("s.csv", table().replace(",", ";"))), 2, "the header is one column holding ';'s"),
+    Case("tabs", train(put("t.csv", table().replace(",", "\t"))), 2, "the header is one column holding tabs"),
     Case(
         "duplicate-column",
-        train(file("d.csv", table(header="site,date,load,load"))),
+        train(put("d.csv", table(header="site,date,load,load"))),
         2,
         "d.csv: column 'load' appears twice (columns 3 and 4)",
     ),
     Case(
-        "unnamed-column", train(file("u.csv", table(header="site,date,,load"))), 2, "column 3 of the header has no name"
+        "unnamed-column", train(put("u.csv", table(header="site,date,,load"))), 2, "column 3 of the header has no name"
     ),
     Case("target-missing", train(GOOD, "--target", "OT"), 2, "good.csv: column 'OT' not found (columns: site, date"),
     Case("time-column-missing", train(GOOD, "--time-column", "when"), 2, "column 'when' not found"),
@@ -128,20 +114,20 @@ CASES = [
     ),
     Case(
         "no-numeric-column",
-        train(file("n.csv", "site,date\n" + "\n".join(r.rsplit(",", 2)[0] for r in rows()) + "\n")),
+        train(put("n.csv", "site,date\n" + "\n".join(r.rsplit(",", 2)[0] for r in rows()) + "\n")),
         2,
         "no numeric column to forecast; name the target with --target",
     ),
     Case(
         "ragged-row",
-        train(file("r.csv", table(lambda b: b.__setitem__(9, b[9] + ",7")))),
+        train(put("r.csv", table(lambda b: b.__setitem__(9, b[9] + ",7")))),
         2,
         "r.csv: line 11 has 5 fields, the header has 4",
     ),
     Case(
         "predict-missing-column",
         predict(
-            file(
+            put(
                 "p.csv",
                 table(
                     lambda b: [b.__setitem__(i, r.rsplit(",", 2)[0] + ",1") for i, r in enumerate(b)], "site,date,load"
@@ -155,7 +141,7 @@ CASES = [
     Case(
         "predict-extra-column-ignored",
         predict(
-            file("x.csv", table(lambda b: [b.__setitem__(i, r + ",5") for i, r in enumerate(b)], HEADER + ",extra"))
+            put("x.csv", table(lambda b: [b.__setitem__(i, r + ",5") for i, r in enumerate(b)], HEADER + ",extra"))
         ),
         0,
         "site,date,load,load_q0.1",
@@ -165,19 +151,19 @@ CASES = [
     # ---------------------------------------------------------------- encodings, binary, folders
     Case(
         "latin-1",
-        train(file("l.csv", table(cell(5, "zürich", 0)).encode("latin-1"))),
+        train(put("l.csv", table(cell(5, "zürich", 0)).encode("latin-1"))),
         2,
         "l.csv: line 5 is not valid UTF-8 (byte 0xfc at column 2); save it as UTF-8",
     ),
-    Case("binary", train(file("b.csv", b"site,date\n" + bytes(range(256)))), 2, "b.csv: line 2, column 1: binary data"),
-    Case("folder", train(folder), 2, "dir.csv: is a folder, not a file"),
+    Case("binary", train(put("b.csv", b"site,date\n" + bytes(range(256)))), 2, "b.csv: line 2, column 1: binary data"),
+    Case("folder", train(folder), 2, "a_folder: is a folder, not a file"),
     Case("missing-file", train(lambda p: p["tmp"] / "none.csv"), 2, "none.csv: file not found"),
-    Case("corrupt-parquet", train(file("c.parquet", b"PAR1 not really")), 2, "c.parquet: cannot read as Parquet"),
-    Case("utf16-with-bom-works", train(file("u16.csv", table().encode("utf-16"))), 0, '"max_rows": 1000000', "out"),
-    Case("windows-line-ends-work", train(file("crlf.csv", table().replace("\n", "\r\n"))), 0, '"lookback": 8', "out"),
+    Case("corrupt-parquet", train(put("c.parquet", b"PAR1 not really")), 2, "c.parquet: cannot read as Parquet"),
+    Case("utf16-with-bom-works", train(put("u16.csv", table().encode("utf-16"))), 0, '"max_rows": 1000000', "out"),
+    Case("windows-line-ends-work", train(put("crlf.csv", table().replace("\n", "\r\n"))), 0, '"lookback": 8', "out"),
     Case(
         "utf16-predict-works",
-        predict(file("u16.csv", table().encode("utf-16"))),
+        predict(put("u16.csv", table().encode("utf-16"))),
         0,
         "x,2024-01-03 12:00:00",
         "out",
@@ -185,43 +171,43 @@ CASES = [
     ),
     # ---------------------------------------------------------------- values
     Case(
-        "inf", train(file("i.csv", table(cell(12, "inf")))), 2, "i.csv: column 'load' line 12: value inf is not finite"
+        "inf", train(put("i.csv", table(cell(12, "inf")))), 2, "i.csv: column 'load' line 12: value inf is not finite"
     ),
     Case(
         "minus-infinity",
-        train(file("i.csv", table(cell(7, "-Infinity")))),
+        train(put("i.csv", table(cell(7, "-Infinity")))),
         2,
         "column 'load' line 7: value -inf is not finite",
     ),
-    Case("huge", train(file("h.csv", table(cell(9, "1e39")))), 2, "line 9: value 1e+39 is too large (beyond float32"),
+    Case("huge", train(put("h.csv", table(cell(9, "1e39")))), 2, "line 9: value 1e+39 is too large (beyond float32"),
     Case(
-        "nan-needs-fill", train(file("m.csv", table(cell(9, "")))), 2, "1 missing values (first: column 'load' line 9)"
+        "nan-needs-fill", train(put("m.csv", table(cell(9, "")))), 2, "1 missing values (first: column 'load' line 9)"
     ),
-    Case("nan-with-fill-works", train(file("m.csv", table(cell(9, ""))), "--fill", "interpolate"), 0, '"fill"', "out"),
+    Case("nan-with-fill-works", train(put("m.csv", table(cell(9, ""))), "--fill", "interpolate"), 0, '"fill"', "out"),
     Case(
         "stray-text-in-the-target",  # the default target is still the last number column, and the cell is named
-        train(file("a.csv", table(cell(30, "n/a?")))),
+        train(put("a.csv", table(cell(30, "n/a?")))),
         2,
         "a.csv: column 'load' line 30: non-numeric value 'n/a?'",
     ),
     Case(
         "very-long-cell",
-        train(file("v.csv", table(cell(4, "7" * 200_000)))),
+        train(put("v.csv", table(cell(4, "7" * 200_000)))),
         2,
         "column 'load' line 4: value inf is not finite",
     ),
     Case(
         "bad-time",
-        train(file("t.csv", table(cell(20, "yesterday", 1)))),
+        train(put("t.csv", table(cell(20, "yesterday", 1)))),
         2,
         "line 20: cannot parse 'yesterday' as a time",
     ),
-    Case("empty-time", train(file("t.csv", table(cell(20, "", 1)))), 2, "column 'date' line 20: empty time"),
-    Case("duplicate-time", train(file("t.csv", table(cell(6, "2024-01-01 03:00:00", 1)))), 2, "duplicated timestamp"),
-    Case("empty-series-id", train(file("s.csv", table(cell(15, "", 0)))), 2, "column 'site' line 15: empty series id"),
+    Case("empty-time", train(put("t.csv", table(cell(20, "", 1)))), 2, "column 'date' line 20: empty time"),
+    Case("duplicate-time", train(put("t.csv", table(cell(6, "2024-01-01 03:00:00", 1)))), 2, "duplicated timestamp"),
+    Case("empty-series-id", train(put("s.csv", table(cell(15, "", 0)))), 2, "column 'site' line 15: empty series id"),
     Case(
         "series-too-short",
-        train(file("s.csv", table(n=9))),
+        train(put("s.csv", table(n=9))),
         2,
         "series x has 9 rows, fewer than lookback + horizon = 10",
     ),
@@ -229,7 +215,7 @@ CASES = [
     Case("valid-given", lambda p: [*train(GOOD)(p), "--valid", GOOD(p)], 2, "--valid: forecast takes its validation"),
     Case(
         "test-file-checked",
-        lambda p: [*train(GOOD)(p), "--test", file("i.csv", table(cell(3, "inf")))(p)],
+        lambda p: [*train(GOOD)(p), "--test", put("i.csv", table(cell(3, "inf")))(p)],
         2,
         "i.csv: column 'load' line 3: value inf is not finite",
     ),
@@ -238,7 +224,7 @@ CASES = [
     Case("max-rows-below-a-window", train(GOOD, "--max-rows", "9"), 2, "max_rows (--max-rows) leaves no window"),
     Case(
         "max-rows-of-the-model-at-predict",
-        lambda p: predict(file("long.csv", table(n=300)))({**p, "m": p["capped"]}),
+        lambda p: predict(put("long.csv", table(n=300)))({**p, "m": p["capped"]}),
         0,
         "warning: long.csv: 2 series longer than --max-rows 100 (longest 300 rows): kept the last 100 rows",
         keep=("capped",),
@@ -246,21 +232,21 @@ CASES = [
     # ---------------------------------------------------------------- evaluate / predict / backtest
     Case(
         "evaluate-inf-json",
-        evaluate(file("i.csv", table(cell(40, "inf"))), "--json"),
+        evaluate(put("i.csv", table(cell(40, "inf"))), "--json"),
         2,
         "value inf is not finite",
         keep=M,
     ),
     Case(
         "evaluate-unseen-series",
-        evaluate(file("z.csv", table().replace("\ny,", "\nz,"))),
+        evaluate(put("z.csv", table().replace("\ny,", "\nz,"))),
         2,
         "z.csv: series 'z' was not seen in training (1 such series; the model knows x, y)",
         keep=M,
     ),
     Case(
         "evaluate-too-short-for-a-split",
-        evaluate(file("s.csv", table(n=20))),
+        evaluate(put("s.csv", table(n=20))),
         2,
         "s.csv: the train split has no window of lookback 12 + horizon 3",
         keep=M,
@@ -268,21 +254,21 @@ CASES = [
     Case("evaluate-works", evaluate(GOOD, "--json"), 0, '"split": "test"', "out", keep=M),
     Case(
         "predict-inf",
-        predict(file("i.csv", table(cell(61, "inf")))),
+        predict(put("i.csv", table(cell(61, "inf")))),
         2,
         "i.csv: column 'load' line 61: value inf",
         keep=M,
     ),
     Case(
         "predict-too-short",
-        predict(file("s.csv", table(n=5))),
+        predict(put("s.csv", table(n=5))),
         2,
         "series x has 5 rows, fewer than lookback = 12",
         keep=M,
     ),
     Case(
         "predict-fails-earlier-output-intact",
-        lambda p: [*predict(file("i.csv", table(cell(3, "inf"))))(p), "--output", p["prev"]],
+        lambda p: [*predict(put("i.csv", table(cell(3, "inf"))))(p), "--output", p["prev"]],
         2,
         "not finite",
         keep=("m", "prev"),
@@ -297,7 +283,7 @@ CASES = [
     Case("stdin-empty", predict(None), 2, "<stdin>: no table on standard input", keep=M),
     Case("stdin-works", predict(None), 0, "x,2024-01-03 12:00:00", "out", keep=M),
     Case("stdin-binary", predict(None), 2, "<stdin>: line 1, column 3: binary data", keep=M),
-    Case("backtest-inf", backtest(file("i.csv", table(cell(50, "inf"))), "--plot", "none"), 2, "not finite", keep=M),
+    Case("backtest-inf", backtest(put("i.csv", table(cell(50, "inf"))), "--plot", "none"), 2, "not finite", keep=M),
     Case("backtest-works", backtest(GOOD, "--plot", "none"), 0, "forecasts over the test split", keep=M),
 ]
 STDIN = {"stdin-empty": b"", "stdin-works": table().encode(), "stdin-binary": b"a,\x00b\n1,2\n"}

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from harness import Case, run_case
+from harness import Case, folder, put, run_case
 
 import lstmkit
 from lstmkit.config import ConfigError
@@ -59,21 +59,6 @@ def places(tmp_path: Path, model: Path) -> dict[str, Path]:
 
 
 # ---------------------------------------------------------------------------------------------- helpers
-def put(name: str, data: str | bytes) -> Callable[[dict[str, Path]], Path]:
-    """A file in the test's folder holding ``data`` (text is written as UTF-8)."""
-
-    def make(p: dict[str, Path]) -> Path:
-        path = p["tmp"] / name
-        if not path.exists():
-            path.write_bytes(data.encode("utf-8") if isinstance(data, str) else data)
-        return path
-
-    return make
-
-
-def folder(p: dict[str, Path]) -> Path:
-    (p["tmp"] / "a_folder").mkdir(exist_ok=True)
-    return p["tmp"] / "a_folder"
 
 
 def resolve(extra: tuple[Any, ...], p: dict[str, Path]) -> list[Any]:

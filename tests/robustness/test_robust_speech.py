@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from harness import Case, run_case
+from harness import Case, put, run_case
 
 sf = pytest.importorskip("soundfile")
 pytest.importorskip("librosa")
@@ -78,21 +78,6 @@ def rows(*rows: tuple[str, ...], header: str = "path,text") -> Callable[[dict[st
 
 
 GOOD = rows(("{a}/0.wav", "ab"), ("{a}/1.wav", "c"), ("{a}/2.wav", "ba"), ("{a}/3.wav", "a"))
-
-
-def put(name: str, content: Any) -> Callable[[dict[str, Path]], Path]:
-    """A file in the test's folder (content: str, bytes, or a function of the places giving them)."""
-
-    def make(p: dict[str, Path]) -> Path:
-        path = p["tmp"] / name
-        if name.endswith("/"):
-            path.mkdir(exist_ok=True)
-            return path
-        data = content(p) if callable(content) else content
-        path.write_bytes(data.encode() if isinstance(data, str) else data)
-        return path
-
-    return make
 
 
 def enc(

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from harness import Case, run_case
+from harness import Case, put, run_case
 
 import lstmkit
 from lstmkit.errors import LstmkitError
@@ -32,20 +32,6 @@ class TCase(Case):
 
     stdin: bytes | None = None
     check: Callable[[str, str], Any] | None = None
-
-
-def put(name: str, content: str | bytes) -> Callable[[dict[str, Path]], Path]:
-    """A file in the test's folder, written when the case builds its arguments."""
-
-    def make(p: dict[str, Path]) -> Path:
-        path = p["tmp"] / name
-        if name.endswith("/"):
-            path.mkdir(exist_ok=True)
-        else:
-            path.write_bytes(content.encode() if isinstance(content, str) else content)
-        return path
-
-    return make
 
 
 def train(data: Callable[[dict[str, Path]], Path] | str, *extra: Any, dry: bool = True):

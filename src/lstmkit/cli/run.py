@@ -73,24 +73,10 @@ def _emit(text: str, output: str | None) -> None:
         sys.stdout.flush()
 
 
-def check_output(path: str | None, flag: str = "--output") -> None:
-    """Refuse an output file before any work: a folder in its place, a file where its folder
-    should be, or a folder that cannot be written."""
-    import os
-    from pathlib import Path
+def check_writable(path: str | None) -> None:
+    from lstmkit.io import check_writable as check
 
-    if not path or path == "-":
-        return
-    p = Path(path)
-    if p.is_dir():
-        raise LstmkitError(f"{flag} {p}: is a folder, not a file")
-    probe = p.parent
-    while not probe.exists():
-        probe = probe.parent
-    if not probe.is_dir():
-        raise LstmkitError(f"{flag} {p}: {probe} is a file, not a folder")
-    if not os.access(probe, os.W_OK | os.X_OK):
-        raise LstmkitError(f"{flag} {p}: {probe} is not writable")
+    check(path)
 
 
 def _threads(args: argparse.Namespace) -> None:
@@ -205,7 +191,7 @@ def evaluate(args: argparse.Namespace) -> int:
 def predict(args: argparse.Namespace) -> int:
     spec: TaskSpec = args.spec
     opts = options(args, spec.predict)
-    check_output(args.output)
+    check_writable(args.output)
     _threads(args)
     predictor = _load(args, spec)
     items = predictor.read(args.data, opts)
@@ -225,7 +211,7 @@ def command(args: argparse.Namespace) -> int:
     module, fn = cmd.run.split(":")
     plain = {a.name: getattr(args, a.name) for a in cmd.args}
     if "output" in plain:
-        check_output(plain["output"])
+        check_writable(plain["output"])
     if cmd.model:
         plain["model"] = args.model
     return int(getattr(importlib.import_module(module), fn)(plain, opts) or 0)

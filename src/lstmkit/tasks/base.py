@@ -146,6 +146,25 @@ class Task(Generic[C]):
         return {"valid": predictor.evaluate(prep.valid_data)}
 
 
+def build_network(run: Task[Any], dims: Mapping[str, Any]) -> nn.Module:
+    """``run.build(dims)``; a network too large to allocate (``--hidden-size 60000 --num-layers 64``)
+    is a one-line :class:`~lstmkit.errors.LstmkitError` naming the settings to lower."""
+    import re
+
+    from lstmkit.errors import LstmkitError
+
+    try:
+        return run.build(dims)
+    except (RuntimeError, MemoryError) as e:
+        found = re.search(r"allocate (\d+) bytes", str(e))
+        if not isinstance(e, MemoryError) and found is None:
+            raise
+        size = f" (it asks for {int(found.group(1)) / 2**30:,.0f} GiB)" if found else ""
+        raise LstmkitError(
+            f"the network does not fit in memory{size}: lower --hidden-size, --embed-size or --num-layers"
+        ) from None
+
+
 class Predictor(Generic[C]):
     """A trained model ready to use: ``predict``, ``evaluate``, ``config``, ``metrics``, ``save``.
 
@@ -194,7 +213,7 @@ class Predictor(Generic[C]):
         task_cls = tasks.task_class(name)
         config = task_cls.spec.config.from_dict(mf.config, source=str(path / CONFIG_FILE))
         try:
-            model = task_cls(config).build(mf.dims)
+            model = build_network(task_cls(config), mf.dims)
         except (KeyError, TypeError, ValueError) as e:
             raise ModelFolderError(f"{path / CONFIG_FILE}: dims do not fit this task ({e})") from None
         model = mf.load_into(model)

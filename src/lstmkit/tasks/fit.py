@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from lstmkit import tasks
 from lstmkit.config import ConfigError, Settings, read_toml
 from lstmkit.errors import LstmkitError
-from lstmkit.tasks.base import Callback, Predictor, Prepared, Task
+from lstmkit.tasks.base import Callback, Predictor, Prepared, Task, build_network
 from lstmkit.tasks.outdir import CHECKPOINT, check_out, prepare_stage
 
 if TYPE_CHECKING:
@@ -203,7 +203,7 @@ def _trainer(
         print(f"note: no validation data: --monitor {tcfg.monitor} becomes train_loss", file=sys.stderr)
         tcfg = tcfg.build(monitor="train_loss", monitor_mode="min")
     torch.manual_seed(tcfg.seed)
-    model = run.build(prep.dims)
+    model = build_network(run, prep.dims)
     run.init(model, prep)
     holder: list[Trainer] = []
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import io
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -12,23 +11,12 @@ import torch
 
 from lstmkit.data.labelled import LabelledText, read_unlabelled
 from lstmkit.errors import DataError
+from lstmkit.io import check_writable
 from lstmkit.tasks.base import Predictor
 from lstmkit.tasks.classify.config import SPEC, ClassifyConfig, ClassifyEvaluate, ClassifyPredict
 from lstmkit.tasks.classify.data import Encoder, at, collate, read_rows, texts_of
 from lstmkit.tasks.classify.metrics import classification_metrics
 from lstmkit.tasks.classify.model import SequenceClassifier
-
-
-def check_plot(path: str) -> None:
-    """A --plot path that cannot be written fails before any work, in one line."""
-    target = Path(path)
-    if target.is_dir():
-        raise DataError(f"--plot {path}: is a folder; name a .png file")
-    for parent in target.parents:
-        if parent.exists():
-            if not parent.is_dir():
-                raise DataError(f"--plot {path}: {parent} is a file, not a folder")
-            break
 
 
 class ClassifyPredictor(Predictor[ClassifyConfig]):
@@ -91,7 +79,7 @@ class ClassifyPredictor(Predictor[ClassifyConfig]):
         """Accuracy, macro-F1, per-class precision/recall/F1/support and the confusion matrix of
         labelled ``data`` (a file read with the training options, or ``[(text, label), ...]``)."""
         if options.plot is not None:
-            check_plot(options.plot)
+            check_writable(options.plot, "--plot")
         rows, source = read_rows(data, self.config)
         return self.evaluate_rows(rows, source, options.plot)
 

@@ -16,9 +16,9 @@ import pandas as pd
 
 from lstmkit.data.timeseries import Series, SeriesSet
 from lstmkit.errors import DataError
+from lstmkit.io import check_writable
 from lstmkit.tasks.forecast import baselines as base
 from lstmkit.tasks.forecast.config import BacktestOptions
-from lstmkit.tasks.forecast.data import check_plot
 
 if TYPE_CHECKING:
     from lstmkit.tasks.forecast.predict import ForecastPredictor
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 def backtest(p: ForecastPredictor, sset: SeriesSet, opts: BacktestOptions) -> tuple[pd.DataFrame, dict[str, Any]]:
     """The forecasts of every origin (DataFrame) and their metrics (``split``, ``forecasts``, mse,
     mae on the standardised scale, mse_raw, mae_raw, mape in original units); ``opts.plot``: a PNG."""
-    check_plot(opts.plot)
+    check_writable(opts.plot, "--plot")
     cfg, C = p.config, p.dims["n_target"]
     L, H = cfg.lookback, cfg.horizon
     win = p.windows(sset)

@@ -123,20 +123,6 @@ def naming(data: object) -> Iterator[None]:
         raise DataError(f"{name}: {e}") from None
 
 
-def check_plot(path: str | None) -> None:
-    """A --plot path that cannot be written fails before any work, in one line."""
-    if path is None:
-        return
-    target = Path(path)
-    if target.is_dir():
-        raise DataError(f"--plot {path}: is a folder; name a .png file")
-    for parent in target.parents:
-        if parent.exists():
-            if not parent.is_dir():
-                raise DataError(f"--plot {path}: {parent} is a file, not a folder")
-            break
-
-
 def day_season(sset: SeriesSet, lookback: int) -> int:
     """One day of steps (the median step of the first series' time column) when that period fits
     in the lookback, else 0 (no seasonal baseline)."""

@@ -23,6 +23,7 @@ from lstmkit.data.files import listing
 from lstmkit.data.tables import parse_csv, short, table_name
 from lstmkit.data.timeseries import SeriesSet, calendar_features, future_times
 from lstmkit.errors import DataError, ModelFolderError
+from lstmkit.io import check_writable
 from lstmkit.tasks.base import Predictor
 from lstmkit.tasks.forecast import baselines as base
 from lstmkit.tasks.forecast.backtest import backtest
@@ -32,7 +33,6 @@ from lstmkit.tasks.forecast.data import (
     Table,
     WindowCollate,
     Windows,
-    check_plot,
     day_season,
     naming,
     read_series,
@@ -131,7 +131,7 @@ class ForecastPredictor(Predictor[ForecastConfig]):
         return [path]
 
     def predict_items(self, items: list[Any], options: ForecastPredict) -> list[pd.DataFrame]:
-        check_plot(options.plot)
+        check_writable(options.plot, "--plot")
         for i, t in enumerate(items, start=1):
             if not isinstance(t, (str, os.PathLike, pd.DataFrame, SeriesSet)):
                 raise DataError(

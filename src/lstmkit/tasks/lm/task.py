@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, cast
 
@@ -142,11 +141,7 @@ class LanguageModelling(Task[LMConfig]):
                 )
 
     def build(self, dims: Mapping[str, Any]) -> nn.Module:
-        """The network; one that cannot be allocated (``--hidden-size 1e9``) is a one-line error."""
-        try:
-            return LanguageModel(self.config, dims)
-        except (RuntimeError, MemoryError) as e:
-            raise too_big(e) from None
+        return LanguageModel(self.config, dims)
 
     def loss(self, model: nn.Module, batch: list[LMBatch]) -> torch.Tensor:
         return self.carried.loss(model, batch)
@@ -173,16 +168,6 @@ class LanguageModelling(Task[LMConfig]):
         if prep.extra["test"] is not None:
             out["test"] = predictor.evaluate_tokens(prep.extra["test"])
         return out
-
-
-def too_big(e: BaseException) -> BaseException:
-    """A failed allocation of the network's weights as a one-line :class:`LstmkitError` naming the
-    settings to lower; any other error is returned unchanged (to be raised as it was)."""
-    m = re.search(r"allocate (\d+) bytes", str(e))
-    if not isinstance(e, MemoryError) and m is None:
-        return e
-    size = f" (it asks for {int(m.group(1)) / 2**30:,.0f} GiB)" if m else ""
-    return LstmkitError(f"the network does not fit in memory{size}: lower --hidden-size, --embed-size or --num-layers")
 
 
 TASK = LanguageModelling

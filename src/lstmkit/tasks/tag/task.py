@@ -14,7 +14,6 @@ tags) or token accuracy (plain labels): ``--monitor auto`` is resolved here into
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,7 @@ from torch import nn
 from lstmkit.data.batching import bucket_sampler
 from lstmkit.data.conll import Scheme, Sentence, check_scheme, detect_scheme
 from lstmkit.data.splits import holdout
-from lstmkit.errors import DataError, LstmkitError
+from lstmkit.errors import DataError
 from lstmkit.tasks.base import Prepared, Task
 from lstmkit.tasks.tag.config import AUTO, SPEC, TagConfig
 from lstmkit.tasks.tag.data import (
@@ -135,11 +134,7 @@ class Tagging(Task[TagConfig]):
         )
 
     def build(self, dims: Mapping[str, Any]) -> nn.Module:
-        """The network; one that cannot be allocated (``--hidden-size 1e9``) is a one-line error."""
-        try:
-            return BiLSTMTagger(self.config, dims)
-        except (RuntimeError, MemoryError) as e:
-            raise too_big(e) from None
+        return BiLSTMTagger(self.config, dims)
 
     def init(self, model: nn.Module, prep: Prepared) -> None:
         emb = getattr(self, "embeddings", None)
@@ -162,16 +157,6 @@ class Tagging(Task[TagConfig]):
                 pred.append([self.tags[i] for i in row_p[:n]])
         m = tag_metrics(gold, pred, self.scheme)
         return {k: m[k] for k in ("f1", "accuracy") if k in m}
-
-
-def too_big(e: BaseException) -> BaseException:
-    """A failed allocation of the network's weights as a one-line :class:`LstmkitError` naming the
-    settings to lower; any other error is returned unchanged (to be raised as it was)."""
-    m = re.search(r"allocate (\d+) bytes", str(e))
-    if not isinstance(e, MemoryError) and m is None:
-        return e
-    size = f" (it asks for {int(m.group(1)) / 2**30:,.0f} GiB)" if m else ""
-    return LstmkitError(f"the network does not fit in memory{size}: lower --hidden-size, --embed-size or --num-layers")
 
 
 TASK = Tagging
