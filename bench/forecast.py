@@ -122,7 +122,7 @@ def run_row(row: Row, args: argparse.Namespace, out: Path | None = None, overrid
     )
     train_s = time.monotonic() - t0
     t1 = time.monotonic()
-    metrics = lstmkit.load(out).evaluate(DATA / row.file, split="test")
+    metrics = lstmkit.load(out).evaluate(DATA / row.file, part="test")
     eval_s = time.monotonic() - t1
     hist = (out / "history.csv").read_text().strip().splitlines()
     record = {

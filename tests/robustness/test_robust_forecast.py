@@ -251,7 +251,7 @@ CASES = [
         "s.csv: the train split has no window of lookback 12 + horizon 3",
         keep=M,
     ),
-    Case("evaluate-works", evaluate(GOOD, "--json"), 0, '"split": "test"', "out", keep=M),
+    Case("evaluate-works", evaluate(GOOD, "--json"), 0, '"part": "test"', "out", keep=M),
     Case(
         "predict-inf",
         predict(put("i.csv", table(cell(61, "inf")))),
@@ -284,7 +284,7 @@ CASES = [
     Case("stdin-works", predict(None), 0, "x,2024-01-03 12:00:00", "out", keep=M),
     Case("stdin-binary", predict(None), 2, "<stdin>: line 1, column 3: binary data", keep=M),
     Case("backtest-inf", backtest(put("i.csv", table(cell(50, "inf"))), "--plot", "none"), 2, "not finite", keep=M),
-    Case("backtest-works", backtest(GOOD, "--plot", "none"), 0, "forecasts over the test split", keep=M),
+    Case("backtest-works", backtest(GOOD, "--plot", "none"), 0, "forecasts over the test part", keep=M),
 ]
 STDIN = {"stdin-empty": b"", "stdin-works": table().encode(), "stdin-binary": b"a,\x00b\n1,2\n"}
 WORKS: dict[str, Callable[[str, str, dict[str, Path]], bool]] = {
@@ -393,7 +393,7 @@ def predictor(models: dict[str, Path]):
         (lambda p: p.predict(frame().replace({"site": {"y": "z"}})), "series 'z' was not seen in training"),
         (lambda p: p.predict(frame().drop(columns="temp")), "DataFrame: column 'temp' not found"),
         (lambda p: p.predict("/no/such.csv"), "such.csv: file not found"),
-        (lambda p: p.evaluate(frame(), split="all"), "split (--split) must be one of train, valid, test"),
+        (lambda p: p.evaluate(frame(), part="all"), "part (--part) must be one of train, valid, test"),
         (lambda p: p.evaluate(frame(20)), "DataFrame: the train split has no window"),
         (lambda p: p.backtest(frame(), stride=0), "stride (--stride) must be >= 1"),
         (lambda p: p.predict(frame(), plot=3), "plot"),

@@ -68,7 +68,7 @@ def test_train_writes_folder_and_beats_naive(trained):
     assert test["baselines"]["seasonal_naive"]["season"] == 24
     assert test["mse"] < test["baselines"]["last_value"]["mse"]  # a daily cycle: the LSTM learns it
     assert test["mse_raw"] > 0 and test["mape"] > 0
-    assert result.metrics["valid"]["split"] == "valid" and result.metrics["valid"]["windows"] == 40 - 12 + 1
+    assert result.metrics["valid"]["part"] == "valid" and result.metrics["valid"]["windows"] == 40 - 12 + 1
     saved = json.loads((out / "metrics.json").read_text())
     assert saved["test"] == test and saved["training"]["best_epoch"] == result.best_epoch >= 1
 
@@ -96,7 +96,7 @@ def test_automatic_settings_are_resolved_and_saved(csv, tmp_path):
 def test_reload_gives_identical_predictions(trained, csv):
     out, result = trained
     p = lstmkit.load(out)
-    again = p.evaluate(csv, split="test")
+    again = p.evaluate(csv, part="test")
     assert again["mse"] == result.metrics["test"]["mse"] and again["mae_raw"] == result.metrics["test"]["mae_raw"]
     assert p.predict(csv).equals(result.predictor.predict(csv))
 
@@ -134,7 +134,7 @@ def test_cli_predict_csv_json_and_output(trained, csv, tmp_path, capsys):
 
 def test_backtest_python_and_cli(trained, csv, tmp_path, capsys):
     out, _ = trained
-    df, m = lstmkit.load(out).backtest(csv, split="test", plot=str(tmp_path / "b.png"))
+    df, m = lstmkit.load(out).backtest(csv, part="test", plot=str(tmp_path / "b.png"))
     assert m["forecasts"] == len(range(0, 69, 12)) and len(df) == 12 * m["forecasts"]
     assert {"origin", "date", "h", "load", "load_pred"} <= set(df.columns)
     assert (tmp_path / "b.png").is_file()
@@ -144,7 +144,7 @@ def test_backtest_python_and_cli(trained, csv, tmp_path, capsys):
     argv = ["forecast", "backtest", "--model", str(out), "--data", str(csv), "--output", str(csv_out)]
     argv += ["--stride", "1", "--plot", "none"]
     assert main(argv) == 0
-    assert "69 forecasts over the test split" in capsys.readouterr().err
+    assert "69 forecasts over the test part" in capsys.readouterr().err
     assert len(pd.read_csv(csv_out)) == 69 * 12
 
 
@@ -185,7 +185,7 @@ def test_seq2seq_quantiles_multivariate_series_and_interval_coverage(tmp_path):
     assert len(pred) == 12 and set(pred["site"]) == {"x", "y"}
     assert (pred["load"] == pred["load_q0.5"]).all()  # the point forecast is the median
     # coverage = share of true values inside [q0.1, q0.9] over every test window: count it by hand
-    bt, _ = res.predictor.backtest(p, split="test", stride=1)
+    bt, _ = res.predictor.backtest(p, part="test", stride=1)
     inside = np.concatenate(
         [((bt[c] >= bt[f"{c}_q0.1"]) & (bt[c] <= bt[f"{c}_q0.9"])).to_numpy() for c in ("load", "temp")]
     )
@@ -267,14 +267,14 @@ def test_cli_train_evaluate_json_and_errors(csv, tmp_path, capsys):
     metrics = json.loads(capsys.readouterr().out)
     assert metrics["test"]["windows"] == 80 - 6 + 1 and metrics["training"]["epochs_run"] == 1
     assert json.loads((out / "config.json").read_text())["config"]["split"] == [280, 40, 80]
-    assert main(["forecast", "evaluate", "--model", str(out), "--data", str(csv), "--json", "--split", "valid"]) == 0
+    assert main(["forecast", "evaluate", "--model", str(out), "--data", str(csv), "--json", "--part", "valid"]) == 0
     evaluated = json.loads(capsys.readouterr().out)
-    assert evaluated == json.loads(json.dumps(lstmkit.load(out).evaluate(csv, split="valid")))
+    assert evaluated == json.loads(json.dumps(lstmkit.load(out).evaluate(csv, part="valid")))
     assert {"mse", "mae", "mse_raw", "mae_raw", "mape", "baselines"} <= set(evaluated)
-    assert evaluated["split"] == "valid" and evaluated["windows"] == 40 - 6 + 1
+    assert evaluated["part"] == "valid" and evaluated["windows"] == 40 - 6 + 1
     assert main(["forecast", "evaluate", "--model", str(out), "--data", str(csv), "--season", "12"]) == 0
     text = capsys.readouterr().out
-    assert text.startswith("test split, 75 windows") and "seasonal_naive" in text
+    assert text.startswith("test part, 75 windows") and "seasonal_naive" in text
     bad = [
         (["--target", "OT"], "error: data.csv: column 'OT' not found"),
         (["--valid", str(csv)], "--valid: forecast takes its validation rows from --split"),

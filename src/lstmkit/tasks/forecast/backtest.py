@@ -33,7 +33,7 @@ def backtest(p: ForecastPredictor, sset: SeriesSet, opts: BacktestOptions) -> tu
     win = p.windows(sset)
     frames, sums = [], None
     for i, s in enumerate(sset.series):
-        o = win.local_origins(i, opts.split, L, H)[:: opts.stride or H]
+        o = win.local_origins(i, opts.part, L, H)[:: opts.stride or H]
         if o.size == 0:
             continue
         out_z = p.forecast_origins(win, o + win.offsets[i])  # (W, H, C, Q)
@@ -44,14 +44,14 @@ def backtest(p: ForecastPredictor, sset: SeriesSet, opts: BacktestOptions) -> tu
         sums = base.add_sums(sums, base.error_sums(out_z[..., point], true_z, pred_raw[:, point], true_raw))
         frames.append(_frame(p, s, o, pred_raw, true_raw))
     if not frames or sums is None:
-        raise DataError(f"the {opts.split} split has no window of lookback {L} + horizon {H}")
+        raise DataError(f"the {opts.part} part has no window of lookback {L} + horizon {H}")
     df = pd.concat(frames, ignore_index=True)
     if opts.plot:
         from lstmkit.plots import plot_backtest
 
         first = df[df["series"] == df["series"].iloc[0]] if "series" in df else df
         plot_backtest(opts.plot, first, p.target_columns[0], cfg.time_column or "step")
-    return df, {"split": opts.split, "forecasts": int(len(df) // H), **base.finish(sums)}
+    return df, {"part": opts.part, "forecasts": int(len(df) // H), **base.finish(sums)}
 
 
 def _frame(
@@ -86,7 +86,7 @@ def run(args: dict[str, Any], options: BacktestOptions) -> int:
     atomic_write_text(out, df.to_csv(index=False))
     wrote = f"{out}" + (f" and {options.plot}" if options.plot else "")
     print(
-        f"{m['forecasts']} forecasts over the {m['split']} split: mse {m['mse']:.4f} mae {m['mae']:.4f} "
+        f"{m['forecasts']} forecasts over the {m['part']} part: mse {m['mse']:.4f} mae {m['mae']:.4f} "
         f"mse_raw {m['mse_raw']:.4g} mae_raw {m['mae_raw']:.4g}; wrote {wrote}",
         file=sys.stderr,
     )

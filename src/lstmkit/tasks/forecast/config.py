@@ -20,7 +20,7 @@ FeatureMode = Literal["S", "M", "MS"]
 FillMethod = Literal["none", "ffill", "interpolate", "drop"]
 Decoder = Literal["direct", "seq2seq"]
 Norm = Literal["none", "last", "revin"]
-Split = Literal["train", "valid", "test"]
+Part = Literal["train", "valid", "test"]
 
 #: the one line ``--valid`` gets: forecast cuts its validation rows from --data
 VALID_MESSAGE = (
@@ -163,7 +163,7 @@ class ForecastEvaluate(Settings):
 
     title = "evaluate"
 
-    split: Split = setting("test", help="which part of --split of the table to evaluate")
+    part: Part = setting("test", help="which part of the table (cut by the model's --split) to evaluate")
     season: int | None = setting(
         None, ge=0, help="seasonal-naive period in steps (none: the model's; 0: one day when the time column allows)"
     )
@@ -186,7 +186,7 @@ class BacktestOptions(Settings):
 
     title = "backtest"
 
-    split: Split = setting("test", help="which part of --split of the table to forecast")
+    part: Part = setting("test", help="which part of the table (cut by the model's --split) to forecast")
     stride: int | None = setting(None, ge=1, help="steps between forecast origins (none: the horizon)")
     plot: str | None = setting("backtest.png", metavar="PNG", help="PNG of forecasts against truth; none: no plot")
 
@@ -264,6 +264,7 @@ SPEC = TaskSpec(
     predict_help="a CSV or Parquet table with the training columns; the forecast continues each series",
     valid_help="not used: validation rows come from --split of --data",
     commands=(BACKTEST,),
+    renamed={"--split": "--part"},  # evaluate / backtest: the part of the table; train's --split cuts it
     description="Multi-step forecasting with an LSTM encoder. Validation and test rows come from --split of "
     "--data; --test FILE evaluates FILE's test split. Metrics are on the standardised scale "
     "(train-split statistics) and in original units (_raw), next to naive and linear baselines.",

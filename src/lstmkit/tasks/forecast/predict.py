@@ -42,8 +42,8 @@ from lstmkit.tasks.forecast.data import (
 
 
 class ForecastPredictor(Predictor[ForecastConfig]):
-    """``predict(table)`` -> the forecast DataFrame; ``evaluate(table, split=, season=)`` -> metrics;
-    ``backtest(table, split=, stride=, plot=)`` -> (DataFrame, metrics).
+    """``predict(table)`` -> the forecast DataFrame; ``evaluate(table, part=, season=)`` -> metrics;
+    ``backtest(table, part=, stride=, plot=)`` -> (DataFrame, metrics).
 
     A table is one input: ``predict(df)`` or ``predict("data.csv")`` returns one DataFrame (one row
     per step and series: the time or ``step`` column, each target, its quantile columns
@@ -233,9 +233,9 @@ class ForecastPredictor(Predictor[ForecastConfig]):
 
     # ------------------------------------------------------------------ evaluate
     def evaluate_data(self, data: Any, options: ForecastEvaluate) -> dict[str, Any]:
-        """Metrics of the model and the baselines over every window of ``options.split`` (stride 1)."""
+        """Metrics of the model and the baselines over every window of ``options.part`` (stride 1)."""
         with naming(data):
-            return self.evaluate_set(self.series(data), options.split, options.season)
+            return self.evaluate_set(self.series(data), options.part, options.season)
 
     def season(self, sset: SeriesSet, season: int | None) -> int:
         """The seasonal-naive period: given, the model's, or one day of steps (0: none)."""
@@ -273,8 +273,8 @@ class ForecastPredictor(Predictor[ForecastConfig]):
             if len(cfg.quantiles) > 1:
                 covered.append(((true >= out[..., 0]) & (true <= out[..., -1])).ravel())
         if n_windows == 0:
-            raise DataError(f"the {split} split has no window of lookback {L} + horizon {H}")
-        result: dict[str, Any] = {"split": split, "windows": int(n_windows), **base.finish(sums["model"])}
+            raise DataError(f"the {split} part has no window of lookback {L} + horizon {H}")
+        result: dict[str, Any] = {"part": split, "windows": int(n_windows), **base.finish(sums["model"])}
         if covered:  # share of true values inside [lowest, highest quantile]
             result["interval_coverage"] = float(np.concatenate(covered).mean())
         result["baselines"] = {k: base.finish(sums[k]) for k in names[1:]}
@@ -290,15 +290,15 @@ class ForecastPredictor(Predictor[ForecastConfig]):
             for k, b in [("model", m), *m["baselines"].items()]
         ]
         cover = f"\ninterval coverage {m['interval_coverage']:.3f}" if "interval_coverage" in m else ""
-        return f"{m['split']} split, {m['windows']} windows (stride 1):\n" + "\n".join(rows) + cover
+        return f"{m['part']} part, {m['windows']} windows (stride 1):\n" + "\n".join(rows) + cover
 
     # ------------------------------------------------------------------ backtest
     def backtest(
-        self, data: Table, split: str = "test", stride: int | None = None, plot: str | None = None
+        self, data: Table, part: str = "test", stride: int | None = None, plot: str | None = None
     ) -> tuple[pd.DataFrame, dict[str, Any]]:
-        """Rolling-origin forecasts over ``split`` every ``stride`` steps (default: the horizon):
+        """Rolling-origin forecasts over ``part`` every ``stride`` steps (default: the horizon):
         the forecasts with the truth as a DataFrame, and their mse / mae."""
-        opts = BacktestOptions(split=split, stride=stride, plot=plot)  # type: ignore[arg-type]
+        opts = BacktestOptions(part=part, stride=stride, plot=plot)  # type: ignore[arg-type]
         with naming(data):
             return backtest(self, self.series(data), opts)
 

@@ -65,8 +65,8 @@ def quickstart(out: str | Path = "runs/quickstart", options: QuickstartOptions |
         result = lstmkit.train("forecast", csv, out=out, config=o.forecast, overwrite=again, quiet=not o.progress)
         seconds = time.monotonic() - t0
         data = Path(shutil.copy(csv, out / "sine.csv"))
-    test = result.metrics.get("test") or result.predictor.evaluate(data, split="test")
-    bt, _ = result.predictor.backtest(data, split="test", stride=1)  # type: ignore[attr-defined]
+    test = result.metrics.get("test") or result.predictor.evaluate(data, part="test")
+    bt, _ = result.predictor.backtest(data, part="test", stride=1)  # type: ignore[attr-defined]
     first = bt[bt["series"] == bt["series"].iloc[0]]
     plot_predictions(
         out / "predictions.png",

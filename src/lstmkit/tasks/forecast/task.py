@@ -6,9 +6,9 @@
     result = lstmkit.train("forecast", "ETTh1.csv", out="runs/etth1", time_column="date",
                            split=[8640, 2880, 2880], epochs=10)        # target: the last column, OT
     p = lstmkit.load("runs/etth1")
-    p.evaluate("ETTh1.csv", split="test")     # model + baselines, Informer protocol
+    p.evaluate("ETTh1.csv", part="test")     # model + baselines, Informer protocol
     p.predict("ETTh1.csv")                    # DataFrame of the H steps after the data
-    p.backtest("ETTh1.csv", split="test")     # rolling-origin forecasts
+    p.backtest("ETTh1.csv", part="test")     # rolling-origin forecasts
 
 Validation and test windows come from ``--split`` of ``--data`` (never a separate ``--valid``);
 ``metrics.json`` holds ``valid`` and ``test``: the model and the baselines on every window of those
@@ -108,7 +108,7 @@ class Forecast(Task[ForecastConfig]):
         cfg, sset = self.config, prep.extra["series"]
         win = predictor.windows(sset)
         return {
-            part: predictor.evaluate(sset, split=part)
+            part: predictor.evaluate(sset, part=part)
             for part in ("valid", "test")
             if win.origins(part, cfg.lookback, cfg.horizon).size
         }
