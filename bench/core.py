@@ -20,6 +20,13 @@ right after itself, same run), and a training loop runs one module over and over
 
     .venv/bin/python bench/core.py                 # full run (about 15 minutes on 2 cores)
     .venv/bin/python bench/core.py --quick         # small sizes, a smoke test of the script
+    .venv/bin/python bench/core.py --slstm --threads 1 --clock cpu   # only the sLSTM rows (a few minutes)
+
+``--slstm`` runs only lstmkit.nn.SLSTM (4 heads; compiled, Python fused and reference paths, and the
+compiled path with 1 head, whose recurrent matrix is dense) against torch.nn.LSTM of the same sizes, by
+the same method, and the per-step recurrent product alone (batched over the heads vs one dense matrix
+with zero off-diagonal blocks); it replaces the sLSTM section at the end of ``--out`` and leaves the
+rest of the file as it is.
 """
 
 from __future__ import annotations
@@ -36,7 +43,7 @@ from pathlib import Path
 import torch
 
 from lstmkit.io import atomic_write_text
-from lstmkit.nn import LSTM
+from lstmkit.nn import LSTM, SLSTM
 
 VARIANTS = {
     "layer_norm": dict(layer_norm=True),
@@ -107,9 +114,24 @@ def run_once(mod: torch.nn.Module, x: torch.Tensor, train: bool) -> float:
         gc.enable()
 
 
-def bench_config(cfg: Config, reps: int, with_reference_variants: bool) -> list[dict]:
+def slstm_candidates(cfg: Config, heads: int = 4) -> dict[str, torch.nn.Module]:
+    """name -> module: torch.nn.LSTM and lstmkit.nn.SLSTM of the same sizes on each of its paths (the
+    weights differ: the cells differ), and the compiled path with one head (R a dense (4H, H) matrix)."""
+    kw = dict(num_layers=cfg.layers, bidirectional=cfg.bidirectional)
+    mods: dict[str, torch.nn.Module] = {"torch.nn.LSTM": torch.nn.LSTM(cfg.inp, cfg.hidden, **kw)}
+    for name, impl, k in (
+        (f"SLSTM heads={heads} auto", "auto", heads),
+        (f"SLSTM heads={heads} fused", "fused", heads),
+        (f"SLSTM heads={heads} reference", "reference", heads),
+        ("SLSTM heads=1 auto (dense R)", "auto", 1),
+    ):
+        mods[name] = SLSTM(cfg.inp, cfg.hidden, heads=k, impl=impl, **kw)
+    return mods
+
+
+def bench_config(cfg: Config, reps: int, with_reference_variants: bool, slstm: bool = False) -> list[dict]:
     torch.manual_seed(0)
-    mods = candidates(cfg, with_reference_variants)
+    mods = slstm_candidates(cfg) if slstm else candidates(cfg, with_reference_variants)
     x = torch.randn(cfg.steps, cfg.batch, cfg.inp)
     x_train = x.clone().requires_grad_()
     times = {(n, t): [] for n in mods for t in (False, True)}
@@ -281,6 +303,87 @@ def _bench_step(reps: int, calls: int, threads: int) -> list[dict]:
     ]
 
 
+def bench_recurrent_product(cfg: Config, heads: int = 4, reps: int = 9, calls: int = 100) -> dict:
+    """µs per step of the sLSTM's recurrent product h_{t-1} R at this configuration's B and H: one batched
+    matmul over the heads (h viewed (K, B, H/K), strided, times the (K, H/K, 4H/K) blocks: what the fast
+    paths run) against one dense (B, H) x (H, 4H) matmul with the off-diagonal blocks zero; forward
+    (h R) and backward (dA Rᵀ) products, interleaved, median over ``reps``."""
+    torch.manual_seed(0)
+    b, h, k = cfg.batch, cfg.hidden, heads
+    d = h // k
+    x, blocks, dense = torch.randn(b, h), torch.randn(k, d, 4 * d), torch.zeros(h, 4 * h)
+    da, da_dense = torch.randn(b, k, 4 * d), torch.randn(b, 4 * h)
+    out, out_dense = torch.empty(k, b, 4 * d), torch.empty(b, 4 * h)
+    back, back_dense = torch.empty(k, b, d), torch.empty(b, h)
+    blocks_t, dense_t = blocks.transpose(1, 2), dense.t()
+    fns = {
+        "bmm fwd": lambda: torch.bmm(x.view(b, k, d).transpose(0, 1), blocks, out=out),
+        "dense fwd": lambda: torch.mm(x, dense, out=out_dense),
+        "bmm bwd": lambda: torch.bmm(da.transpose(0, 1), blocks_t, out=back),
+        "dense bwd": lambda: torch.mm(da_dense, dense_t, out=back_dense),
+    }
+    times: dict[str, list[float]] = {n: [] for n in fns}
+    for fn in fns.values():
+        fn()
+    for _ in range(reps):
+        for n, fn in fns.items():
+            times[n].append(us_per_call(fn, calls))
+    return dict(config=cfg.name, heads=k, **{n: statistics.median(v) for n, v in times.items()})
+
+
+def render_slstm(rows: list[dict], product_rows: list[dict], meta: dict) -> str:
+    """The sLSTM section: its own command, date and load, the table per configuration, the products."""
+    lines = [
+        SLSTM_HEADING,
+        "",
+        "Written by `bench/core.py --slstm` (" + meta["command"] + "): lstmkit.nn.SLSTM (xLSTM's sLSTM) against "
+        "torch.nn.LSTM of the same sizes, by the method above (interleaved, rotated, each timed pass after an "
+        "untimed pass of the same module; ratio = torch.nn.LSTM's time / the candidate's, median over the "
+        "repetitions). The cells differ (weights cannot be shared), the sizes do not. `heads=1`: the recurrent "
+        "matrix is one dense (4H, H) block, the cost of running the product without the block structure.",
+        "",
+    ]
+    lines += [f"- {k}: {v}" for k, v in meta.items() if k != "command"]
+    current = None
+    for r in rows:
+        if r["config"] != current:
+            current = r["config"]
+            lines += [
+                "",
+                f"### sLSTM: {current}",
+                "",
+                "| candidate | path | inference tok/s | ratio | training tok/s | ratio |",
+                "|---|---|---:|---:|---:|---:|",
+            ]
+        lines.append(
+            f"| {r['name']} | {r['path']} | {r['inf']:,.0f} | {r['inf_ratio']:.2f} | {r['train']:,.0f} | {r['train_ratio']:.2f} |"
+        )
+    lines += [
+        "",
+        "### sLSTM: the recurrent product per step, batched over the heads vs dense with zero blocks",
+        "",
+        "µs per call (median), one step's h_{t-1} R (forward) and dA Rᵀ (backward) at the configuration's B "
+        "and H, 4 heads: `bmm` is what the fused and compiled paths run.",
+        "",
+        "| config | bmm fwd | dense fwd | bmm bwd | dense bwd |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    lines += [
+        f"| {r['config']} | {r['bmm fwd']:.1f} | {r['dense fwd']:.1f} | {r['bmm bwd']:.1f} | {r['dense bwd']:.1f} |"
+        for r in product_rows
+    ]
+    return "\n".join(lines) + "\n"
+
+
+SLSTM_HEADING = "## sLSTM (lstmkit.nn.SLSTM) against torch.nn.LSTM"
+
+
+def replace_slstm_section(text: str, section: str) -> str:
+    """``text`` with its sLSTM section (from its heading to the end) replaced by ``section``."""
+    head = text.split("\n" + SLSTM_HEADING, 1)[0].rstrip("\n")
+    return head + "\n\n" + section
+
+
 def machine() -> str:
     model = platform.processor() or platform.machine()
     try:
@@ -434,6 +537,12 @@ def main() -> None:
         "before and once moved torch.nn.LSTM's own time by 45%% (default: keep)",
     )
     parser.add_argument(
+        "--slstm",
+        action="store_true",
+        help="run only the sLSTM rows (lstmkit.nn.SLSTM against torch.nn.LSTM, and the recurrent product) and "
+        "replace the sLSTM section of --out, leaving the rest of it (default: off)",
+    )
+    parser.add_argument(
         "--out",
         default=str(Path(__file__).parent / "results" / "core.md"),
         help="markdown file to write (default: bench/results/core.md)",
@@ -445,8 +554,11 @@ def main() -> None:
     if args.clock == "cpu":
         CLOCK["fn"] = time.process_time
     start, load0 = time.time(), os.getloadavg()
-    rows = []
     configs = [c for c in (QUICK if args.quick else CONFIGS) if args.only in c.name]
+    if args.slstm:
+        main_slstm(args, configs, start, load0, malloc)
+        return
+    rows = []
     for cfg in configs:  # reference variants: first config only
         rows += bench_config(cfg, args.reps, cfg is CONFIGS[0] and not args.no_reference_variants)
         print(f"done {cfg.name} ({time.time() - start:.0f} s)", flush=True)
@@ -495,8 +607,39 @@ def main() -> None:
         "malloc": malloc,
     }
     text = render(rows, step_rows, meta, pair_rows, dispatch_rows)
-    atomic_write_text(Path(args.out), text)
+    out = Path(args.out)
+    if out.is_file() and "\n" + SLSTM_HEADING in out.read_text():  # the sLSTM section (--slstm) is kept
+        text = replace_slstm_section(text, SLSTM_HEADING + out.read_text().split("\n" + SLSTM_HEADING, 1)[1])
+    atomic_write_text(out, text)
     print(text)
+
+
+def main_slstm(args: argparse.Namespace, configs: list[Config], start: float, load0: tuple, malloc: str) -> None:
+    """``--slstm``: the sLSTM rows only, written into the sLSTM section of ``--out``."""
+    rows, product_rows = [], []
+    for cfg in configs:
+        rows += bench_config(cfg, args.reps, False, slstm=True)
+        print(f"done sLSTM {cfg.name} ({time.time() - start:.0f} s)", flush=True)
+    for cfg in configs:
+        product_rows.append(bench_recurrent_product(cfg, calls=20 if args.quick else 100))
+    options = [f"--reps {args.reps}", f"--threads {args.threads}" if args.threads else "", f"--clock {args.clock}"]
+    options += [f"--malloc {args.malloc}", "--quick" if args.quick else "", f"--only {args.only}" if args.only else ""]
+    meta = {
+        "command": "python bench/core.py --slstm " + " ".join(a for a in options if a),
+        "date (UTC)": time.strftime("%Y-%m-%d %H:%M", time.gmtime(start)),
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "machine": machine(),
+        "load average (1 min) at start / end": f"{load0[0]:.1f} / {os.getloadavg()[0]:.1f}",
+        "wall time": f"{time.time() - start:.0f} s",
+        "clock": "process CPU time" if args.clock == "cpu" else "wall (perf_counter)",
+        "malloc": malloc,
+    }
+    section = render_slstm(rows, product_rows, meta)
+    out = Path(args.out)
+    text = replace_slstm_section(out.read_text(), section) if out.is_file() else section
+    atomic_write_text(out, text)
+    print(section)
 
 
 if __name__ == "__main__":

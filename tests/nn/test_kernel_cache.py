@@ -136,7 +136,7 @@ def test_copying_the_sources_again_keeps_their_time_stamps(tmp_path):
     stamps = {p: p.stat().st_mtime_ns for p in (tmp_path / "src").iterdir()}
     assert compiled._copy_sources(tmp_path / "src") == first
     assert {p: p.stat().st_mtime_ns for p in (tmp_path / "src").iterdir()} == stamps
-    assert sorted(p.name for p in stamps) == ["lstm_cpu.cpp", "lstm_math.h", "step_cpu.cpp"]
+    assert sorted(p.name for p in stamps) == ["lstm_cpu.cpp", "lstm_math.h", "slstm_cpu.cpp", "step_cpu.cpp"]
     assert not [p for p in (tmp_path / "src").iterdir() if p.name.endswith(".tmp")]
 
 

@@ -54,7 +54,7 @@ from .dropout import Keep, ZoneoutDraw
 from .fused import _prev
 
 _CSRC = Path(__file__).with_name("csrc")
-_SOURCES = [_CSRC / f for f in ("lstm_cpu.cpp", "step_cpu.cpp")]  # compiled
+_SOURCES = [_CSRC / f for f in ("lstm_cpu.cpp", "step_cpu.cpp", "slstm_cpu.cpp")]  # compiled (slstm: the SLSTM's)
 _FILES = [*_SOURCES, _CSRC / "lstm_math.h"]  # everything the build reads from lstmkit (copied, hashed)
 _CFLAGS = ["-O3", "-ffast-math", "-fopenmp"]  # OpenMP: at::parallel_for and the step's threads are real
 _LDFLAGS = ["-fopenmp"]
