@@ -186,24 +186,33 @@ def plot_forecast(
     history: Mapping[str, Any],
     forecast_time: Any,
     forecast: Mapping[str, Any],
-    bands: Mapping[str, tuple[Any, Any]] | None = None,
+    bands: Mapping[str, Any] | None = None,
     title: str = "forecast",
 ) -> Path:
     """History and forecast of each target column (one panel per column, at most 4), with the
-    prediction interval ``bands[name] = (low, high)`` shaded when given."""
+    prediction interval ``bands[name] = (low, high)`` shaded when given, or several labelled ones
+    ``bands[name] = [(label, low, high), ...]`` (widest first)."""
     names = list(forecast)[:4]
     fig, axes = new_figure(len(names), 1, width=8.0, height=2.6 * len(names), squeeze=False)
     for ax, name in zip(axes[:, 0], names):
         ax.plot(history_time, history[name], color="0.3", lw=1.0, label="history")
         ax.plot(forecast_time, forecast[name], color="C1", lw=1.4, label="forecast")
         if bands and name in bands:
-            lo, hi = bands[name]
-            ax.fill_between(forecast_time, lo, hi, color="C1", alpha=0.25, lw=0, label="interval")
+            _fill_bands(ax, forecast_time, bands[name])
         ax.set_ylabel(name)
         ax.legend(loc="upper left")
     axes[0, 0].set_title(title)
     fig.autofmt_xdate()
     return save_figure(fig, path)
+
+
+def _fill_bands(ax: Any, x: Any, bands: Any, color: str = "C1") -> None:
+    """Shade ``(low, high)`` (label "interval") or each ``(label, low, high[, colour])`` of a list,
+    lighter for the wider ones."""
+    if isinstance(bands, tuple) and len(bands) == 2:
+        bands = [("interval", *bands)]
+    for k, (label, lo, hi, *c) in enumerate(bands):
+        ax.fill_between(x, lo, hi, color=c[0] if c else color, alpha=0.15 + 0.12 * k, lw=0, label=label)
 
 
 def plot_backtest(
@@ -212,9 +221,11 @@ def plot_backtest(
     target: str,
     time_column: str,
     title: str = "backtest: rolling-origin forecasts",
+    bands: Sequence[tuple[str, ...]] = (),
 ) -> Path:
     """Truth against every rolling-origin forecast of a backtest frame (columns ``time_column``,
-    ``origin``, ``target``, ``target_pred``): one coloured segment per origin."""
+    ``origin``, ``target``, ``target_pred``): one coloured segment per origin; ``bands``:
+    ``(label, low column, high column[, colour])`` shaded around each segment (widest first)."""
     fig, ax = new_figure(width=9.0, height=3.6)
     truth = frame.drop_duplicates(time_column).sort_values(time_column)
     ax.plot(truth[time_column], truth[target], color="0.3", lw=1.0, label="truth")
@@ -226,6 +237,16 @@ def plot_backtest(
             lw=1.1,
             label="forecasts" if k == 0 else None,
         )
+        for b, (label, lo, hi, *c) in enumerate(bands):
+            ax.fill_between(
+                seg[time_column],
+                seg[lo],
+                seg[hi],
+                color=c[0] if c else "C1",
+                alpha=0.15 + 0.12 * b,
+                lw=0,
+                label=label if k == 0 else None,
+            )
     ax.set_ylabel(target)
     ax.set_title(title)
     ax.legend(loc="upper left")

@@ -220,7 +220,7 @@ def test_dropout_acts_on_the_encoder_input():
     cfg = ForecastConfig().build(lookback=8, horizon=2, hidden_size=8, patch=1, dropout=0.5)
     net = ForecastNet(cfg, {"n_past": 1, "n_target": 1, "n_future": 0})
     seen = []
-    net.encoder.register_forward_pre_hook(lambda m, args: seen.append(args[0].clone()))
+    net.members[0].encoder.register_forward_pre_hook(lambda m, args: seen.append(args[0].clone()))
     past, fut = torch.randn(64, 8, 1) + 5.0, torch.zeros(64, 10, 0)
     net.eval()(past, fut)
     net.train()(past, fut)
@@ -246,7 +246,7 @@ def test_trace_gates_are_the_encoders_and_inspect_draws_them(trained, csv, tmp_p
     x = torch.from_numpy(z)[None]
     x = (x - x.mean(1, keepdim=True)) / x.std(1, keepdim=True, unbiased=False)  # revin
     fut = torch.cat([torch.from_numpy(sample.future), torch.zeros(12, 8)])[None]  # calendar (1, L+H, 8)
-    _, (h_n, _) = p.model.encode(x, fut)
+    _, (h_n, _) = p.model.members[0].encode(x, fut)
     g = gates[0]
     assert torch.allclose(g.o[0, -1] * torch.tanh(g.c[0, -1]), h_n[-1, 0], atol=1e-5)
     other = p.trace_gates(shifted)
@@ -327,3 +327,238 @@ def test_bad_inputs_exit_2(tmp_path, capsys):
     assert "fewer than lookback + horizon = 206" in capsys.readouterr().err
     assert main(base + ["--fill", "ffill", "--lookback", "90", "--overwrite", "--dry-run"]) == 2
     assert "the train split has no window of lookback 90 + horizon 6" in capsys.readouterr().err
+
+
+def test_slstm_cell_trains_reloads_and_inspect_draws_its_gates(csv, tmp_path, capsys):
+    """--cell slstm: the encoder is lstmkit.nn.SLSTM; the reloaded model predicts exactly what the trained
+    one did; the gates are the sLSTM's (i', f', z, o, c, n, m) and inspect draws them; bad heads exit 2."""
+    from lstmkit.nn import LSTM, SLSTM
+
+    out = tmp_path / "s"
+    res = fit(csv, out, epochs=2, cell="slstm", heads=4)
+    cfg = json.loads((out / "config.json").read_text())["config"]
+    assert (cfg["cell"], cfg["heads"]) == ("slstm", 4)
+    p = lstmkit.load(out)
+    kinds = {type(m) for m in p.model.modules()}
+    assert SLSTM in kinds and LSTM not in kinds
+    assert p.predict(csv).equals(res.predictor.predict(csv))
+    assert p.evaluate(csv, part="test")["mse"] == res.metrics["test"]["mse"]
+    g = p.trace_gates(p.inspect_sample(None))[0]
+    assert g.f.shape == g.n.shape == (1, 48 // 4, 16)
+    assert float(g.i.min()) >= 0.0 and float(g.i.max()) <= 1.0 and float(g.n.min()) >= 1.0
+    assert torch.isfinite(g.o * g.c / g.n).all()  # h: n >= 1 from the empty initial state on
+    png = tmp_path / "g.png"
+    assert main(["inspect", "--model", str(out), "--output", str(png)]) == 0
+    assert png.stat().st_size > 1000 and str(png) in capsys.readouterr().out
+    base = ["forecast", "train", "--data", str(csv), "--target", "load", "--time-column", "date", "--cell", "slstm"]
+    assert main(base + ["--hidden-size", "16", "--heads", "3", "--out", str(tmp_path / "x")]) == 2
+    assert "heads (--heads) must divide --hidden-size 16" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------ metrics, conformal intervals, GIFT-Eval
+def test_metrics_by_hand():
+    """MASE scale, sMAPE (0/0 -> 0), CRPS as the weighted quantile loss, interval coverage and width."""
+    from lstmkit.tasks.forecast.metrics import Scores, central_pairs, mase_scale
+
+    train = np.array([[1.0], [3.0], [2.0], [5.0], [4.0], [6.0]])
+    assert mase_scale(train, 2)[0] == pytest.approx((1 + 2 + 2 + 1) / 4)  # |y_t - y_{t-2}|
+    assert mase_scale(train, 0)[0] == pytest.approx((2 + 1 + 3 + 1 + 2) / 5)  # no season: m = 1
+    assert np.isnan(mase_scale(np.ones((5, 1)), 1)[0])  # constant: no scale
+    true = np.array([2.0, 0.0]).reshape(1, 2, 1)  # (W, H, C)
+    pred = np.array([1.0, 0.0]).reshape(1, 2, 1)
+    q = np.array([[1.0, 2.0, 4.0], [-1.0, 0.0, 1.0]]).reshape(1, 2, 1, 3)  # levels 0.1, 0.5, 0.9
+    sc = Scores([0.1, 0.5, 0.9])
+    sc.add(pred, true, pred, true, np.array([1.5]), q)
+    r = sc.result()
+    assert r["mase"] == pytest.approx((1 / 1.5 + 0) / 2)
+    assert r["smape"] == pytest.approx((200 * 1 / 3 + 0) / 2)  # the 0/0 step counts as 0
+    # pinball sums: q0.1 0.1 + 0.1, q0.5 0, q0.9 0.2 + 0.1; sum |y| = 2
+    assert r["crps"] == pytest.approx(np.mean([2 * 0.2 / 2, 0.0, 2 * 0.3 / 2]))
+    point = Scores([0.1, 0.5, 0.9])
+    point.add(pred, true, pred, true, np.array([1.5]))  # a point forecast: the same value at every level
+    assert point.result()["crps"] == pytest.approx(1 / 2)  # = sum |y - ŷ| / sum |y|
+    assert central_pairs([0.1, 0.25, 0.5, 0.75, 0.9]) == [(0, 4, 0.8), (1, 3, 0.5)]
+    sc.add_interval("c", q[..., 0], q[..., 2], true)
+    sc.add_interval("c", np.array([3.0]), np.array([4.0]), np.array([2.0]))  # a miss
+    assert sc.interval_result("c") == pytest.approx({"coverage": 2 / 3, "width": (3 + 2 + 1) / 3})
+
+
+def test_evaluate_and_backtest_metrics_match_a_hand_count(trained, csv):
+    """MASE (scale: the series' training part, season 24) and sMAPE of the model and of the last-value
+    baseline, from the raw table and the backtest's forecasts."""
+    p = lstmkit.load(trained[0])
+    m = p.evaluate(csv, part="test")
+    bt, b = p.backtest(csv, part="test", stride=1, plot=None)
+    raw = pd.read_csv(csv)["load"].to_numpy(np.float64)
+    scale = np.abs(raw[24:280] - raw[:256]).mean()  # train rows [0, 280): 70% of 400
+    y, yhat = bt["load"].to_numpy(np.float64), bt["load_pred"].to_numpy(np.float64)
+    assert m["mase"] == pytest.approx(np.abs(y - yhat).mean() / scale, rel=1e-4)
+    assert m["smape"] == pytest.approx((200 * np.abs(y - yhat) / (np.abs(y) + np.abs(yhat))).mean(), rel=1e-4)
+    origins = np.arange(320, 400 - 12 + 1)  # the test part [320, 400), H 12
+    last = np.abs(raw[origins[:, None] + np.arange(12)] - raw[origins - 1][:, None])
+    assert m["baselines"]["last_value"]["mase"] == pytest.approx(last.mean() / scale, rel=1e-4)
+    for k, r in [("model", m), *m["baselines"].items()]:
+        assert {"mse", "mae", "mase", "smape"} <= set(r) and "crps" not in r, k  # a point model: no CRPS
+    assert b["mase"] == pytest.approx(m["mase"]) and set(b["baselines"]) == set(m["baselines"])
+    every_12th = p.backtest(csv, part="test", plot=None)[1]
+    assert every_12th["forecasts"] == 6 and every_12th["mase"] != pytest.approx(m["mase"])
+
+
+def test_conformal_calibration_and_window_scale_by_hand(capsys):
+    from lstmkit.tasks.forecast.conformal import MIN_SCALE, Conformal, window_scale
+
+    r = np.arange(1.0, 10.0).reshape(9, 1, 1)  # scores 1..9 of n = 9 windows
+    c = Conformal.calibrate(r[::-1], [0.5, 0.8, 0.95])  # k = ceil(10 α): 5, 8, 10 > n
+    assert c.half_width[:, 0, 0].tolist() == [5.0, 8.0, 9.0]
+    assert "0.95: 9 validation windows are too few" in capsys.readouterr().err
+    look = np.array([0.0, 1.0, 3.0, 6.0, 10.0]).reshape(1, 5, 1)
+    assert window_scale(look, "window", 2)[0, 0, 0] == pytest.approx((3 + 5 + 7) / 3)
+    assert window_scale(look, "window", 0)[0, 0, 0] == pytest.approx((1 + 2 + 3 + 4) / 4)
+    assert window_scale(look, "window", 9)[0, 0, 0] == pytest.approx(2.5)  # a season beyond the window: m = 1
+    assert window_scale(look, "none", 2)[0, 0, 0] == 1.0 and window_scale(np.ones((1, 5, 1)), "window", 1) == MIN_SCALE
+
+
+def test_conformal_intervals_end_to_end(csv, tmp_path, capsys):
+    """conformal.json holds the k-th smallest validation score per step; predict and backtest add the
+    bounds; evaluate counts their coverage (at least nominal on the calibration windows themselves)."""
+    out = tmp_path / "c"
+    res = fit(csv, out, epochs=2, intervals=[0.9, 0.5])
+    p = lstmkit.load(out)
+    assert p.config.intervals == [0.5, 0.9]  # kept ascending
+    saved = json.loads((out / "conformal.json").read_text())
+    assert (saved["levels"], saved["windows"], saved["season"]) == ([0.5, 0.9], 40 - 12 + 1, 24)
+    # by hand: score = |y - ŷ| / σ on the standardised scale, σ = mean |z_t - z_{t-24}| over the lookback
+    bt, _ = p.backtest(csv, part="valid", stride=1, plot=None)
+    sc = json.loads((out / "scaler.json").read_text())
+    mean, std = sc["mean"][""][0], sc["std"][""][0]
+    z = (pd.read_csv(csv)["load"].to_numpy(np.float64) - mean) / std
+    origins = np.arange(280, 320 - 12 + 1)
+    look = z[origins[:, None] + np.arange(-48, 0)]  # (29, 48)
+    sigma = np.abs(look[:, 24:] - look[:, :-24]).mean(axis=1)  # (29,)
+    scores = (np.abs(bt["load"] - bt["load_pred"]).to_numpy().reshape(29, 12) / std) / sigma[:, None]
+    k = int(np.ceil(30 * 0.9))
+    assert np.allclose(np.sort(scores, axis=0)[k - 1], np.array(saved["half_width"])[1, :, 0], rtol=1e-3)
+    valid = p.evaluate(csv, part="valid")["intervals"]
+    assert valid["0.9"]["coverage"] >= 0.9 and valid["0.5"]["coverage"] >= 0.5  # split conformal, by construction
+    df = p.predict(csv)
+    assert list(df.columns) == ["date", "load", "load_lo0.5", "load_hi0.5", "load_lo0.9", "load_hi0.9"]
+    assert (df["load_lo0.9"] < df["load_lo0.5"]).all() and (df["load_hi0.5"] < df["load_hi0.9"]).all()
+    assert np.allclose(df["load_hi0.9"] - df["load"], df["load"] - df["load_lo0.9"], atol=1e-4)
+    assert df.equals(res.predictor.predict(csv))
+    test = res.metrics["test"]["intervals"]["0.9"]
+    bt, _ = p.backtest(csv, part="test", stride=1, plot=str(tmp_path / "b.png"))
+    inside = (bt["load"] >= bt["load_lo0.9"]) & (bt["load"] <= bt["load_hi0.9"])
+    assert test["coverage"] == pytest.approx(inside.mean(), abs=1.5 / len(bt))
+    assert test["width"] == pytest.approx((bt["load_hi0.9"] - bt["load_lo0.9"]).mean(), rel=1e-4)
+    assert main(["forecast", "evaluate", "--model", str(out), "--data", str(csv)]) == 0
+    assert "conformal 90% interval: coverage" in capsys.readouterr().out
+    # plain absolute residuals: one width per step, whatever the window
+    flat = fit(csv, tmp_path / "n", epochs=1, intervals=[0.8], interval_scale="none").predictor
+    fb, _ = flat.backtest(csv, part="test", plot=None)
+    assert (fb["load_hi0.8"] - fb["load_lo0.8"]).groupby(fb["h"]).std().max() < 1e-4
+
+
+def test_conformal_errors(csv, tmp_path, capsys):
+    base = ["forecast", "train", "--data", str(csv), "--target", "load", "--out", str(tmp_path / "x")]
+    for args, msg in [
+        (["--intervals", "0.8,0.8"], "intervals (--intervals) must be different values"),
+        (["--intervals", "1.5"], "must be < 1"),
+        (["--intervals", "0.8", "--split", "0.9,0,0.1", "--dry-run"], None),  # the dry run reads cheaply
+        (["--intervals", "0.8", "--split", "0.9,0,0.1", "--epochs", "1"], "the valid part, which has no window"),
+    ]:
+        code = main(base + args)
+        err = capsys.readouterr().err.strip()
+        assert (code, msg is None or msg in err) == (0 if msg is None else 2, True), (args, err)
+    out = tmp_path / "c"
+    fit(csv, out, epochs=1, intervals=[0.8], hidden_size=4)
+    (out / "conformal.json").write_text(json.dumps({"levels": [0.8]}))
+    with pytest.raises(LstmkitError, match=r"conformal\.json: missing or malformed"):
+        lstmkit.load(out)
+
+
+def test_quantiles_intervals_series_and_covariates(tmp_path):
+    """--quantiles with --intervals, a series column, a past covariate and calendar features: CRPS and
+    the central interval's coverage by hand from the backtest's quantile columns."""
+    df = pd.concat([_series(200, 1).assign(site="x"), _series(200, 2).assign(site="y")])
+    p = tmp_path / "multi.csv"
+    df.to_csv(p, index=False)
+    res = fit(
+        p,
+        tmp_path / "m",
+        epochs=1,
+        series_column="site",
+        covariates=["temp"],
+        calendar=True,
+        quantiles=[0.1, 0.5, 0.9],
+        intervals=[0.8],
+        lookback=24,
+        horizon=6,
+    )
+    m = res.metrics["test"]
+    bt, _ = res.predictor.backtest(p, part="test", stride=1, plot=None)
+    y = bt["load"].to_numpy(np.float64)
+    losses = []
+    for q in (0.1, 0.5, 0.9):
+        e = y - bt[f"load_q{q:g}"].to_numpy(np.float64)
+        losses.append(2 * np.maximum(q * e, (q - 1) * e).sum() / np.abs(y).sum())
+    assert m["crps"] == pytest.approx(np.mean(losses), rel=1e-4)
+    inside = ((y >= bt["load_q0.1"]) & (y <= bt["load_q0.9"])).mean()
+    assert m["quantile_intervals"]["0.8"]["coverage"] == m["interval_coverage"] == pytest.approx(inside, abs=1e-9)
+    assert all("crps" in b for b in m["baselines"].values())  # the baselines' point forecasts, every level
+    pred = lstmkit.load(tmp_path / "m").predict(p)
+    assert list(pred.columns) == [
+        "site",
+        "date",
+        "load",
+        "load_q0.1",
+        "load_q0.5",
+        "load_q0.9",
+        "load_lo0.8",
+        "load_hi0.8",
+    ]
+    assert len(pred) == 12 and (pred["load_lo0.8"] < pred["load_hi0.8"]).all()
+
+
+def _gift():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "bench" / "gift.py"
+    spec = importlib.util.spec_from_file_location("gift", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_gift_protocol_by_hand(tmp_path):
+    """bench/gift.py on a small synthetic hourly table: windows, seasonal naive, MASE, CRPS, CSV."""
+    gift = _gift()
+    rng = np.random.default_rng(0)
+    n = 960 + 300
+    table = pd.DataFrame(
+        {"date": pd.date_range("2024-01-01", periods=n, freq="h"), "a": rng.normal(10, 2, n), "b": rng.normal(5, 1, n)}
+    )
+    y = gift.truth(table)
+    assert y.shape == (2, 20, 48) and y[1, 19, 47] == table["b"].iloc[-1] and y[0, 0, 0] == table["a"].iloc[300]
+    assert gift.score(y, table=table) == {"MASE": 0.0, "CRPS": 0.0}
+    x = table[["a", "b"]].to_numpy().T
+    errs = np.array([[np.abs(x[c, 24:o] - x[c, : o - 24]).mean() for o in 300 + 48 * np.arange(20)] for c in (0, 1)])
+    off = gift.score(y + 1.0, table=table)
+    assert off["MASE"] == pytest.approx((1.0 / errs).mean()) and off["CRPS"] == pytest.approx(y.size / np.abs(y).sum())
+    sn = gift.seasonal_naive(table)
+    assert sn[1, 3, 30] == x[1, 300 + 48 * 3 - 24 + 30 % 24]
+    path = gift.write_csv(sn, tmp_path / "f.csv", names=["a", "b"])
+    written = pd.read_csv(path)
+    assert list(written.columns) == ["window", "channel", "step", "value"] and len(written) == 2 * 20 * 48
+    assert written.iloc[48 * 20]["channel"] == "b" and written.iloc[49]["step"] == 2
+    assert gift.score(path, table=table) == pytest.approx(gift.score(sn, table=table))
+
+
+@pytest.mark.real_data("ett")
+def test_gift_seasonal_naive_on_ett1_h_short():
+    """GIFT-Eval's ett1/H/short: ETTm1 summed per hour; seasonal naive scores MASE 0.977."""
+    gift = _gift()  # its ETTM1 is ../shared/data/ett/ETTm1.csv, the folder the real_data mark checks
+    table = gift.hourly(gift.ETTM1)
+    first_hour = pd.read_csv(gift.ETTM1, nrows=4)  # 00:00, 00:15, 00:30, 00:45
+    assert len(table) == 17420 and table["OT"].iloc[0] == pytest.approx(first_hour["OT"].sum())
+    assert round(gift.score(gift.seasonal_naive(table), table=table)["MASE"], 3) == 0.977

@@ -8,8 +8,10 @@
         ──► model folder: config.json, model.safetensors, scaler.json, columns.json, sample.json
 
 Modules: ``config`` (settings, torch-free), ``data`` (tables, scaler, windows), ``model`` (the
-network), ``baselines`` (naive / linear baselines, metrics), ``task`` (the contract), ``predict``
-(the predictor), ``backtest`` (rolling-origin forecasts), ``quickstart`` (the sine-wave demo).
+network), ``baselines`` (naive / linear baselines), ``metrics`` (MSE/MAE, MASE, sMAPE, CRPS, interval
+coverage), ``evaluation`` (the model and the baselines on the same windows), ``conformal``
+(split-conformal intervals, ``--intervals``), ``task`` (the contract), ``predict`` (the predictor),
+``backtest`` (rolling-origin forecasts), ``quickstart`` (the one-minute demo).
 """
 
 from lstmkit.tasks.forecast.config import (

@@ -3,7 +3,8 @@
 Origins ``t`` every ``stride`` steps among the split's windows (stride 1 would be every window, as
 ``evaluate`` uses); each forecast of rows ``[t, t + H)`` from rows ``[t - L, t)``. The result is one
 row per origin and step: ``origin``, the time (or ``step``), ``h`` (1..H), and per target the truth,
-``<target>_pred`` (the point forecast) and ``<target>_q<q>`` per quantile, in original units.
+``<target>_pred`` (the point forecast), ``<target>_q<q>`` per quantile and ``<target>_lo<level>`` /
+``<target>_hi<level>`` per conformal level (``--intervals``), in original units.
 """
 
 from __future__ import annotations
@@ -15,49 +16,54 @@ import numpy as np
 import pandas as pd
 
 from lstmkit.data.timeseries import Series, SeriesSet
-from lstmkit.errors import DataError
 from lstmkit.io import check_writable
 from lstmkit.tasks.forecast import baselines as base
 from lstmkit.tasks.forecast.config import BacktestOptions
+from lstmkit.tasks.forecast.conformal import band_columns
+from lstmkit.tasks.forecast.evaluation import metrics_table, score_part
 
 if TYPE_CHECKING:
     from lstmkit.tasks.forecast.predict import ForecastPredictor
 
 
 def backtest(p: ForecastPredictor, sset: SeriesSet, opts: BacktestOptions) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """The forecasts of every origin (DataFrame) and their metrics (``split``, ``forecasts``, mse,
-    mae on the standardised scale, mse_raw, mae_raw, mape in original units); ``opts.plot``: a PNG."""
+    """The forecasts of every origin (DataFrame) and their metrics: ``part``, ``forecasts``, the
+    model's (mse, mae standardised; mse_raw, mae_raw, mape, mase, smape, crps in original units;
+    interval coverage) and ``baselines`` on the same origins (:func:`.evaluation.score_part`);
+    ``opts.plot``: a PNG."""
     check_writable(opts.plot, "--plot")
     cfg, C = p.config, p.dims["n_target"]
-    L, H = cfg.lookback, cfg.horizon
-    win = p.windows(sset)
-    frames, sums = [], None
-    for i, s in enumerate(sset.series):
-        o = win.local_origins(i, opts.part, L, H)[:: opts.stride or H]
-        if o.size == 0:
-            continue
-        out_z = p.forecast_origins(win, o + win.offsets[i])  # (W, H, C, Q)
+    H = cfg.horizon
+    frames: list[pd.DataFrame] = []
+
+    def collect(s: Series, o: np.ndarray, out_z: np.ndarray, bounds: list[tuple[float, Any, Any]]) -> None:
         pred_raw = p.scaler.inverse(s.id, out_z.transpose(0, 3, 1, 2), slice(0, C))  # (W, Q, H, C)
         true_raw = base.windows(s.past[:, :C], o, 0, H)  # (W, H, C)
-        true_z = base.windows(win.targets(i), o, 0, H)
-        point = cfg.point_index
-        sums = base.add_sums(sums, base.error_sums(out_z[..., point], true_z, pred_raw[:, point], true_raw))
-        frames.append(_frame(p, s, o, pred_raw, true_raw))
-    if not frames or sums is None:
-        raise DataError(f"the {opts.part} part has no window of lookback {L} + horizon {H}")
+        frames.append(_frame(p, s, o, pred_raw, true_raw, bounds))
+
+    m = score_part(p, sset, opts.part, p.season(sset, None), opts.stride or H, collect)
     df = pd.concat(frames, ignore_index=True)
     if opts.plot:
         from lstmkit.plots import plot_backtest
 
+        name = p.target_columns[0]
         first = df[df["series"] == df["series"].iloc[0]] if "series" in df else df
-        plot_backtest(opts.plot, first, p.target_columns[0], cfg.time_column or "step")
-    return df, {"part": opts.part, "forecasts": int(len(df) // H), **base.finish(sums)}
+        bands = band_columns(name, cfg.quantiles, cfg.intervals)
+        plot_backtest(opts.plot, first, name, cfg.time_column or "step", bands=bands)
+    windows = m.pop("windows")
+    return df, {"part": m.pop("part"), "forecasts": int(windows), **m}
 
 
 def _frame(
-    p: ForecastPredictor, s: Series, origins: np.ndarray, pred_raw: np.ndarray, true_raw: np.ndarray
+    p: ForecastPredictor,
+    s: Series,
+    origins: np.ndarray,
+    pred_raw: np.ndarray,
+    true_raw: np.ndarray,
+    bounds: list[tuple[float, np.ndarray, np.ndarray]],
 ) -> pd.DataFrame:
-    """One row per origin and step; ``pred_raw`` (W, Q, H, C), ``true_raw`` (W, H, C)."""
+    """One row per origin and step; ``pred_raw`` (W, Q, H, C), ``true_raw`` (W, H, C), ``bounds``:
+    each conformal level's (level, lo (W, H, C), hi (W, H, C))."""
     cfg = p.config
     H = cfg.horizon
     rows = (origins[:, None] + np.arange(H)[None, :]).ravel()  # (W*H,)
@@ -70,6 +76,8 @@ def _frame(
         cols[f"{name}_pred"] = pred_raw[:, cfg.point_index, :, c].ravel()
         for qi, q in enumerate(cfg.quantiles):
             cols[f"{name}_q{q:g}"] = pred_raw[:, qi, :, c].ravel()
+        for level, lo, hi in bounds:
+            cols[f"{name}_lo{level:g}"], cols[f"{name}_hi{level:g}"] = lo[..., c].ravel(), hi[..., c].ravel()
     return pd.DataFrame(cols)
 
 
@@ -87,7 +95,7 @@ def run(args: dict[str, Any], options: BacktestOptions) -> int:
     wrote = f"{out}" + (f" and {options.plot}" if options.plot else "")
     print(
         f"{m['forecasts']} forecasts over the {m['part']} part: mse {m['mse']:.4f} mae {m['mae']:.4f} "
-        f"mse_raw {m['mse_raw']:.4g} mae_raw {m['mae_raw']:.4g}; wrote {wrote}",
+        f"mse_raw {m['mse_raw']:.4g} mae_raw {m['mae_raw']:.4g}; wrote {wrote}\n{metrics_table(m)}",
         file=sys.stderr,
     )
     return 0

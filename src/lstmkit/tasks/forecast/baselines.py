@@ -12,6 +12,7 @@ Every function works on *standardised* arrays: ``series`` (N, C) target channels
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -48,16 +49,25 @@ class RidgeLinear:
 
     @classmethod
     def fit(
-        cls, pairs: list[tuple[np.ndarray, np.ndarray]], lookback: int, horizon: int, alpha: float = 1e-3
+        cls,
+        pairs: list[tuple[np.ndarray, np.ndarray]],
+        lookback: int,
+        horizon: int,
+        alpha: float = 1e-3,
+        relative: bool = False,
     ) -> RidgeLinear:
-        """``pairs``: (series (N, C), train origins) per series; ``alpha`` relative to the mean of diag(XᵀX)."""
+        """``pairs``: (series (N, C), train origins) per series; ``alpha`` relative to the mean of diag(XᵀX);
+        ``relative``: X and Y minus each window's last lookback value."""
         xtx = np.zeros((lookback + 1, lookback + 1))
         xty = np.zeros((lookback + 1, horizon))
         for series, origins in pairs:
             if origins.size == 0:
                 continue
-            X = _design(windows(series, origins, -lookback, 0))  # (W*C, L+1)
+            past = _channels_last(windows(series, origins, -lookback, 0))  # (W*C, L)
             Y = _channels_last(windows(series, origins, 0, horizon))  # (W*C, H)
+            if relative:
+                past, Y = past - past[:, -1:], Y - past[:, -1:]
+            X = np.concatenate([past, np.ones((len(past), 1))], axis=1)  # (W*C, L+1)
             xtx += X.T @ X
             xty += X.T @ Y
         if not xtx.any():
@@ -74,6 +84,20 @@ class RidgeLinear:
         W, C = origins.size, series.shape[1]
         X = _design(windows(series, origins, -self.lookback, 0))  # (W*C, L+1)
         return (X @ self.weight).reshape(W, C, -1).transpose(0, 2, 1)  # (W, H, C)
+
+
+def fit_ridge(
+    win: Any, lookback: int, horizon: int, relative: bool = False, channels: list[int] | None = None
+) -> RidgeLinear:
+    """The linear baseline of a table's standardised windows (``forecast.data.Windows``): one ridge map
+    fitted on every series' train windows, all target channels pooled (``channels``: those only);
+    ``relative``: lookback and horizon both taken relative to the window's last value (NLinear), the
+    model's own linear maps (one per channel)."""
+    pick = slice(None) if channels is None else channels
+    pairs = [
+        (win.targets(i)[:, pick], win.local_origins(i, "train", lookback, horizon)) for i in range(len(win.sset.series))
+    ]
+    return RidgeLinear.fit(pairs, lookback, horizon, relative=relative)
 
 
 def _channels_last(w: np.ndarray) -> np.ndarray:

@@ -1,5 +1,6 @@
-"""The forecasting network: optional per-window normalisation, channel independence, patching,
-an LSTM encoder (:class:`lstmkit.nn.LSTM`) and a multi-step head (direct or seq2seq).
+"""The forecasting network: LSTM forecasters (per-window normalisation, channel independence, patching,
+an LSTM encoder (:class:`lstmkit.nn.LSTM`) and a multi-step head, direct or seq2seq), several of them
+from different initial weights, combined with a linear map of the lookback (:class:`ForecastNet`).
 
 Shapes: B batch, L lookback, H horizon, P past channels (targets first), C target channels,
 F known-future channels, Q quantiles (1 for a point forecast), D = num_directions, Hd hidden size
@@ -8,18 +9,39 @@ F known-future channels, Q quantiles (1 for a point forecast), D = num_direction
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import torch
 from torch import nn
 
-from lstmkit.nn import LSTM
+from lstmkit.nn import LSTM, SLSTM
+from lstmkit.nn.slstm import SLSTMState, merge_directions
 from lstmkit.tasks.forecast.config import ForecastConfig
 
 
-class ForecastNet(nn.Module):
-    """``forward(past (B, L, P), future (B, L+H, F), y (B, H, C) | None) -> (B, H, C, Q)``.
+def recurrent(cfg: ForecastConfig, input_size: int, **overrides: Any) -> nn.Module:
+    """The recurrent stack of ``--cell``: :class:`lstmkit.nn.LSTM` with the ``lstm`` section's settings, or
+    :class:`lstmkit.nn.SLSTM` with its size, layers, directions, dropout, ``--heads`` and ``--forget-bias``
+    (none: the SLSTM's own (3, 6) spread). Batch-first."""
+    kw = cfg.lstm.core_kwargs(**overrides)
+    if cfg.cell == "lstm":
+        return LSTM(input_size, batch_first=True, **kw)
+    fb = kw["forget_bias"]
+    return SLSTM(
+        input_size,
+        kw["hidden_size"],
+        num_layers=kw["num_layers"],
+        heads=cfg.heads,
+        batch_first=True,
+        dropout=kw["dropout"],
+        bidirectional=kw["bidirectional"],
+        **({} if fb is None else {"forget_bias": fb}),
+    )
+
+
+class LSTMForecaster(nn.Module):
+    """One member of :class:`ForecastNet`. ``forward(past (B, L, P), future (B, L+H, F), y (B, H, C) | None) -> (B, H, C, Q)``.
 
     Per-window normalisation (``norm``): ``last`` subtracts the last lookback value of each channel,
     ``revin`` subtracts the window mean and divides by the window std; outputs are mapped back.
@@ -50,13 +72,13 @@ class ForecastNet(nn.Module):
         d_step = d_in * self.patch
         self.embed = nn.Sequential(nn.Linear(d_step, hidden), nn.ReLU()) if self.patch > 1 else nn.Identity()
         enc_in = hidden if self.patch > 1 else d_step
-        self.encoder = LSTM(enc_in, batch_first=True, **cfg.lstm.core_kwargs())
+        self.encoder = recurrent(cfg, enc_in)
         self.drop = nn.Dropout(cfg.lstm.dropout)
         q, h = self.n_quantiles, self.horizon
         if self.decoder_kind == "direct":
             self.head = nn.Linear(cfg.lstm.output_size + h * self.n_future, h * c_out * q)
         else:  # the decoder runs forward only; a bidirectional encoder's two states are summed per layer
-            self.decoder = LSTM(c_out + self.n_future, batch_first=True, **cfg.lstm.core_kwargs(bidirectional=False))
+            self.decoder = recurrent(cfg, c_out + self.n_future, bidirectional=False)
             self.head = nn.Linear(hidden, c_out * q)
         # LSTNet's "highway": a linear map (L -> H) of each target channel's lookback added to the output
         self.highway = nn.Linear(self.lookback, h) if cfg.highway else None
@@ -112,7 +134,8 @@ class ForecastNet(nn.Module):
         return self.encoder(x)
 
     def _core(self, past, future, y):
-        _, (h_n, c_n) = self.encode(past, future)  # h_n (layers*D, B, Hd)
+        _, state = self.encode(past, future)  # (h_n, c_n) or the SLSTM's (h, c, n, m), each (layers*D, B, Hd)
+        h_n = state[0]
         Bp = past.shape[0]
         fut_h = future[:, self.lookback :]  # (B, H, F)
         if self.decoder_kind == "direct":
@@ -120,23 +143,95 @@ class ForecastNet(nn.Module):
             last = h_n[-n_dir:].permute(1, 0, 2).reshape(Bp, -1)  # (D, B, Hd) -> (B, D*Hd)
             z = torch.cat([self.drop(last), fut_h.reshape(Bp, -1)], dim=-1)  # (B, D*Hd + H*F)
             return self.head(z).reshape(Bp, self.horizon, self.c_out, self.n_quantiles)
-        return self._seq2seq(past, fut_h, h_n, c_n, y)
+        return self._seq2seq(past, fut_h, state, y)
 
-    def _seq2seq(self, past, fut_h, h_n, c_n, y):
+    def _seq2seq(self, past, fut_h, state, y):
         """Autoregressive decoder: input (previous value, future covariates); teacher forcing if y given."""
         if self.bidirectional:  # (layers*2, B, Hd) -> sum of the two directions per layer
-            h_n = h_n.reshape(self.num_layers, 2, *h_n.shape[1:]).sum(1)
-            c_n = c_n.reshape(self.num_layers, 2, *c_n.shape[1:]).sum(1)
+            if isinstance(state, SLSTMState):  # the unstabilised states added (rescaled to one stabiliser)
+                state = merge_directions(state, self.num_layers)
+            else:
+                state = tuple(s.reshape(self.num_layers, 2, *s.shape[1:]).sum(1) for s in state)
         Bp, q, H = past.shape[0], self.n_quantiles, self.horizon
         prev0 = past[:, -1:, : self.c_out]  # (B, 1, c_out)
         if y is not None:
             prev = torch.cat([prev0, y[:, :-1]], dim=1)  # (B, H, c_out), teacher forcing
-            out, _ = self.decoder(torch.cat([prev, fut_h], dim=-1), (h_n, c_n))  # (B, H, Hd)
+            out, _ = self.decoder(torch.cat([prev, fut_h], dim=-1), state)  # (B, H, Hd)
             return self.head(self.drop(out)).reshape(Bp, H, self.c_out, q)
-        state, prev, outs = (h_n, c_n), prev0, []
+        prev, outs = prev0, []
         for k in range(H):
             o, state = self.decoder(torch.cat([prev, fut_h[:, k : k + 1]], dim=-1), state)  # (B, 1, Hd)
             step = self.head(o).reshape(Bp, 1, self.c_out, q)  # (B, 1, c_out, Q)
             outs.append(step)
             prev = step[..., self.point_index]  # (B, 1, c_out): the point forecast feeds the next step
         return torch.cat(outs, dim=1)  # (B, H, c_out, Q)
+
+
+class ForecastNet(nn.Module):
+    """``ensemble`` LSTM forecasters and a linear map, combined with the weight w (buffer ``mix``)::
+
+        ŷ_c = (1 − w) · mean_k LSTM_k(x)_c + w · lin_c(x_c),    lin_c(x_c) = x_c,L + (x_c − x_c,L) W_cᵀ + b_c
+
+    ``lin_c`` is ridge regression of target channel c's next H values on its lookback, both taken
+    relative to the window's last value x_c,L (NLinear's normalisation), one map per target channel
+    (pooled over the series of a --series-column table), fitted in closed form on the training
+    windows (:meth:`start_linear`) and not trained further: a forecaster that is robust to level shifts
+    and that the combination falls back on. The members train independently (each on its own loss)
+    from different initial weights: their average and the combination with the linear map cancel part
+    of each one's error. w is ``--linear-weight``, or (none) fitted on the valid windows after training
+    (:meth:`fit_mix`). With quantiles, the whole fan is shifted by ``w · (lin − point forecast)``.
+
+    ``forward(past (B, L, P), future (B, L+H, F), y | None) -> (B, H, C, Q)``; with ``members=True``
+    the members' own forecasts (K, B, H, C, Q), for training.
+    """
+
+    mix: torch.Tensor  # () the weight w
+    lin_weight: torch.Tensor  # (C, H, L)
+    lin_bias: torch.Tensor  # (C, H)
+
+    def __init__(self, cfg: ForecastConfig, dims: Mapping[str, Any]):
+        super().__init__()
+        self.members = nn.ModuleList(LSTMForecaster(cfg, dims) for _ in range(cfg.ensemble))
+        self.n_target, self.point_index = int(dims["n_target"]), cfg.point_index
+        w = 0.5 if cfg.linear_weight is None else cfg.linear_weight  # none: 0.5 until fit_mix
+        self.register_buffer("mix", torch.tensor(float(w)))  # ()
+        self.register_buffer("lin_weight", torch.zeros(self.n_target, cfg.horizon, cfg.lookback))  # (C, H, L)
+        self.register_buffer("lin_bias", torch.zeros(self.n_target, cfg.horizon))  # (C, H)
+
+    def start_linear(self, weight: torch.Tensor, bias: torch.Tensor) -> None:
+        """The linear maps' closed-form fit: ``weight`` (C, H, L) and ``bias`` (C, H) on last-value-relative windows."""
+        self.lin_weight.copy_(weight)
+        self.lin_bias.copy_(bias)
+
+    def linear_forecast(self, past: torch.Tensor) -> torch.Tensor:
+        """lin(x) of every target channel: past (B, L, P) -> (B, H, C)."""
+        x = past[..., : self.n_target].transpose(1, 2)  # (B, C, L)
+        last = x[..., -1:]  # (B, C, 1)
+        out = torch.einsum("bcl,chl->bch", x - last, self.lin_weight) + self.lin_bias + last  # (B, C, H)
+        return out.transpose(1, 2)  # (B, H, C)
+
+    def forward(
+        self, past: torch.Tensor, future: torch.Tensor, y: torch.Tensor | None = None, members: bool = False
+    ) -> torch.Tensor:
+        outs = torch.stack([m(past, future, y) for m in self.members])  # (K, B, H, C, Q)
+        if members:
+            return outs
+        out = outs.mean(0)  # (B, H, C, Q)
+        shift = self.mix * (self.linear_forecast(past) - out[..., self.point_index])  # (B, H, C)
+        return out + shift[..., None]
+
+    @torch.no_grad()
+    def fit_mix(self, batches: Iterable[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]) -> float:
+        """Set w to the least-squares weight on ``(past, future, y)`` batches (the valid windows)::
+
+            w = clip(Σ (l − m)(y − m) / Σ (l − m)², 0, 1),   m = mean_k LSTM_k point forecast, l = lin(x)
+
+        the weight that minimises the MSE of (1 − w) m + w l there. Returns w."""
+        num = den = torch.zeros((), dtype=torch.float64)
+        for past, future, y in batches:
+            m = torch.stack([k(past, future)[..., self.point_index] for k in self.members]).mean(0)  # (B, H, C)
+            d = self.linear_forecast(past) - m  # (B, H, C)
+            num, den = num + (d * (y - m)).double().sum(), den + d.double().square().sum()
+        if den > 0:
+            self.mix.fill_(float((num / den).clamp(0.0, 1.0)))
+        return float(self.mix)

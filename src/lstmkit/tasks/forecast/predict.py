@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import os
 import sys
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -25,9 +26,9 @@ from lstmkit.data.timeseries import SeriesSet, calendar_features, future_times
 from lstmkit.errors import DataError, ModelFolderError
 from lstmkit.io import check_writable
 from lstmkit.tasks.base import Predictor
-from lstmkit.tasks.forecast import baselines as base
 from lstmkit.tasks.forecast.backtest import backtest
 from lstmkit.tasks.forecast.config import SPEC, BacktestOptions, ForecastConfig, ForecastEvaluate, ForecastPredict
+from lstmkit.tasks.forecast.conformal import Conformal, band_columns
 from lstmkit.tasks.forecast.data import (
     GateSample,
     Table,
@@ -39,6 +40,7 @@ from lstmkit.tasks.forecast.data import (
     scaler_from_json,
     standardise,
 )
+from lstmkit.tasks.forecast.evaluation import metrics_table, score_part
 
 
 class ForecastPredictor(Predictor[ForecastConfig]):
@@ -70,6 +72,17 @@ class ForecastPredictor(Predictor[ForecastConfig]):
         self.scaler = scaler_from_json(self.transforms.get("scaler"), self.past_columns + self.future_columns[:n_user])
         sample = self.transforms.get("sample")
         self.sample = GateSample.from_json(sample, cfg.lookback) if sample is not None else None
+        self.conformal = self._conformal()
+
+    def _conformal(self) -> Conformal | None:
+        """The split-conformal calibration of ``--intervals`` (``conformal.json``), None without it."""
+        levels = self.config.intervals
+        if not levels:
+            return None
+        saved = self.transforms.get("conformal")
+        if saved is None:
+            raise ModelFolderError("conformal.json: missing (the model was trained with --intervals)")
+        return Conformal.from_json(saved, levels, self.config.horizon, self.dims["n_target"])
 
     @property
     def target_columns(self) -> list[str]:
@@ -142,7 +155,7 @@ class ForecastPredictor(Predictor[ForecastConfig]):
     def forecast(self, table: Table, plot: str | None = None) -> pd.DataFrame:
         """The H steps after the end of each series of ``table``, in original units."""
         cfg = self.config
-        H, C = cfg.horizon, self.dims["n_target"]
+        L, H, C = cfg.lookback, cfg.horizon, self.dims["n_target"]
         if isinstance(table, pd.DataFrame) and len(table) == 0:
             named = [*self.past_columns, *cfg.future_covariates, cfg.time_column, cfg.series_column]
             missing = [c for c in named if c is not None and c not in table.columns]
@@ -158,9 +171,16 @@ class ForecastPredictor(Predictor[ForecastConfig]):
         origins = np.asarray([off + n for off, n in zip(win.offsets, n_obs)])
         out_z = self.forecast_origins(win, origins)  # (S, H, C, Q)
         frames = [
-            self._frame(s.id, times[i], self.scaler.inverse(s.id, out_z[i].transpose(2, 0, 1), slice(0, C)))
+            self._frame(
+                s.id,
+                times[i],
+                self.scaler.inverse(s.id, out_z[i].transpose(2, 0, 1), slice(0, C)),  # values (Q, H, C)
+                self.interval_bounds(
+                    s.id, out_z[i][None, ..., cfg.point_index], win.targets(i)[None, n_obs[i] - L : n_obs[i]]
+                ),
+            )
             for i, s in enumerate(sset.series)
-        ]  # values (Q, H, C)
+        ]
         df = pd.concat(frames, ignore_index=True)
         if plot:
             self._plot(sset.series[0], n_obs[0], df.iloc[:H], plot)
@@ -190,8 +210,25 @@ class ForecastPredictor(Predictor[ForecastConfig]):
             times.append(t_fut if t_fut is not None else np.arange(n, n + H))
         return replace(sset, series=series), n_obs, times
 
-    def _frame(self, sid: str, times: np.ndarray, values: np.ndarray) -> pd.DataFrame:
-        """values (Q, H, C) in original units -> one row per step."""
+    def interval_bounds(
+        self, sid: str, point: np.ndarray, lookback: np.ndarray
+    ) -> list[tuple[float, np.ndarray, np.ndarray]]:
+        """``(level, lo, hi)`` (W, H, C) in original units of each conformal interval around the
+        standardised point forecasts ``point`` (W, H, C) of series ``sid`` with standardised lookback
+        windows (W, L, C) (none without ``--intervals``)."""
+        if self.conformal is None:
+            return []
+        return self.conformal.bounds(self.scaler, sid, point, lookback, slice(0, self.dims["n_target"]))
+
+    def _frame(
+        self,
+        sid: str,
+        times: np.ndarray,
+        values: np.ndarray,
+        bounds: Sequence[tuple[float, np.ndarray, np.ndarray]] = (),
+    ) -> pd.DataFrame:
+        """values (Q, H, C) in original units -> one row per step; ``bounds``: each conformal level's
+        (level, lo (1, H, C), hi (1, H, C)) -> ``<target>_lo<level>`` / ``<target>_hi<level>``."""
         cfg = self.config
         cols: dict[str, Any] = {}
         if cfg.series_column:
@@ -201,6 +238,8 @@ class ForecastPredictor(Predictor[ForecastConfig]):
             cols[name] = values[cfg.point_index, :, c]
             for qi, q in enumerate(cfg.quantiles):
                 cols[f"{name}_q{q:g}"] = values[qi, :, c]
+            for level, lo, hi in bounds:
+                cols[f"{name}_lo{level:g}"], cols[f"{name}_hi{level:g}"] = lo[0, :, c], hi[0, :, c]
         return pd.DataFrame(cols)
 
     def _plot(self, s: Any, n_obs: int, df: pd.DataFrame, path: str) -> None:
@@ -209,12 +248,14 @@ class ForecastPredictor(Predictor[ForecastConfig]):
         cfg = self.config
         k = min(n_obs, max(4 * cfg.horizon, cfg.lookback))
         hist_t = s.time[n_obs - k : n_obs] if s.time is not None else np.arange(n_obs - k, n_obs)
-        q, names = cfg.quantiles, self.target_columns
-        bands = (
-            {n: (df[f"{n}_q{q[0]:g}"].to_numpy(), df[f"{n}_q{q[-1]:g}"].to_numpy()) for n in names}
-            if len(q) > 1
-            else {}
-        )
+        names = self.target_columns
+        bands = {
+            n: [
+                (label, df[lo].to_numpy(), df[hi].to_numpy(), c)
+                for label, lo, hi, c in band_columns(n, cfg.quantiles, cfg.intervals)
+            ]
+            for n in names
+        }
         plot_forecast(
             path,
             hist_t,
@@ -243,54 +284,13 @@ class ForecastPredictor(Predictor[ForecastConfig]):
         return s or day_season(sset, self.config.lookback)
 
     def evaluate_set(self, sset: SeriesSet, split: str = "test", season: int | None = None) -> dict[str, Any]:
-        cfg, C = self.config, self.dims["n_target"]
-        L, H = cfg.lookback, cfg.horizon
-        win = self.windows(sset)
-        season = self.season(sset, season)
-        zs = [win.targets(i) for i in range(len(sset.series))]  # (N_i, C) each
-        linear = base.RidgeLinear.fit([(z, win.local_origins(i, "train", L, H)) for i, z in enumerate(zs)], L, H)
-        names = ["model", "last_value", "linear"] + (["seasonal_naive"] if season else [])
-        sums: dict[str, dict[str, float]] = {}
-        n_windows, covered = 0, []
-        for i, (s, z) in enumerate(zip(sset.series, zs)):
-            o = win.local_origins(i, split, L, H)
-            if o.size == 0:
-                continue
-            n_windows += o.size
-            out = self.forecast_origins(win, o + win.offsets[i])  # (W, H, C, Q)
-            preds = {
-                "model": out[..., cfg.point_index],
-                "last_value": base.last_value(z, o, H),
-                "linear": linear.predict(z, o),
-            }
-            if season:
-                preds["seasonal_naive"] = base.seasonal_naive(z, o, H, season)
-            true = base.windows(z, o, 0, H)  # (W, H, C)
-            true_raw = self.scaler.inverse(s.id, true, slice(0, C))
-            for k, p in preds.items():
-                p_raw = self.scaler.inverse(s.id, p.astype(np.float32), slice(0, C))
-                sums[k] = base.add_sums(sums.get(k), base.error_sums(p, true, p_raw, true_raw))
-            if len(cfg.quantiles) > 1:
-                covered.append(((true >= out[..., 0]) & (true <= out[..., -1])).ravel())
-        if n_windows == 0:
-            raise DataError(f"the {split} part has no window of lookback {L} + horizon {H}")
-        result: dict[str, Any] = {"part": split, "windows": int(n_windows), **base.finish(sums["model"])}
-        if covered:  # share of true values inside [lowest, highest quantile]
-            result["interval_coverage"] = float(np.concatenate(covered).mean())
-        result["baselines"] = {k: base.finish(sums[k]) for k in names[1:]}
-        if season:
-            result["baselines"]["seasonal_naive"]["season"] = season
-        return result
+        """The model and the baselines on every window of ``split`` (:func:`.evaluation.score_part`)."""
+        return score_part(self, sset, split, self.season(sset, season))
 
     def format_metrics(self, m: dict[str, Any]) -> str:
-        """The model and each baseline: mse / mae (standardised), in original units, MAPE."""
-        head = f"{'':16s}{'mse':>10s}{'mae':>10s}{'mse_raw':>12s}{'mae_raw':>10s}{'mape%':>9s}"
-        rows = [head] + [
-            f"{k:16s}{b['mse']:10.4f}{b['mae']:10.4f}{b['mse_raw']:12.4g}{b['mae_raw']:10.4g}{b['mape']:9.2f}"
-            for k, b in [("model", m), *m["baselines"].items()]
-        ]
-        cover = f"\ninterval coverage {m['interval_coverage']:.3f}" if "interval_coverage" in m else ""
-        return f"{m['part']} part, {m['windows']} windows (stride 1):\n" + "\n".join(rows) + cover
+        """The model and each baseline: mse / mae (standardised), in original units, MAPE, MASE,
+        sMAPE (CRPS with quantiles); the intervals' coverage."""
+        return f"{m['part']} part, {m['windows']} windows (stride 1):\n" + metrics_table(m)
 
     # ------------------------------------------------------------------ backtest
     def backtest(
@@ -336,7 +336,8 @@ class ForecastPredictor(Predictor[ForecastConfig]):
         """Encoder gates over one lookback window (a :class:`GateSample` or a table's last window).
 
         Returns the core's list of ``Gates`` (index ``layer * D + d``), each field (1, T, Hd) with
-        T = ceil(L / patch) steps; with independent channels, the first target channel's sequence."""
+        T = ceil(L / patch) steps, of the first LSTM of the ensemble; with independent channels, the first
+        target channel's sequence."""
         if not isinstance(sample, GateSample):
             sample = self.inspect_sample(sample, 0)
         P, n_user = len(self.past_columns), len(self.config.future_covariates)
@@ -346,7 +347,8 @@ class ForecastPredictor(Predictor[ForecastConfig]):
         if n_user:
             fut[:, :n_user] = self.scaler.transform(sample.series_id, fut[:, :n_user], slice(P, P + n_user))
         x, f = torch.from_numpy(past)[None], torch.from_numpy(fut)[None]  # (1, L, P), (1, L+H, F)
-        net: Any = self.model
+        model: Any = self.model
+        net = model.members[0]  # the first LSTM forecaster of the ensemble
         loc, scale = net._norm_stats(x)
         x = (x - loc) / scale
         if net.channel_independent:

@@ -20,13 +20,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
 from lstmkit.data.timeseries import split_bounds, table_name, window_origins
 from lstmkit.errors import DataError, LstmkitError
 from lstmkit.tasks.base import Prepared, Task
+from lstmkit.tasks.forecast.baselines import fit_ridge
 from lstmkit.tasks.forecast.config import SPEC, VALID_MESSAGE, ForecastConfig
+from lstmkit.tasks.forecast.conformal import Conformal, residuals
 from lstmkit.tasks.forecast.data import (
     Batch,
     GateSample,
@@ -75,43 +78,86 @@ class Forecast(Task[ForecastConfig]):
         tr, va = win.origins("train", L, H), win.origins("valid", L, H)
         if tr.size == 0:
             raise DataError(f"{table_name(data)}: the train split has no window of lookback {L} + horizon {H}")
+        if cfg.intervals and va.size == 0:
+            raise DataError(f"{table_name(data)}: --intervals are calibrated on the valid part, which has no window")
         dims = {"n_past": len(sset.past_columns), "n_target": sset.n_target, "n_future": len(sset.future_columns)}
         transforms = {
             "scaler": scaler.to_json(),
             "columns": {"past": sset.past_columns, "future": sset.future_columns},
             "sample": GateSample.last(sset.series[0], L).to_json(),
         }
-        return Prepared(
+        self.prepared = Prepared(
             train=tr.tolist(),
             valid=va.tolist() or None,
             collate=WindowCollate(win, L, H),
             dims=dims,
             transforms=transforms,
-            extra={"series": sset},
+            extra={"series": sset, "windows": win},
         )
+        return self.prepared
 
     def build(self, dims: Mapping[str, Any]) -> nn.Module:
         return ForecastNet(self.config, dims)
 
+    def init(self, model: nn.Module, prep: Prepared) -> None:
+        """The linear maps: ridge regression on the training windows, relative to each window's last
+        value, one per target channel."""
+        assert isinstance(model, ForecastNet)
+        cfg, win = self.config, prep.extra["windows"]
+        maps = [fit_ridge(win, cfg.lookback, cfg.horizon, relative=True, channels=[c]) for c in range(model.n_target)]
+        w = torch.as_tensor(np.stack([m.weight for m in maps]), dtype=torch.float32)  # (C, L + 1, H), last row the bias
+        model.start_linear(w[:, :-1].transpose(1, 2).contiguous(), w[:, -1])
+
     def loss(self, model: nn.Module, batch: Batch) -> torch.Tensor:
-        """MSE of the point forecast, or the pinball loss ``mean(max(q e, (q - 1) e))``, e = y - ŷ_q."""
-        pred = model(batch.past, batch.future, batch.y if model.training else None)  # (B, H, C, Q)
+        """MSE of the point forecast, or the pinball loss ``mean(max(q e, (q - 1) e))``, e = y - ŷ_q.
+        Training: each member's own loss, averaged over the members (they learn independently);
+        evaluation: the loss of the combined forecast, the one early stopping should judge."""
+        if model.training:
+            pred = model(batch.past, batch.future, batch.y, members=True)  # (K, B, H, C, Q)
+        else:
+            pred = model(batch.past, batch.future)  # (B, H, C, Q)
         quantiles = self.config.quantiles
         if not quantiles:
-            return nn.functional.mse_loss(pred[..., 0], batch.y)
-        err = batch.y.unsqueeze(-1) - pred  # (B, H, C, Q)
+            return nn.functional.mse_loss(pred[..., 0], batch.y.expand_as(pred[..., 0]))
+        err = batch.y.unsqueeze(-1) - pred  # (K, B, H, C, Q)
         q = torch.tensor(quantiles, device=pred.device)  # (Q,)
         return torch.maximum(q * err, (q - 1) * err).mean()
+
+    def callbacks(self) -> list[Any]:
+        """When training ends (best weights restored): the linear map's weight fitted on the valid
+        windows (``--linear-weight none``), then the split-conformal calibration (``--intervals``)."""
+        out = [("on_train_end", self.fit_mix)] if self.config.linear_weight is None else []
+        return out + ([("on_train_end", self.calibrate)] if self.config.intervals else [])
+
+    def fit_mix(self, trainer: Any) -> None:
+        """w of :meth:`ForecastNet.fit_mix` on the valid windows (kept at 0.5 without any)."""
+        model, origins = trainer.model, self.prepared.valid or []
+        device = next(model.parameters()).device
+        batches = (self.prepared.collate(list(origins[i : i + 512])) for i in range(0, len(origins), 512))
+        was_training = model.training
+        model.eval()
+        try:
+            model.fit_mix((b.past.to(device), b.future.to(device), b.y.to(device)) for b in batches)
+        finally:
+            model.train(was_training)
+
+    def calibrate(self, trainer: Any) -> None:
+        """The split-conformal half-widths from the valid windows (:mod:`.conformal`): transform ``conformal``."""
+        prep, cfg = self.prepared, self.config
+        kind, season = cfg.interval_scale, cfg.season
+        r = residuals(trainer.model, prep.collate, prep.valid or [], cfg.point_index, kind, season)  # (n, H, C)
+        prep.transforms["conformal"] = Conformal.calibrate(r, cfg.intervals, kind, season).to_json()
 
     def report(self, predictor: Any, prep: Prepared, result: Any) -> dict[str, Any]:
         """``valid`` and ``test``: the model and the baselines on every window of those splits of --data."""
         cfg, sset = self.config, prep.extra["series"]
         win = predictor.windows(sset)
-        return {
+        parts = {
             part: predictor.evaluate(sset, part=part)
             for part in ("valid", "test")
             if win.origins(part, cfg.lookback, cfg.horizon).size
         }
+        return {**parts, "linear_weight": round(float(predictor.model.mix), 4)}
 
 
 TASK = Forecast
