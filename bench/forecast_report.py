@@ -159,8 +159,9 @@ def gift_table(work: Path) -> list[str]:
         "",
         "ETTm1 summed per hour; 20 non-overlapping 48-step windows over the last 960 hours, each window's",
         "input the whole history before it; 7 channels scored as separate series on raw values. The model:",
-        f"one global univariate forecaster over the 7 channels, lookback {r['lookback']}, trained on the history",
-        f"before the first window (last 10 % for validation) with `--max-time {r['max_time']:.0f}`: "
+        "the defaults on the wide table (`features M`: the 7 channels as targets, one linear map each),",
+        f"quantile heads 0.1..0.9 (the point forecast is the median), lookback {r['lookback']}, H 48, trained on",
+        f"the history before the first window (last 10 % for validation) with `--max-time {r['max_time']:.0f}`: "
         f"{r['wall_seconds']:.0f} s wall, {r['cpu_seconds']:.0f} s CPU, {r['epochs_run']} epochs, w "
         f"{r['linear_weight']}. Its forecasts: `{r['csv']}` (window, channel, step, value).",
         "",

@@ -71,7 +71,7 @@ def test_training_loss_is_the_mean_of_the_members_and_validation_judges_the_comb
     each = [torch.nn.functional.mse_loss(m(b.past, b.future, b.y)[..., 0], b.y) for m in net.members]
     assert loss.item() == pytest.approx(torch.stack(each).mean().item(), rel=1e-5)
     net.eval()
-    assert float(task.loss(net, b)) == pytest.approx(
+    assert float(task.loss(net, b).detach()) == pytest.approx(
         float(torch.nn.functional.mse_loss(net(b.past, b.future)[..., 0], b.y))
     )
 
@@ -132,3 +132,17 @@ def test_one_linear_map_per_target_channel(tmp_path):
     lin = net.linear_forecast(past)[0]  # (H, C)
     assert torch.allclose(lin[:, cyc], torch.sin(2 * torch.pi * torch.arange(24, 28) / 12), atol=0.05)  # the cycle
     assert lin[:, 1 - cyc].abs().max() < 0.1  # a walk at 0 stays near 0
+
+
+def test_refit_linear_lets_the_valid_windows_inform_the_maps(tmp_path):
+    """A regime change after the train split (period 12, then 8): the maps fitted again on train + valid
+    (the default) forecast the new regime; fitted on train only, they do not."""
+    t = np.arange(400)
+    y = np.where(t < 200, np.sin(2 * np.pi * t / 12), np.sin(2 * np.pi * t / 8))
+    pd.DataFrame({"y": y}).to_csv(tmp_path / "d.csv", index=False)
+    kw = dict(lookback=24, horizon=4, split=[0.5, 0.25, 0.25], hidden_size=8, epochs=1, linear_weight=1.0)
+    kw.update(device="cpu", quiet=True)
+    refit = lstmkit.train("forecast", tmp_path / "d.csv", **kw).metrics["test"]["mse"]
+    train_only = lstmkit.train("forecast", tmp_path / "d.csv", refit_linear=False, **kw).metrics["test"]
+    assert train_only["mse"] == pytest.approx(train_only["baselines"]["linear"]["mse"], rel=0.2)  # the same fit
+    assert refit < 0.1 * train_only["mse"]

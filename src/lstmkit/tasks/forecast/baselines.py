@@ -87,15 +87,21 @@ class RidgeLinear:
 
 
 def fit_ridge(
-    win: Any, lookback: int, horizon: int, relative: bool = False, channels: list[int] | None = None
+    win: Any,
+    lookback: int,
+    horizon: int,
+    relative: bool = False,
+    channels: list[int] | None = None,
+    parts: tuple[str, ...] = ("train",),
 ) -> RidgeLinear:
     """The linear baseline of a table's standardised windows (``forecast.data.Windows``): one ridge map
-    fitted on every series' train windows, all target channels pooled (``channels``: those only);
-    ``relative``: lookback and horizon both taken relative to the window's last value (NLinear), the
-    model's own linear maps (one per channel)."""
+    fitted on every series' windows of ``parts`` (the train split), all target channels pooled
+    (``channels``: those only); ``relative``: lookback and horizon both taken relative to the window's
+    last value (NLinear), the model's own linear maps (one per channel)."""
     pick = slice(None) if channels is None else channels
     pairs = [
-        (win.targets(i)[:, pick], win.local_origins(i, "train", lookback, horizon)) for i in range(len(win.sset.series))
+        (win.targets(i)[:, pick], np.concatenate([win.local_origins(i, p, lookback, horizon) for p in parts]))
+        for i in range(len(win.sset.series))
     ]
     return RidgeLinear.fit(pairs, lookback, horizon, relative=relative)
 

@@ -132,6 +132,12 @@ class ForecastConfig(TaskSettings):
         "training windows (0: the LSTMs alone; 1: the linear map alone; none: the least-squares w on the "
         "valid windows after training, 0.5 without them)",
     )
+    refit_linear: bool = setting(
+        True,
+        help="after training (the LSTM's weights, w and the intervals chosen on the valid windows), fit the "
+        "linear maps again on train + valid, so that the most recent data informs the forecast; the valid "
+        "scores in metrics.json then include windows the maps saw",
+    )
     lstm: LSTMSettings = section(LSTMSettings, hidden_size=128)
     train: TrainConfig = section(TrainConfig, epochs=30, batch_size=128, lr=1e-3, patience=4)
 

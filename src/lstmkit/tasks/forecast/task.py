@@ -42,6 +42,7 @@ from lstmkit.tasks.forecast.data import (
 )
 from lstmkit.tasks.forecast.model import ForecastNet
 from lstmkit.tasks.forecast.predict import ForecastPredictor
+from lstmkit.trainer.distributed import unwrap
 
 
 class Forecast(Task[ForecastConfig]):
@@ -102,9 +103,16 @@ class Forecast(Task[ForecastConfig]):
     def init(self, model: nn.Module, prep: Prepared) -> None:
         """The linear maps: ridge regression on the training windows, relative to each window's last
         value, one per target channel."""
+        self.fit_linear(model, prep, ("train",))
+
+    def fit_linear(self, model: nn.Module, prep: Prepared, parts: tuple[str, ...]) -> None:
+        """Each target channel's linear map fitted in closed form on the windows of ``parts``."""
         assert isinstance(model, ForecastNet)
         cfg, win = self.config, prep.extra["windows"]
-        maps = [fit_ridge(win, cfg.lookback, cfg.horizon, relative=True, channels=[c]) for c in range(model.n_target)]
+        maps = [
+            fit_ridge(win, cfg.lookback, cfg.horizon, relative=True, channels=[c], parts=parts)
+            for c in range(model.n_target)
+        ]
         w = torch.as_tensor(np.stack([m.weight for m in maps]), dtype=torch.float32)  # (C, L + 1, H), last row the bias
         model.start_linear(w[:, :-1].transpose(1, 2).contiguous(), w[:, -1])
 
@@ -125,13 +133,21 @@ class Forecast(Task[ForecastConfig]):
 
     def callbacks(self) -> list[Any]:
         """When training ends (best weights restored): the linear map's weight fitted on the valid
-        windows (``--linear-weight none``), then the split-conformal calibration (``--intervals``)."""
-        out = [("on_train_end", self.fit_mix)] if self.config.linear_weight is None else []
-        return out + ([("on_train_end", self.calibrate)] if self.config.intervals else [])
+        windows (``--linear-weight none``), the split-conformal calibration (``--intervals``), then the
+        linear maps fitted again on train + valid (``--refit-linear``)."""
+        cfg = self.config
+        out = [("on_train_end", self.fit_mix)] if cfg.linear_weight is None else []
+        out += [("on_train_end", self.calibrate)] if cfg.intervals else []
+        return out + ([("on_train_end", self.refit_linear)] if cfg.refit_linear else [])
+
+    def refit_linear(self, trainer: Any) -> None:
+        """The linear maps on the train and valid windows (unchanged without valid windows)."""
+        if self.prepared.valid:
+            self.fit_linear(unwrap(trainer.model), self.prepared, ("train", "valid"))
 
     def fit_mix(self, trainer: Any) -> None:
         """w of :meth:`ForecastNet.fit_mix` on the valid windows (kept at 0.5 without any)."""
-        model, origins = trainer.model, self.prepared.valid or []
+        model, origins = unwrap(trainer.model), self.prepared.valid or []
         device = next(model.parameters()).device
         batches = (self.prepared.collate(list(origins[i : i + 512])) for i in range(0, len(origins), 512))
         was_training = model.training
