@@ -4,6 +4,7 @@
     python bench/forecast.py --selection --jobs 2    # the measurements that chose the defaults (ETTm1, weather)
     python bench/forecast.py --slstm --jobs 2        # --cell slstm beside the default LSTM
     python bench/forecast.py --gift                  # GIFT-Eval ett1/H/short (bench/gift.py), forecasts CSV
+    python bench/forecast.py --refit-check           # the main cells' linear maps on train vs train + valid
     python bench/forecast.py --table-only            # rebuild the table from finished runs
 
 Every cell (``bench/forecast_runs.py``) trains the default forecaster with a budget of ``--max-time``
@@ -28,20 +29,21 @@ import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import forecast_report  # noqa: E402  (the tables)
 import gift  # noqa: E402  (GIFT-Eval's ett1/H/short protocol)
-from forecast_runs import CELL, CELLS, DATASETS, ROOT, combinations, train_cell  # noqa: E402
+from forecast_runs import CELL, CELLS, DATASETS, ROOT, combinations, refit_check, train_cell  # noqa: E402
 
 WORK = ROOT / "bench" / "work" / "forecast"
 INTERVALS = [0.8, 0.95]
 #: how each kind of run trains a cell: its folder under --work and its settings beyond the defaults
 KINDS = {
     "main": {"intervals": INTERVALS},
-    "selection": {"ensemble": 3},
+    "selection": {"ensemble": 3, "refit_linear": False},  # valid stays out-of-sample: it is the criterion
     "slstm": {"cell": "slstm"},
 }
 SELECTION_CELLS = [c.name for c in CELLS if DATASETS[c.data].role == "select"]
@@ -81,17 +83,41 @@ def run_many(kind: str, names: list[str], args: argparse.Namespace) -> None:
         raise SystemExit(f"{sum(1 for c in codes if c)} of {len(names)} {kind} runs failed")
 
 
+#: the GIFT runs: the defaults (a point forecast; its CSV is ``--gift-csv``), and with quantile heads
+#: 0.1..0.9 (the point forecast is their median; CRPS scores the quantiles; CSV beside, ``_quantiles``)
+GIFT_VARIANTS = {"default": {}, "quantiles": {"quantiles": list(gift.LEVELS)}}
+
+
 def run_gift(args: argparse.Namespace) -> dict:
-    """GIFT-Eval ett1/H/short (``bench/gift.py``): the default forecaster on the wide hourly history
-    before the test windows (the 7 channels as targets, ``features M``: one linear map per channel and
-    one LSTM over all, its last 10 % for validation), lookback ``--gift-lookback`` (default 512, the ridge
-    map's), H 48, quantile heads 0.1..0.9 (GIFT-Eval scores CRPS on them; the point forecast is the
-    median); its 20 x 7 forecasts scored (MASE, CRPS) beside seasonal naive and the ridge-512 map, and
-    written to ``--gift-csv``."""
+    """GIFT-Eval ett1/H/short (``bench/gift.py``): the forecaster on the wide hourly history before the
+    test windows (the 7 channels as targets, ``features M``: one linear map per channel and one LSTM
+    over all, its last 10 % for validation), lookback ``--gift-lookback`` (default 512, the ridge map's),
+    H 48, as each of :data:`GIFT_VARIANTS`; the 20 x 7 forecasts scored (MASE, CRPS) beside seasonal
+    naive and the ridge-512 map, and written to ``--gift-csv``."""
+    table = gift.hourly()
+    record: dict = {
+        "seasonal_naive": gift.score(gift.seasonal_naive(table), table=table),
+        "ridge_512": gift.score(gift.ridge_forecasts(table), table=table),
+        "lookback": args.gift_lookback,
+        "max_time": args.max_time,
+        "variants": {},
+    }
+    for name, settings in GIFT_VARIANTS.items():
+        csv = Path(args.gift_csv)
+        csv = csv if name == "default" else csv.with_name(f"{csv.stem}_{name}{csv.suffix}")
+        r = record["variants"][name] = gift_variant(table, Path(args.work) / "gift" / name, csv, args, settings)
+        print(f"gift ett1/H/short {name}: MASE {r['MASE']:.3f}, CRPS {r['CRPS']:.4f}", flush=True)
+    sn, rd = record["seasonal_naive"], record["ridge_512"]
+    print(f"seasonal naive MASE {sn['MASE']:.3f}, ridge-512 {rd['MASE']:.3f}")
+    out = Path(args.work) / "gift" / "gift.json"
+    out.write_text(json.dumps(record, indent=2))
+    return record
+
+
+def gift_variant(table: Any, out: Path, csv: Path, args: argparse.Namespace, settings: dict) -> dict:
+    """Train one GIFT variant into ``out``, score it, write its forecasts to ``csv``."""
     import lstmkit
 
-    out = Path(args.work) / "gift" / "ett1-H-short"
-    table = gift.hourly()
     t0, c0 = time.monotonic(), time.process_time()
     res = lstmkit.train(
         "forecast",
@@ -103,32 +129,34 @@ def run_gift(args: argparse.Namespace) -> dict:
         features="M",
         lookback=args.gift_lookback,
         horizon=gift.HORIZON,
-        quantiles=list(gift.LEVELS),
         split=[0.9, 0.1, 0.0],
         max_time=args.max_time,
         seed=args.seed,
         device="cpu",
+        **settings,
     )
     wall, cpu = time.monotonic() - t0, time.process_time() - c0
     point, quant = gift.model_forecasts(lstmkit.load(out), table)
-    record = {
-        "model": gift.score(point, quant, table),
-        "seasonal_naive": gift.score(gift.seasonal_naive(table), table=table),
-        "ridge_512": gift.score(gift.ridge_forecasts(table), table=table),
+    return {
+        **gift.score(point, quant, table),
+        "settings": settings,
         "wall_seconds": wall,
         "cpu_seconds": cpu,
         "epochs_run": res.metrics["training"]["epochs_run"],
         "linear_weight": res.metrics.get("linear_weight"),
-        "lookback": args.gift_lookback,
-        "max_time": args.max_time,
-        "csv": str(gift.write_csv(point, args.gift_csv, quant, gift.channels(table)).relative_to(ROOT)),
+        "csv": str(gift.write_csv(point, csv, quant, gift.channels(table)).relative_to(ROOT)),
     }
-    (out / "bench.json").write_text(json.dumps(record, indent=2))
-    m, sn, rd = record["model"], record["seasonal_naive"], record["ridge_512"]
-    print(
-        f"gift ett1/H/short MASE: lstmkit {m['MASE']:.3f}, seasonal naive {sn['MASE']:.3f}, ridge-512 {rd['MASE']:.3f}"
-    )
-    return record
+
+
+def run_refit(args: argparse.Namespace) -> None:
+    """--refit-check: for every finished main cell, its linear maps fitted on train vs train + valid."""
+    rows = {}
+    for name in CELL:
+        out = Path(args.work) / "main" / name
+        if (out / "bench.json").is_file():
+            rows[name] = refit_check(out, CELL[name])
+            print(name, json.dumps(rows[name]), flush=True)
+    (Path(args.work) / "refit.json").write_text(json.dumps(rows, indent=2))
 
 
 def run_quick(args: argparse.Namespace) -> None:
@@ -149,6 +177,7 @@ def main() -> None:
     ap.add_argument("--selection", action="store_true", help="the selection runs (3 LSTMs) on ETTm1 and weather")
     ap.add_argument("--slstm", action="store_true", help="--cell slstm on a few cells")
     ap.add_argument("--gift", action="store_true", help="GIFT-Eval's ett1/H/short (bench/gift.py)")
+    ap.add_argument("--refit-check", action="store_true", help="main cells: linear maps on train vs train + valid")
     ap.add_argument("--gift-lookback", type=int, default=512, help="--gift: the model's lookback (default 512)")
     ap.add_argument("--gift-csv", default=str(gift.RESULT_CSV), help="where --gift writes its forecasts")
     ap.add_argument("--max-time", type=float, default=600.0, help="budget per run, seconds (default 600)")
@@ -171,6 +200,8 @@ def main() -> None:
         return forecast_report.run_peers(args)
     if args.gift:
         run_gift(args)
+    elif args.refit_check:
+        run_refit(args)
     elif not args.table_only:
         kind = "selection" if args.selection else "slstm" if args.slstm else "main"
         default = {"main": list(CELL), "selection": SELECTION_CELLS, "slstm": SLSTM_CELLS}[kind]

@@ -104,11 +104,11 @@ CELLS = [Cell(d, f, h) for d in DATASETS for f in ("S", "M") for h in (24, 96)]
 CELL = {c.name: c for c in CELLS}
 
 
-def train_cell(cell: Cell, out: Path, max_time: float, seed: int = 0, **overrides: Any) -> dict[str, Any]:
-    """Train one cell into ``out`` (defaults + ``overrides``); returns the record saved as bench.json."""
+def train_cell(which: Cell, out: Path, max_time: float, seed: int = 0, **overrides: Any) -> dict[str, Any]:
+    """Train the cell ``which`` into ``out`` (defaults + ``overrides``, which may set ``cell``: the recurrent cell); returns the record saved as bench.json."""
     import lstmkit
 
-    ds = DATASETS[cell.data]
+    ds = DATASETS[which.data]
     load0 = os.getloadavg()[0]
     t0, c0 = time.monotonic(), time.process_time()
     res = lstmkit.train(
@@ -118,8 +118,8 @@ def train_cell(cell: Cell, out: Path, max_time: float, seed: int = 0, **override
         overwrite=True,
         quiet=True,
         target=[ds.target],
-        features=cell.features,
-        horizon=cell.horizon,
+        features=which.features,
+        horizon=which.horizon,
         lookback=96,
         split=list(ds.split),
         time_column=ds.time_column,
@@ -134,9 +134,10 @@ def train_cell(cell: Cell, out: Path, max_time: float, seed: int = 0, **override
     if "test" not in metrics:  # the budget left no time for the final evaluation: evaluated afterwards
         p = lstmkit.load(out)
         metrics = {**metrics, **{part: p.evaluate(ds.path, part=part) for part in ("valid", "test")}}
+        metrics["linear_weight"] = round(float(p.model.mix), 4)  # fitted when training ended, saved with the model
         after = True
     record = {
-        "cell": cell.name,
+        "cell": which.name,
         "wall_seconds": wall,
         "cpu_seconds": cpu,
         "threads": torch.get_num_threads(),
@@ -157,12 +158,13 @@ def train_cell(cell: Cell, out: Path, max_time: float, seed: int = 0, **override
 
 
 @torch.no_grad()
-def _forecasts(out: Path, cell: Cell) -> dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
-    """Per part: the members' point forecasts (K, W, H, C), the linear map's (W, H, C) and the truth."""
+def _forecasts(out: Path | Any, cell: Cell) -> dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """Per part: the members' point forecasts (K, W, H, C), the linear map's (W, H, C) and the truth, of
+    the model folder ``out`` (or a loaded predictor)."""
     import lstmkit
     from lstmkit.tasks.forecast.data import WindowCollate
 
-    p = lstmkit.load(out)
+    p = lstmkit.load(out) if isinstance(out, (str, Path)) else out
     cfg, net = p.config, p.model
     win = p.windows(p.series(str(DATASETS[cell.data].path)))
     collate = WindowCollate(win, cfg.lookback, cfg.horizon)
@@ -197,6 +199,26 @@ def combinations(out: Path, cell: Cell) -> dict[str, dict[str, float]]:
         for wl, ww in (("alone", 0.0), ("+ linear 0.5", 0.5), ("+ linear fitted", w)):
             key = f"{label} {wl}"
             rows[key] = {"valid": mse((1 - ww) * a + ww * lv, yv), "test": mse((1 - ww) * b + ww * lt, yt), "w": ww}
+    return rows
+
+
+def refit_check(out: Path, cell: Cell) -> dict[str, dict[str, float]]:
+    """Test MSE of a trained model's linear maps fitted on the train windows and on train + valid
+    (``--refit-linear``), alone and in the model's forecast at its own w."""
+    import lstmkit
+    from lstmkit.tasks.forecast.baselines import fit_ridge
+
+    p = lstmkit.load(out)
+    cfg, net, w = p.config, p.model, float(p.model.mix)
+    win = p.windows(p.series(str(DATASETS[cell.data].path)))
+    rows = {}
+    for label, parts in (("train", ("train",)), ("train + valid", ("train", "valid"))):
+        maps = [fit_ridge(win, cfg.lookback, cfg.horizon, True, [c], parts) for c in range(net.n_target)]
+        weight = torch.as_tensor(np.stack([m.weight for m in maps]), dtype=torch.float32)  # (C, L + 1, H)
+        net.start_linear(weight[:, :-1].transpose(1, 2).contiguous(), weight[:, -1])
+        m, lin, y = _forecasts(p, cell)["test"]
+        model = (1 - w) * m.mean(0) + w * lin
+        rows[label] = {"linear": float((lin - y).square().mean()), "model": float((model - y).square().mean())}
     return rows
 
 

@@ -42,7 +42,7 @@ def test_quickstart_reduced_run_learns_and_writes_plots(tmp_path, capsys):
     printed = capsys.readouterr().out
     mse = float(printed.strip().split("test MSE:")[1])
     lines = {line.split("  ")[1].strip(): line for line in printed.splitlines() if line.startswith("  ")}
-    assert set(lines) == {"LSTM", "linear map (ridge)", "last value"}  # no season in this data
+    assert set(lines) == {"LSTM + linear", "linear map (ridge)", "last value"}  # no season in this data
     last = float(lines["last value"].split()[2])
     assert mse < last  # the variance is about 0.5: 2 epochs already beat the last value
     for name in ("config.json", "model.safetensors", "loss.png", "predictions.png", "metrics.json", "sine.csv"):
@@ -52,6 +52,7 @@ def test_quickstart_reduced_run_learns_and_writes_plots(tmp_path, capsys):
     linear = float(lines["linear map (ridge)"].split()[3])
     assert metrics["test"]["baselines"]["linear"]["mse_raw"] == pytest.approx(linear, rel=0.01)
     assert metrics["training"]["epochs_run"] == 2
+    assert f"w = {metrics['linear_weight']:.2f} (fitted on the validation windows)" in printed
     # a second run into the same folder replaces the model (the demo is meant to be rerun)
     assert main(["quickstart", "--out", str(out), "--epochs", "1", "--n-series", "4", "--no-progress"]) == 0
     assert json.loads((out / "metrics.json").read_text())["training"]["epochs_run"] == 1

@@ -72,7 +72,7 @@ def test_training_loss_is_the_mean_of_the_members_and_validation_judges_the_comb
     assert loss.item() == pytest.approx(torch.stack(each).mean().item(), rel=1e-5)
     net.eval()
     assert float(task.loss(net, b).detach()) == pytest.approx(
-        float(torch.nn.functional.mse_loss(net(b.past, b.future)[..., 0], b.y))
+        float(torch.nn.functional.mse_loss(net(b.past, b.future)[..., 0], b.y).detach())
     )
 
 
@@ -146,3 +146,19 @@ def test_refit_linear_lets_the_valid_windows_inform_the_maps(tmp_path):
     train_only = lstmkit.train("forecast", tmp_path / "d.csv", refit_linear=False, **kw).metrics["test"]
     assert train_only["mse"] == pytest.approx(train_only["baselines"]["linear"]["mse"], rel=0.2)  # the same fit
     assert refit < 0.1 * train_only["mse"]
+
+
+def test_crossing_quantiles_are_sorted_outside_training_only():
+    net = _net(quantiles=[0.1, 0.5, 0.9], ensemble=2)
+    with torch.no_grad():
+        for m in net.members:  # a head whose 0.1 output sits far above its 0.9 output
+            m.head.bias.view(-1, 3)[:, 0] += 5.0
+    past, future = torch.randn(6, 12, 2), torch.zeros(6, 16, 0)
+    out = net(past, future)  # (B, H, C, Q)
+    assert (out.diff(dim=-1) >= 0).all()
+    raw = torch.stack([m(past, future) for m in net.members]).mean(0)  # (B, H, C, Q), crossing
+    assert (raw.diff(dim=-1) < 0).any()
+    point = raw.sort(dim=-1).values[..., 1]
+    assert torch.allclose(out[..., 1], point + net.mix * (net.linear_forecast(past) - point), atol=1e-5)
+    net.train()
+    assert (net(past, future)[..., 0] > net(past, future)[..., 2]).any()  # each head its own output

@@ -216,9 +216,15 @@ class ForecastNet(nn.Module):
         outs = torch.stack([m(past, future, y) for m in self.members])  # (K, B, H, C, Q)
         if members:
             return outs
-        out = outs.mean(0)  # (B, H, C, Q)
+        out = self.rearrange(outs.mean(0))  # (B, H, C, Q)
         shift = self.mix * (self.linear_forecast(past) - out[..., self.point_index])  # (B, H, C)
         return out + shift[..., None]
+
+    def rearrange(self, out: torch.Tensor) -> torch.Tensor:
+        """(B, H, C, Q) with crossing quantiles sorted into order outside training (the monotone
+        rearrangement of Chernozhukov, Fernández-Val and Galichon 2010: the sorted curve is never farther
+        from the true quantile curve); training keeps each head's own output for its loss."""
+        return out if self.training or out.shape[-1] == 1 else out.sort(dim=-1).values
 
     @torch.no_grad()
     def fit_mix(self, batches: Iterable[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]) -> float:
@@ -229,7 +235,7 @@ class ForecastNet(nn.Module):
         the weight that minimises the MSE of (1 − w) m + w l there. Returns w."""
         num = den = torch.zeros((), dtype=torch.float64)
         for past, future, y in batches:
-            m = torch.stack([k(past, future)[..., self.point_index] for k in self.members]).mean(0)  # (B, H, C)
+            m = self.rearrange(torch.stack([k(past, future) for k in self.members]).mean(0))[..., self.point_index]
             d = self.linear_forecast(past) - m  # (B, H, C)
             num, den = num + (d * (y - m)).double().sum(), den + d.double().square().sum()
         if den > 0:

@@ -96,23 +96,27 @@ def quickstart(out: str | Path = "runs/quickstart", options: QuickstartOptions |
     )
     print(f"quickstart: trained in {seconds:.0f} s; model folder {out}", file=sys.stderr)
     baselines = {k: b["mse_raw"] for k, b in test["baselines"].items()}
-    return {"test_mse": test["mse_raw"], "train_seconds": seconds, "baselines": baselines, "test_metrics": test}
+    w = result.metrics.get("linear_weight")
+    return {"test_mse": test["mse_raw"], "train_seconds": seconds, "baselines": baselines, "test_metrics": test, "w": w}
 
 
 NAMES = {"linear": "linear map (ridge)", "last_value": "last value", "seasonal_naive": "seasonal naive"}
 
 
 def comparison(result: dict[str, Any]) -> str:
-    """The LSTM's test MSE beside each baseline's, with the ratio LSTM / baseline (< 1: the LSTM wins)."""
+    """The model's test MSE beside each baseline's, with the ratio model / baseline (< 1: the model wins),
+    and the weight w of the linear map inside the model's forecast."""
     mse = result["test_mse"]
     rows = [
         f"held-out windows ({result['test_metrics']['windows']}), mean squared error:",
-        f"  {'LSTM':20s}{mse:10.2e}",
+        f"  {'LSTM + linear':20s}{mse:10.2e}",
     ]
     for k in ("linear", "seasonal_naive", "last_value"):
         if k in result["baselines"]:
             b = result["baselines"][k]
-            rows.append(f"  {NAMES[k]:20s}{b:10.2e}   LSTM / this {mse / b if b > 0 else float('inf'):.2f}")
+            rows.append(f"  {NAMES[k]:20s}{b:10.2e}   model / this {mse / b if b > 0 else float('inf'):.2f}")
+    if result.get("w") is not None:
+        rows.append(f"model = (1 - w) LSTM + w linear map, w = {result['w']:.2f} (fitted on the validation windows)")
     return "\n".join(rows)
 
 
