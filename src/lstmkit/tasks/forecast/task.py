@@ -148,6 +148,7 @@ class Forecast(Task[ForecastConfig]):
     def fit_mix(self, trainer: Any) -> None:
         """w of :meth:`ForecastNet.fit_mix` on the valid windows (kept at 0.5 without any)."""
         model, origins = unwrap(trainer.model), self.prepared.valid or []
+        assert isinstance(model, ForecastNet)
         device = next(model.parameters()).device
         batches = (self.prepared.collate(list(origins[i : i + 512])) for i in range(0, len(origins), 512))
         was_training = model.training
