@@ -105,7 +105,8 @@ CELL = {c.name: c for c in CELLS}
 
 
 def train_cell(which: Cell, out: Path, max_time: float, seed: int = 0, **overrides: Any) -> dict[str, Any]:
-    """Train the cell ``which`` into ``out`` (defaults + ``overrides``, which may set ``cell``: the recurrent cell); returns the record saved as bench.json."""
+    """Train the cell ``which`` into ``out`` (defaults + ``overrides``, which may set ``cell``: the recurrent
+    cell); returns the record saved as bench.json."""
     import lstmkit
 
     ds = DATASETS[which.data]

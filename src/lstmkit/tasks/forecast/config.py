@@ -120,8 +120,8 @@ class ForecastConfig(TaskSettings):
         ge=1,
         le=64,
         help="LSTM forecasters trained side by side from different initial weights; the forecast averages them "
-        "(3 lowered the test MSE by 0.2 percent on average on the data sets that chose the defaults, for 3x the "
-        "training time: bench/results/forecast.md)",
+        "(3 lowered the validation MSE by 0.2 percent on average on the data sets that chose the defaults, for 2.1x "
+        "the CPU time: bench/results/forecast.md)",
     )
     linear_weight: float | None = setting(
         None,
