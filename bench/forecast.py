@@ -3,6 +3,7 @@
     python bench/forecast.py --jobs 2                # the 16 cells: 4 data sets x S/M x H 24/96, defaults
     python bench/forecast.py --selection --jobs 2    # the measurements that chose the defaults (ETTm1, weather)
     python bench/forecast.py --slstm --jobs 2        # --cell slstm beside the default LSTM
+    python bench/forecast.py --plateau --jobs 2      # a plateau schedule and patience 8 (more of the budget)
     python bench/forecast.py --gift                  # GIFT-Eval ett1/H/short (bench/gift.py), forecasts CSV
     python bench/forecast.py --refit-check           # the main cells' linear maps on train vs train + valid
     python bench/forecast.py --table-only            # rebuild the table from finished runs
@@ -45,6 +46,7 @@ KINDS = {
     "main": {"intervals": INTERVALS},
     "selection": {"ensemble": 3, "refit_linear": False},  # valid stays out-of-sample: it is the criterion
     "slstm": {"cell": "slstm"},
+    "plateau": {"schedule": "plateau", "patience": 8},
 }
 SELECTION_CELLS = [c.name for c in CELLS if DATASETS[c.data].role == "select"]
 SLSTM_CELLS = ["ettm1-S-24", "ettm1-M-96", "weather-S-24", "weather-M-96", "etth1-S-24", "etth1-M-96"]
@@ -176,6 +178,7 @@ def main() -> None:
     ap.add_argument("--cells", nargs="*", default=None, help="cells to run (default: every one of the kind)")
     ap.add_argument("--selection", action="store_true", help="the selection runs (3 LSTMs) on ETTm1 and weather")
     ap.add_argument("--slstm", action="store_true", help="--cell slstm on a few cells")
+    ap.add_argument("--plateau", action="store_true", help="--schedule plateau --patience 8 on the selection cells")
     ap.add_argument("--gift", action="store_true", help="GIFT-Eval's ett1/H/short (bench/gift.py)")
     ap.add_argument("--refit-check", action="store_true", help="main cells: linear maps on train vs train + valid")
     ap.add_argument("--gift-lookback", type=int, default=512, help="--gift: the model's lookback (default 512)")
@@ -203,8 +206,9 @@ def main() -> None:
     elif args.refit_check:
         run_refit(args)
     elif not args.table_only:
-        kind = "selection" if args.selection else "slstm" if args.slstm else "main"
-        default = {"main": list(CELL), "selection": SELECTION_CELLS, "slstm": SLSTM_CELLS}[kind]
+        kind = next((k for k in ("selection", "slstm", "plateau") if getattr(args, k)), "main")
+        cells = {"main": list(CELL), "selection": SELECTION_CELLS, "slstm": SLSTM_CELLS, "plateau": SELECTION_CELLS}
+        default = cells[kind]
         unknown = sorted(set(args.cells or []) - set(CELL))
         if unknown:
             raise SystemExit(f"unknown cells {', '.join(unknown)} (cells: {', '.join(CELL)})")
