@@ -86,7 +86,8 @@ def run_many(kind: str, names: list[str], args: argparse.Namespace) -> None:
 
 
 #: the GIFT runs: the defaults (a point forecast; its CSV is ``--gift-csv``), and with quantile heads
-#: 0.1..0.9 (the point forecast is their median; CRPS scores the quantiles; CSV beside, ``_quantiles``)
+#: 0.1..0.9 (the point forecast is their median; CRPS scores the quantiles; its CSV, with the quantile
+#: columns, stays in its run folder under --work: 1.3 MB, too large for the repository)
 GIFT_VARIANTS = {"default": {}, "quantiles": {"quantiles": list(gift.LEVELS)}}
 
 
@@ -105,9 +106,9 @@ def run_gift(args: argparse.Namespace) -> dict:
         "variants": {},
     }
     for name, settings in GIFT_VARIANTS.items():
-        csv = Path(args.gift_csv)
-        csv = csv if name == "default" else csv.with_name(f"{csv.stem}_{name}{csv.suffix}")
-        r = record["variants"][name] = gift_variant(table, Path(args.work) / "gift" / name, csv, args, settings)
+        out = Path(args.work) / "gift" / name
+        csv = Path(args.gift_csv) if name == "default" else out / "forecasts.csv"
+        r = record["variants"][name] = gift_variant(table, out, csv, args, settings)
         print(f"gift ett1/H/short {name}: MASE {r['MASE']:.3f}, CRPS {r['CRPS']:.4f}", flush=True)
     sn, rd = record["seasonal_naive"], record["ridge_512"]
     print(f"seasonal naive MASE {sn['MASE']:.3f}, ridge-512 {rd['MASE']:.3f}")
@@ -146,7 +147,7 @@ def gift_variant(table: Any, out: Path, csv: Path, args: argparse.Namespace, set
         "cpu_seconds": cpu,
         "epochs_run": res.metrics["training"]["epochs_run"],
         "linear_weight": res.metrics.get("linear_weight"),
-        "csv": str(gift.write_csv(point, csv, quant, gift.channels(table)).relative_to(ROOT)),
+        "csv": str(gift.write_csv(point, csv, quant, gift.channels(table)).resolve().relative_to(ROOT)),
     }
 
 
