@@ -37,7 +37,7 @@ from . import compiled
 from .cell import CellWeights, Gates, Norm, init_uniform_, input_projection, set_forget_bias_
 from .dropout import ForwardNoise, check_probability, keep_tensor, parse_zoneout, sample_noise, weight_drop
 from .fused import run_fused
-from .sequence import reverse_index, reverse_padded, run_reference, valid_mask
+from .sequence import check_lengths, reverse_index, reverse_padded, run_reference, valid_mask
 from .streaming import PlainStep, variant_step
 
 _PAD_BIG = 1.0e4  # |pre-activation| that saturates σ to exactly 0 or 1 in float16/32/64
@@ -324,7 +324,7 @@ class LSTM(nn.Module):
         steps, batch = x_tm.shape[0], x_tm.shape[1]
         if x_tm.shape[2] != self.input_size:
             raise ValueError(f"LSTM: input has {x_tm.shape[2]} features, expected input_size={self.input_size}")
-        lengths = self._check_lengths(lengths, steps, batch)
+        lengths = check_lengths(lengths, steps, batch)
         hx = self._initial_state(hx, batch, x)
         self.last_path = path
         if path == "torch":
@@ -336,19 +336,6 @@ class LSTM(nn.Module):
         if not batched:
             out, h_n, c_n = out.squeeze(1 if not self.batch_first else 0), h_n.squeeze(1), c_n.squeeze(1)
         return (out, (h_n, c_n), gates) if return_gates else (out, (h_n, c_n))
-
-    def _check_lengths(self, lengths: Tensor | None, steps: int, batch: int) -> Tensor | None:
-        if lengths is None:
-            return None
-        lengths = torch.as_tensor(lengths)
-        if lengths.dim() != 1 or lengths.shape[0] != batch or lengths.is_floating_point():
-            raise ValueError(
-                f"lengths must be a 1-D integer tensor of size B={batch}, got shape {tuple(lengths.shape)}"
-            )
-        lo, hi = int(lengths.min()), int(lengths.max())
-        if lo < 1 or hi > steps:
-            raise ValueError(f"lengths must lie in [1, T={steps}], got min {lo}, max {hi}")
-        return None if lo == steps else lengths
 
     def _initial_state(self, hx: State | None, batch: int, like: Tensor) -> State:
         n = self.num_layers * self.num_directions

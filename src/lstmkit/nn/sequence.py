@@ -27,6 +27,20 @@ class DirectionOut(NamedTuple):
     gates: Gates | None  # time-major here; the layer transposes to (B, T, H)
 
 
+def check_lengths(lengths: Tensor | None, steps: int, batch: int) -> Tensor | None:
+    """``lengths`` (B,) checked against the input's T steps and B sequences; None when absent or when
+    every sequence is full length (then no masking is needed)."""
+    if lengths is None:
+        return None
+    lengths = torch.as_tensor(lengths)
+    if lengths.dim() != 1 or lengths.shape[0] != batch or lengths.is_floating_point():
+        raise ValueError(f"lengths must be a 1-D integer tensor of size B={batch}, got shape {tuple(lengths.shape)}")
+    lo, hi = int(lengths.min()), int(lengths.max())
+    if lo < 1 or hi > steps:
+        raise ValueError(f"lengths must lie in [1, T={steps}], got min {lo}, max {hi}")
+    return None if lo == steps else lengths
+
+
 def valid_mask(lengths: Tensor, steps: int) -> Tensor:
     """(T, B, 1) bool, True where t < lengths[b]."""
     t = torch.arange(steps, device=lengths.device).unsqueeze(1)  # (T, 1)

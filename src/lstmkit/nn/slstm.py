@@ -54,7 +54,7 @@ from torch import Tensor, nn
 
 from . import compiled
 from .dropout import check_probability
-from .sequence import reverse_index, reverse_padded, valid_mask
+from .sequence import check_lengths, reverse_index, reverse_padded, valid_mask
 from .slstm_fused import run_compiled, run_fused
 
 SImpl = Literal["auto", "reference", "fused", "compiled"]
@@ -325,7 +325,7 @@ class SLSTM(nn.Module):
         steps, batch = x_tm.shape[0], x_tm.shape[1]
         if x_tm.shape[2] != self.input_size:
             raise ValueError(f"SLSTM: input has {x_tm.shape[2]} features, expected input_size={self.input_size}")
-        lengths = self._check_lengths(lengths, steps, batch)
+        lengths = check_lengths(lengths, steps, batch)
         st = self._initial_state(state, batch, x)
         path = self._choose_path(return_gates, x)
         self.last_path = path
@@ -335,19 +335,6 @@ class SLSTM(nn.Module):
             out = out.squeeze(0 if self.batch_first else 1)
             final = SLSTMState(*(s.squeeze(1) for s in final))
         return (out, final, gates) if return_gates else (out, final)
-
-    def _check_lengths(self, lengths: Tensor | None, steps: int, batch: int) -> Tensor | None:
-        if lengths is None:
-            return None
-        lengths = torch.as_tensor(lengths)
-        if lengths.dim() != 1 or lengths.shape[0] != batch or lengths.is_floating_point():
-            raise ValueError(
-                f"lengths must be a 1-D integer tensor of size B={batch}, got shape {tuple(lengths.shape)}"
-            )
-        lo, hi = int(lengths.min()), int(lengths.max())
-        if lo < 1 or hi > steps:
-            raise ValueError(f"lengths must lie in [1, T={steps}], got min {lo}, max {hi}")
-        return None if lo == steps else lengths
 
     def _initial_state(self, state, batch: int, like: Tensor) -> SLSTMState:
         shape = (self.num_layers * self.num_directions, batch, self.hidden_size)
