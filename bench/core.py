@@ -331,6 +331,26 @@ def bench_recurrent_product(cfg: Config, heads: int = 4, reps: int = 9, calls: i
     return dict(config=cfg.name, heads=k, **{n: statistics.median(v) for n, v in times.items()})
 
 
+def speed_tables(rows: list[dict], heading: str) -> list[str]:
+    """One markdown table of speeds and ratios per configuration, each under ``heading + config``."""
+    lines: list[str] = []
+    current = None
+    for r in rows:
+        if r["config"] != current:
+            current = r["config"]
+            lines += [
+                "",
+                f"{heading}{current}",
+                "",
+                "| candidate | path | inference tok/s | ratio | training tok/s | ratio |",
+                "|---|---|---:|---:|---:|---:|",
+            ]
+        lines.append(
+            f"| {r['name']} | {r['path']} | {r['inf']:,.0f} | {r['inf_ratio']:.2f} | {r['train']:,.0f} | {r['train_ratio']:.2f} |"
+        )
+    return lines
+
+
 def render_slstm(rows: list[dict], product_rows: list[dict], meta: dict) -> str:
     """The sLSTM section: its own command, date and load, the table per configuration, the products."""
     lines = [
@@ -344,20 +364,7 @@ def render_slstm(rows: list[dict], product_rows: list[dict], meta: dict) -> str:
         "",
     ]
     lines += [f"- {k}: {v}" for k, v in meta.items() if k != "command"]
-    current = None
-    for r in rows:
-        if r["config"] != current:
-            current = r["config"]
-            lines += [
-                "",
-                f"### sLSTM: {current}",
-                "",
-                "| candidate | path | inference tok/s | ratio | training tok/s | ratio |",
-                "|---|---|---:|---:|---:|---:|",
-            ]
-        lines.append(
-            f"| {r['name']} | {r['path']} | {r['inf']:,.0f} | {r['inf_ratio']:.2f} | {r['train']:,.0f} | {r['train_ratio']:.2f} |"
-        )
+    lines += speed_tables(rows, "### sLSTM: ")
     lines += [
         "",
         "### sLSTM: the recurrent product per step, batched over the heads vs dense with zero blocks",
@@ -412,20 +419,7 @@ def render(
         "the run.",
         "",
     ]
-    current = None
-    for r in rows:
-        if r["config"] != current:
-            current = r["config"]
-            lines += [
-                "",
-                f"## {current}",
-                "",
-                "| candidate | path | inference tok/s | ratio | training tok/s | ratio |",
-                "|---|---|---:|---:|---:|---:|",
-            ]
-        lines.append(
-            f"| {r['name']} | {r['path']} | {r['inf']:,.0f} | {r['inf_ratio']:.2f} | {r['train']:,.0f} | {r['train_ratio']:.2f} |"
-        )
+    lines += speed_tables(rows, "## ")
     if pair_rows:
         lines += [
             "",
