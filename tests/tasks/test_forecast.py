@@ -37,6 +37,13 @@ def csv(tmp_path_factory):
 TINY = dict(time_column="date", lookback=48, horizon=12, hidden_size=16, patch=4, batch_size=64, lr=3e-3, device="cpu")
 
 
+def _two_sites(tmp_path):
+    """multi.csv: two series of 200 rows, ids x and y in the column ``site``."""
+    p = tmp_path / "multi.csv"
+    pd.concat([_series(200, 1).assign(site="x"), _series(200, 2).assign(site="y")]).to_csv(p, index=False)
+    return p
+
+
 def fit(data, out=None, epochs=3, **settings):
     return lstmkit.train(
         "forecast", data, out=out, quiet=True, **{"target": ["load"], **TINY, "epochs": epochs, **settings}
@@ -154,9 +161,7 @@ def test_same_seed_same_metrics(csv):
 
 
 def test_seq2seq_quantiles_multivariate_series_and_interval_coverage(tmp_path):
-    df = pd.concat([_series(200, 1).assign(site="x"), _series(200, 2).assign(site="y")])
-    p = tmp_path / "multi.csv"
-    df.to_csv(p, index=False)
+    p = _two_sites(tmp_path)
     res = fit(
         p,
         tmp_path / "m",
@@ -479,9 +484,7 @@ def test_conformal_errors(csv, tmp_path, capsys):
 def test_quantiles_intervals_series_and_covariates(tmp_path):
     """--quantiles with --intervals, a series column, a past covariate and calendar features: CRPS and
     the central interval's coverage by hand from the backtest's quantile columns."""
-    df = pd.concat([_series(200, 1).assign(site="x"), _series(200, 2).assign(site="y")])
-    p = tmp_path / "multi.csv"
-    df.to_csv(p, index=False)
+    p = _two_sites(tmp_path)
     res = fit(
         p,
         tmp_path / "m",
