@@ -29,13 +29,14 @@ import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Union
-
-import torch
-from torch import nn
+from typing import TYPE_CHECKING, Any, Union
 
 from lstmkit import __version__
 from lstmkit.errors import LstmkitError, ModelFolderError
+
+if TYPE_CHECKING:  # torch is imported where weights are read or written: the runtime reads JSON only
+    import torch
+    from torch import nn
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -182,6 +183,8 @@ class ModelFolder:
 
 def _state_dict_for_saving(model: nn.Module | Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """CPU, contiguous, storage-unshared copies (safetensors refuses tied/shared tensors)."""
+    from torch import nn
+
     if isinstance(model, nn.Module):
         from lstmkit.trainer.distributed import unwrap
 
@@ -299,7 +302,7 @@ def read_weights(folder: PathLike, expect: Mapping[str, Any] | None = None) -> d
     except (SafetensorError, ValueError, OSError) as e:
         raise ModelFolderError(f"{path}: corrupt safetensors file ({e})") from None
     for name, t in state.items():
-        if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+        if t.is_floating_point() and not bool(t.isfinite().all()):
             raise ModelFolderError(f"{path}: tensor '{name}' holds NaN or infinite values")
     return state
 

@@ -30,6 +30,7 @@ TOOLS = {
     "inspect": "lstmkit.inspect:COMMAND",
     "build-kernels": "lstmkit.doctor:BUILD_KERNELS",
     "doctor": "lstmkit.doctor:DOCTOR",
+    "export": "lstmkit.export.command:COMMAND",
 }
 #: old spellings answered with a hint, for every task's evaluate / predict
 COMMON_HINTS = {"--input": "--data", "--output-format": "--json"}
@@ -125,6 +126,8 @@ def add_command(sub: argparse._SubParsersAction, cmd: Command, spec: TaskSpec | 
     if cmd.model:
         p.add_argument("--model", required=True, help="model folder")
     _args(p, cmd.args)
+    if cmd.overwrite:
+        p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
     _threads(p)
     add_settings(p, cmd.options(), cmd.name)
     p.set_defaults(run="command", extra=cmd, spec=spec)
@@ -177,6 +180,7 @@ _TOOL_HELP = {
     "inspect": "heatmaps of the gates and cell state of a trained model",
     "build-kernels": "compile the C++ LSTM kernel now (once per machine and torch version)",
     "doctor": "check the installation, the compiled kernel and data folders (ok/warn/fail)",
+    "export": "export a model folder as ONNX graphs for the torch-free runtime (lstmkit.runtime) and serve",
 }
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from lstmkit.cli.options import given_settings
 from lstmkit.config import Settings
-from lstmkit.errors import LstmkitError
+from lstmkit.errors import LstmkitError, ModelFolderError
 from lstmkit.tasks.spec import TaskSpec
 
 
@@ -168,8 +168,14 @@ def _summary(metrics: dict[str, Any], out: str) -> str:
 
 # ---------------------------------------------------------------------------- evaluate / predict
 def _load(args: argparse.Namespace, spec: TaskSpec) -> Any:
-    from lstmkit import tasks
+    """The predictor of --model: a model folder (torch), or an export folder (lstmkit.runtime, no torch)."""
+    from lstmkit import runtime, tasks
 
+    header = runtime.read_header(args.model)
+    if header is not None:
+        if header.get("task") != spec.name:
+            raise ModelFolderError(f"{args.model}: a {header.get('task')!r} export, not a {spec.name!r} model")
+        return runtime.load(args.model, threads=getattr(args, "threads", None))
     return tasks.task_class(spec.name).Predictor.load(args.model)
 
 
@@ -214,4 +220,6 @@ def command(args: argparse.Namespace) -> int:
         check_writable(plain["output"])
     if cmd.model:
         plain["model"] = args.model
+    if cmd.overwrite:
+        plain["overwrite"] = args.overwrite
     return int(getattr(importlib.import_module(module), fn)(plain, opts) or 0)

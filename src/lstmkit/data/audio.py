@@ -22,13 +22,15 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Literal, NamedTuple
+from typing import TYPE_CHECKING, Literal, NamedTuple
 
 import numpy as np
-import torch
 
 from lstmkit.data.files import csv_reader, read_lines
 from lstmkit.errors import DataError, warn
+
+if TYPE_CHECKING:  # SpecAugment (training only) imports torch when it runs: reading and features need numpy only
+    import torch
 
 FeatureKind = Literal["mfcc", "fbank"]
 NormMode = Literal["global", "utterance", "none"]
@@ -499,6 +501,8 @@ def spec_augment(
 
     x (B, T, F), lengths (B,) real frames per utterance; masks stay inside each utterance.
     """
+    import torch
+
     B, T, F = x.shape
     out = x.clone()
     t_idx = torch.arange(T).view(1, T)  # (1, T)

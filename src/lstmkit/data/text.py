@@ -16,13 +16,14 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, NamedTuple, Protocol
-
-import torch
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Protocol
 
 from lstmkit.data.files import short
 from lstmkit.data.vocab import PAD, UNK, Vocab
 from lstmkit.errors import DataError
+
+if TYPE_CHECKING:  # torch for pretrained embeddings only: tokenizers load without it
+    import torch
 
 TextFormat = Literal["auto", "csv", "tsv", "lines"]
 TokenizerKind = Literal["word", "whitespace", "char", "bpe"]
@@ -240,6 +241,8 @@ def load_embeddings(path: str | Path, vocab: Vocab, seed: int = 0, lowercase_fal
                 exact.add(stoi[word])
     if dim is None:
         raise DataError(f"{p}: file is empty")
+    import torch
+
     g = torch.Generator().manual_seed(seed)
     weight = torch.randn(len(vocab), dim, generator=g) * 0.1  # (V, D)
     for i, vec in vectors.items():

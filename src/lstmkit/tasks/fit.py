@@ -235,11 +235,14 @@ def _trainer(
 
 def set_threads(n: int | None) -> None:
     """Use ``n`` CPU threads in torch and lstmkit's kernels (they share torch's OpenMP pool). None
-    keeps torch's own choice: every physical core, or ``OMP_NUM_THREADS`` when set."""
-    import torch
-
+    keeps torch's own choice: every physical core, or ``OMP_NUM_THREADS`` when set. Without torch (an
+    export folder on the runtime), nothing to do here: ONNX Runtime's sessions take ``--threads`` themselves."""
     if n is None:
         return
     if n < 1:
         raise LstmkitError(f"--threads must be >= 1, got {n}")
+    try:
+        import torch
+    except ImportError:
+        return
     torch.set_num_threads(n)

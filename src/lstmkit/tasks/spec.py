@@ -42,6 +42,7 @@ class Command:
     options: type[Settings] = NoOptions
     args: tuple[Arg, ...] = ()
     model: bool = True  # takes --model DIR
+    overwrite: bool = False  # takes --overwrite (replace an existing output folder), passed as args["overwrite"]
 
 
 @dataclass(frozen=True)

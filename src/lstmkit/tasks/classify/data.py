@@ -14,20 +14,29 @@ import os
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
-import torch
 
-from lstmkit.data.batching import pad_sequences
+from lstmkit.data.arrays import pad_arrays
 from lstmkit.data.labelled import LabelledText, listing, parse_numbers, read_labelled, short
 from lstmkit.data.text import BpeTokenizer, Tokenizer, make_tokenizer, tokenizer_from_json, tokenizer_to_json
 from lstmkit.data.vocab import Vocab
 from lstmkit.errors import DataError, ModelFolderError
 from lstmkit.tasks.classify.config import ClassifyConfig
-from lstmkit.tasks.classify.model import ClassifyBatch
 
-Example = tuple[torch.Tensor, int]
+if TYPE_CHECKING:  # torch only where batches are made: the runtime encodes texts without it
+    import torch
+
+Example = tuple[np.ndarray, int]  # (ids (T,) int64 or values (T,) float32, label id)
+
+
+class ClassifyBatch(NamedTuple):
+    """A padded batch: ``x`` (B, T) token ids (long) or values (float), ``lengths`` (B,), ``y`` (B,)."""
+
+    x: torch.Tensor
+    lengths: torch.Tensor
+    y: torch.Tensor
 
 
 #: how in-memory data is named in messages ("data: item 3: ...")
@@ -141,21 +150,21 @@ class Encoder:
         assert self.tokenizer is not None
         return self.tokenizer.tokenize(text)
 
-    def tensor(self, pieces: list[str] | list[float]) -> torch.Tensor:
-        """(T,) long ids, or (T,) float standardised values for numeric input; never empty."""
+    def array(self, pieces: list[str] | list[float]) -> np.ndarray:
+        """(T,) int64 ids, or (T,) float32 standardised values for numeric input; never empty."""
         if self.config.input == "numeric":
-            vals = torch.tensor(pieces, dtype=torch.float32)
-            return (vals - self.scaler["mean"]) / self.scaler["std"]
+            vals = np.asarray(pieces, dtype=np.float32)
+            return (vals - np.float32(self.scaler["mean"])) / np.float32(self.scaler["std"])
         assert self.vocab is not None
-        return torch.tensor(self.vocab.encode([str(p) for p in pieces] or ["<unk>"]), dtype=torch.long)
+        return np.asarray(self.vocab.encode([str(p) for p in pieces] or ["<unk>"]), dtype=np.int64)
 
-    def encode(self, text: str, where: str = "input") -> torch.Tensor:
-        """The first ``--max-len`` pieces of ``text`` as a tensor (see :meth:`tensor`)."""
-        return self.tensor(self.pieces(text, where)[: self.config.max_len])
+    def encode(self, text: str, where: str = "input") -> np.ndarray:
+        """The first ``--max-len`` pieces of ``text`` as an array (see :meth:`array`)."""
+        return self.array(self.pieces(text, where)[: self.config.max_len])
 
     def encode_many(
         self, texts: Sequence[str], wheres: Sequence[str], source: str, warn: bool = True
-    ) -> list[torch.Tensor]:
+    ) -> list[np.ndarray]:
         """:meth:`encode` of each text. Texts longer than ``--max-len`` are cut, with ONE warning on
         stderr for all of them (``warn=False``: the count is left in ``self.cut`` for the caller)."""
         limit, cut, longest, out = self.config.max_len, 0, 0, []
@@ -163,7 +172,7 @@ class Encoder:
             pieces = self.pieces(text, where)
             if limit is not None and len(pieces) > limit:
                 cut, longest = cut + 1, max(longest, len(pieces))
-            out.append(self.tensor(pieces[:limit]))
+            out.append(self.array(pieces[:limit]))
         self.cut = (cut, longest)
         if warn:
             self.warn_cut(source, cut, longest)
@@ -251,5 +260,8 @@ class Encoder:
 
 def collate(examples: list[Example]) -> ClassifyBatch:
     """[(ids (T_i,), label)] -> ClassifyBatch(x (B, T), lengths (B,), y (B,))."""
-    x, lengths = pad_sequences([e[0] for e in examples], padding_value=0)
-    return ClassifyBatch(x, lengths, torch.tensor([e[1] for e in examples], dtype=torch.long))
+    import torch
+
+    x, lengths = pad_arrays([e[0] for e in examples])
+    y = torch.tensor([e[1] for e in examples], dtype=torch.long)
+    return ClassifyBatch(torch.from_numpy(x), torch.from_numpy(lengths), y)

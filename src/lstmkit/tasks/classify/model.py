@@ -9,21 +9,14 @@ masks padded steps.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, NamedTuple
+from typing import Any
 
 import torch
 from torch import nn
 
 from lstmkit.nn import LSTM
 from lstmkit.tasks.classify.config import ClassifyConfig, Pooling
-
-
-class ClassifyBatch(NamedTuple):
-    """A padded batch: ``x`` (B, T) token ids (long) or values (float), ``lengths`` (B,), ``y`` (B,)."""
-
-    x: torch.Tensor
-    lengths: torch.Tensor
-    y: torch.Tensor
+from lstmkit.tasks.classify.data import ClassifyBatch  # noqa: F401  (re-exported: the batch the network reads)
 
 
 def length_mask(lengths: torch.Tensor, t: int) -> torch.Tensor:

@@ -4,19 +4,21 @@ from __future__ import annotations
 
 import csv
 import io
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
+from lstmkit.data.arrays import pad_arrays
 from lstmkit.data.labelled import LabelledText, read_unlabelled
 from lstmkit.errors import DataError
 from lstmkit.io import check_writable
 from lstmkit.tasks.base import Predictor
 from lstmkit.tasks.classify.config import SPEC, ClassifyConfig, ClassifyEvaluate, ClassifyPredict
-from lstmkit.tasks.classify.data import Encoder, at, collate, read_rows, texts_of
+from lstmkit.tasks.classify.data import Encoder, at, read_rows, texts_of
 from lstmkit.tasks.classify.metrics import classification_metrics
-from lstmkit.tasks.classify.model import SequenceClassifier
+
+if TYPE_CHECKING:  # torch is imported where the network runs: the runtime subclass runs ONNX instead
+    from lstmkit.tasks.classify.model import SequenceClassifier
 
 
 class ClassifyPredictor(Predictor[ClassifyConfig]):
@@ -44,12 +46,20 @@ class ClassifyPredictor(Predictor[ClassifyConfig]):
         encoded = self.encoder.encode_many([texts[i] for i in keep], [f"input {i + 1}" for i in keep], source)
         seqs = dict(zip(keep, encoded))
         order = sorted(keep, key=lambda i: len(seqs[i]))
-        with torch.no_grad():
-            for s in range(0, len(order), 256):
-                idx = order[s : s + 256]
-                b = collate([(seqs[i], 0) for i in idx])
-                probs[idx] = self.model(b.x, b.lengths).double().softmax(-1).numpy()
+        for s in range(0, len(order), 256):
+            idx = order[s : s + 256]
+            x, lengths = pad_arrays([seqs[i] for i in idx])  # (B, T), (B,)
+            logits = self.logits(x, lengths).astype(np.float64)  # (B, C)
+            e = np.exp(logits - logits.max(-1, keepdims=True))
+            probs[idx] = e / e.sum(-1, keepdims=True)
         return probs
+
+    def logits(self, x: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+        """The network: x (B, T) ids (or values), lengths (B,) -> logits (B, C) float32."""
+        import torch
+
+        with torch.no_grad():
+            return self.model(torch.from_numpy(x), torch.from_numpy(lengths)).numpy()
 
     def read(self, path: str, options: ClassifyPredict) -> list[str]:
         return read_unlabelled(path, options.text_column or self.config.text_column)
@@ -127,7 +137,9 @@ class ClassifyPredictor(Predictor[ClassifyConfig]):
 
     def trace_gates(self, sample: str) -> list[Any]:
         """The LSTM's gates on one text (one ``lstmkit.nn.Gates`` per layer × direction, fields (1, T, H))."""
-        x = self.encoder.encode(sample)[None]  # (1, T)
+        import torch
+
+        x = torch.from_numpy(self.encoder.encode(sample))[None]  # (1, T)
         with torch.no_grad():
             emb = self.model.embed_inputs(x)  # (1, T, E)
             _, _, gates = self.model.lstm(emb, lengths=torch.tensor([x.size(1)]), return_gates=True)

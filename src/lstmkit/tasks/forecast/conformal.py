@@ -30,19 +30,21 @@ import math
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from lstmkit.data.timeseries import Standardizer
 from lstmkit.errors import DataError, ModelFolderError
+
+if TYPE_CHECKING:  # torch where residuals are computed (training); the runtime reads Conformal only
+    import torch
 
 #: the least window scale σ (standardised units): a constant lookback does not divide by zero
 MIN_SCALE = 1e-3
 
 
-def window_scale(lookback: np.ndarray | torch.Tensor, kind: str, season: int) -> np.ndarray:
+def window_scale(lookback: np.ndarray, kind: str, season: int) -> np.ndarray:
     """σ (W, 1, C) of standardised lookback windows (W, L, C): ``mean_t |x_t − x_{t−m}|`` for
     ``kind`` "window" (m = season if 0 < season < L, else 1; at least :data:`MIN_SCALE`), 1 for "none"."""
     x = np.asarray(lookback, np.float64)
@@ -129,12 +131,20 @@ class Conformal:
         return out
 
 
-@torch.no_grad()
 def residuals(
     model: torch.nn.Module, collate: Any, origins: Sequence[int], point_index: int, scale: str, season: int
 ) -> np.ndarray:
     """Scores ``|y − ŷ| / σ`` (n, H, C) of the point forecast at global ``origins`` (standardised), on
     the model's device, in eval mode (the model's mode is restored)."""
+    import torch
+
+    with torch.no_grad():
+        return _residuals(model, collate, origins, point_index, scale, season)
+
+
+def _residuals(
+    model: torch.nn.Module, collate: Any, origins: Sequence[int], point_index: int, scale: str, season: int
+) -> np.ndarray:
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()

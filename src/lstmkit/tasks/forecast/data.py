@@ -13,11 +13,10 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, NamedTuple, TypeAlias
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeAlias
 
 import numpy as np
 import pandas as pd
-import torch
 
 from lstmkit.data.timeseries import (
     ColumnSpec,
@@ -33,6 +32,9 @@ from lstmkit.errors import DataError, ModelFolderError, note
 from lstmkit.tasks.forecast.config import ForecastConfig
 
 #: what every reader takes: a file path, a DataFrame, or series already read
+if TYPE_CHECKING:  # torch only where batches are made for the network: the runtime windows with NumPy
+    import torch
+
 Table: TypeAlias = str | Path | pd.DataFrame | SeriesSet
 
 
@@ -149,8 +151,8 @@ class Windows:
     """All series of a table, standardised and concatenated row-wise (origins index these rows)."""
 
     sset: SeriesSet
-    past: torch.Tensor  # (N_total, P)
-    future: torch.Tensor  # (N_total, F)
+    past: np.ndarray  # (N_total, P) float32
+    future: np.ndarray  # (N_total, F) float32
     offsets: list[int]  # first row of each series
     split: Sequence[float]  # the --split numbers
 
@@ -168,21 +170,28 @@ class Windows:
     def targets(self, i: int) -> np.ndarray:
         """(N_i, C) standardised target channels of series ``i``."""
         c, off = self.sset.n_target, self.offsets[i]
-        return self.past[off : off + len(self.sset.series[i].past), :c].numpy()
+        return self.past[off : off + len(self.sset.series[i].past), :c]
 
 
 class WindowCollate:
-    """list of global origins -> :class:`Batch` (gathers rows [t-L, t+H) at once)."""
+    """list of global origins -> :class:`Batch` (gathers rows [t-L, t+H) at once); :meth:`arrays`
+    gives the same three arrays in NumPy."""
 
     def __init__(self, windows: Windows, lookback: int, horizon: int):
         self.windows, self.L, self.H = windows, lookback, horizon
-        self.offsets = torch.arange(-lookback, horizon)  # (L+H,)
+        self.offsets = np.arange(-lookback, horizon)  # (L+H,)
 
-    def __call__(self, origins: Sequence[int]) -> Batch:
-        idx = torch.as_tensor(np.asarray(origins, dtype=np.int64))[:, None] + self.offsets  # (B, L+H)
+    def arrays(self, origins: Sequence[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """past (B, L, P), future (B, L+H, F), y (B, H, C) of the windows at ``origins``."""
+        idx = np.asarray(origins, dtype=np.int64)[:, None] + self.offsets  # (B, L+H)
         rows = self.windows.past[idx]  # (B, L+H, P)
         c = self.windows.sset.n_target
-        return Batch(rows[:, : self.L], self.windows.future[idx], rows[:, self.L :, :c])
+        return rows[:, : self.L], self.windows.future[idx], rows[:, self.L :, :c]
+
+    def __call__(self, origins: Sequence[int]) -> Batch:
+        import torch
+
+        return Batch(*(torch.from_numpy(np.ascontiguousarray(a)) for a in self.arrays(origins)))
 
 
 def standardise(sset: SeriesSet, scaler: Standardizer, split: Sequence[float], n_user_future: int) -> Windows:
@@ -198,9 +207,7 @@ def standardise(sset: SeriesSet, scaler: Standardizer, split: Sequence[float], n
         parts_f.append(fut)
         offsets.append(off)
         off += len(s.past)
-    return Windows(
-        sset, torch.from_numpy(np.concatenate(parts_p)), torch.from_numpy(np.concatenate(parts_f)), offsets, split
-    )
+    return Windows(sset, np.concatenate(parts_p), np.concatenate(parts_f), offsets, split)
 
 
 def fit_scaler(sset: SeriesSet, split: Sequence[float], n_user_future: int) -> Standardizer:

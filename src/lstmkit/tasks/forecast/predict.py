@@ -18,7 +18,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
 
 from lstmkit.data.files import listing
 from lstmkit.data.tables import parse_csv, short, table_name
@@ -111,16 +110,22 @@ class ForecastPredictor(Predictor[ForecastConfig]):
     def windows(self, sset: SeriesSet) -> Windows:
         return standardise(sset, self.scaler, self.config.split, len(self.config.future_covariates))
 
-    @torch.no_grad()
     def forecast_origins(self, win: Windows, origins: np.ndarray, batch_size: int = 512) -> np.ndarray:
         """Standardised forecasts (W, H, C, Q) for global ``origins``."""
         cfg = self.config
         collate = WindowCollate(win, cfg.lookback, cfg.horizon)
         outs = [np.zeros((0, cfg.horizon, self.dims["n_target"], cfg.n_quantiles), np.float32)]
         for i in range(0, len(origins), batch_size):
-            b = collate(origins[i : i + batch_size].tolist())
-            outs.append(self.model(b.past, b.future).numpy())
+            past, future, _ = collate.arrays(origins[i : i + batch_size].tolist())
+            outs.append(self.network(np.ascontiguousarray(past), np.ascontiguousarray(future)))
         return np.concatenate(outs)
+
+    def network(self, past: np.ndarray, future: np.ndarray) -> np.ndarray:
+        """The network on standardised windows: past (B, L, P), future (B, L+H, F) -> (B, H, C, Q) float32."""
+        import torch
+
+        with torch.no_grad():
+            return self.model(torch.from_numpy(past), torch.from_numpy(future)).numpy()
 
     # ------------------------------------------------------------------ predict
     def predict(self, inputs: Any, **options: Any) -> Any:
@@ -129,6 +134,12 @@ class ForecastPredictor(Predictor[ForecastConfig]):
         opts: Any = self.spec.predict().build(options)
         outputs = self.predict_items(self.items(inputs, opts), opts)
         return outputs if isinstance(inputs, (list, tuple)) else outputs[0]
+
+    def stream(self, **options: Any) -> Any:
+        """A :class:`~lstmkit.tasks.forecast.stream.ForecastStream`: rows in one at a time, forecasts out."""
+        from lstmkit.tasks.forecast.stream import ForecastStream
+
+        return ForecastStream(self, **options)
 
     def items(self, inputs: Any, options: Any) -> list[Any]:
         return list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
@@ -331,7 +342,6 @@ class ForecastPredictor(Predictor[ForecastConfig]):
             labels.append(f"t{lo}" if lo == hi else f"t{lo}..t{hi}")
         return labels
 
-    @torch.no_grad()
     def trace_gates(self, sample: GateSample | str | Path) -> list[Any]:
         """Encoder gates over one lookback window (a :class:`GateSample` or a table's last window).
 
@@ -346,12 +356,15 @@ class ForecastPredictor(Predictor[ForecastConfig]):
         fut = np.concatenate([sample.future, zeros])  # (L+H, F): the head's future rows are not traced
         if n_user:
             fut[:, :n_user] = self.scaler.transform(sample.series_id, fut[:, :n_user], slice(P, P + n_user))
+        import torch
+
         x, f = torch.from_numpy(past)[None], torch.from_numpy(fut)[None]  # (1, L, P), (1, L+H, F)
         model: Any = self.model
         net = model.members[0]  # the first LSTM forecaster of the ensemble
-        loc, scale = net._norm_stats(x)
-        x = (x - loc) / scale
-        if net.channel_independent:
-            x, f, _ = net._split_channels(x, f, None)  # (C, L, 1+P-C): one row per target channel
-        _, _, gates = net.encode(x[:1], f[:1], return_gates=True)
+        with torch.no_grad():
+            loc, scale = net._norm_stats(x)
+            x = (x - loc) / scale
+            if net.channel_independent:
+                x, f, _ = net._split_channels(x, f, None)  # (C, L, 1+P-C): one row per target channel
+            _, _, gates = net.encode(x[:1], f[:1], return_gates=True)
         return [type(g)(*(t[:1] for t in g)) for g in gates]

@@ -21,9 +21,9 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-import torch
+import numpy as np
 
 from lstmkit.data.files import read_lines
 from lstmkit.data.text import CharTokenizer, WhitespaceTokenizer
@@ -31,8 +31,16 @@ from lstmkit.data.vocab import UNK
 from lstmkit.errors import DataError
 from lstmkit.tasks.lm.config import Level, LMConfig
 
+if TYPE_CHECKING:  # torch is imported where tensors are made: the runtime reads text without it
+    import torch
+
 EOS = "<eos>"
 LM_SPECIALS = (UNK,)
+
+LayerArrays = tuple[np.ndarray, np.ndarray]
+"""One layer's state as NumPy arrays: h (1, B, H_l), c (1, B, H_l) float32."""
+State = list[LayerArrays]
+"""The carried state of the whole stack, bottom layer first (the predictor's network methods)."""
 
 
 # ============================================================================================ text -> tokens
@@ -112,13 +120,20 @@ def text_pieces(tokens: Iterable[str], level: Level, line_start: bool = True) ->
 
 
 # ============================================================================================ batches
-def batchify(ids: Sequence[int] | torch.Tensor, rows: int) -> torch.Tensor:
-    """Stream (N,) -> (B, N // B): row b is the b-th contiguous slice (see the module diagram)."""
-    data = torch.as_tensor(ids, dtype=torch.long)
-    cols = data.numel() // rows
+def batchify_array(ids: Sequence[int] | np.ndarray, rows: int) -> np.ndarray:
+    """Stream (N,) -> (B, N // B) int64: row b is the b-th contiguous slice (see the module diagram)."""
+    data = np.asarray(ids, dtype=np.int64).reshape(-1)
+    cols = data.size // rows
     if cols < 2:
-        raise DataError(f"stream of {data.numel()} tokens is too short for {rows} rows")
-    return data[: rows * cols].view(rows, cols)  # (B, N // B)
+        raise DataError(f"stream of {data.size} tokens is too short for {rows} rows")
+    return data[: rows * cols].reshape(rows, cols)  # (B, N // B)
+
+
+def batchify(ids: Sequence[int] | np.ndarray | torch.Tensor, rows: int) -> torch.Tensor:
+    """:func:`batchify_array` as a long tensor (training's windows)."""
+    import torch
+
+    return torch.from_numpy(batchify_array(np.asarray(ids), rows))  # (B, N // B)
 
 
 def stream_rows(n_tokens: int, *limits: int) -> int:
@@ -127,18 +142,20 @@ def stream_rows(n_tokens: int, *limits: int) -> int:
 
 
 class LMBatch(NamedTuple):
-    """``x`` (B, T) inputs, ``y`` (B, T) the next tokens; ``first``: the stream's first window (state resets)."""
+    """``x`` (B, T) inputs, ``y`` (B, T) the next tokens (tensors, or NumPy arrays for a NumPy grid);
+    ``first``: the stream's first window (state resets)."""
 
-    x: torch.Tensor
-    y: torch.Tensor
+    x: Any
+    y: Any
     first: bool = False
 
 
-def windows(grid: torch.Tensor, bptt: int) -> list[LMBatch]:
-    """Consecutive BPTT windows over a batchified (B, C) grid (the last may be shorter)."""
+def windows(grid: Any, bptt: int) -> list[LMBatch]:
+    """Consecutive BPTT windows over a batchified (B, C) grid, a tensor or an array (the last may be shorter)."""
     out = []
-    for i in range(0, grid.size(1) - 1, bptt):
-        t = min(bptt, grid.size(1) - 1 - i)
+    cols = int(grid.shape[1])
+    for i in range(0, cols - 1, bptt):
+        t = min(bptt, cols - 1 - i)
         out.append(LMBatch(grid[:, i : i + t], grid[:, i + 1 : i + 1 + t], i == 0))  # (B, t) each
     return out
 

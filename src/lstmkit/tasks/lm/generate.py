@@ -6,6 +6,7 @@ import itertools
 import sys
 from typing import Any
 
+from lstmkit.errors import ModelFolderError
 from lstmkit.tasks.lm.config import LMGenerate
 from lstmkit.tasks.lm.data import text_pieces
 from lstmkit.tasks.lm.predict import LMPredictor
@@ -15,9 +16,8 @@ def run(args: dict[str, Any], options: LMGenerate) -> int:
     """``lstmkit lm generate --model DIR [--prompt TEXT] [--length N] ...``: the prompt, then each token
     written and flushed as soon as it is sampled. The prompt is read before anything is written: a prompt
     cut to ``--max-prompt`` tokens and prompt tokens unknown to the model give one warning line each on
-    stderr."""
-    pred = LMPredictor.load(args["model"])
-    assert isinstance(pred, LMPredictor)
+    stderr. ``--model`` may be an export folder (``lstmkit export``): the runtime samples, without torch."""
+    pred = _load(args["model"])
     prompt = args.get("prompt") or ""
     tokens = pred.generate(
         prompt,
@@ -39,3 +39,18 @@ def run(args: dict[str, Any], options: LMGenerate) -> int:
     out.write("\n")
     out.flush()
     return 0
+
+
+def _load(folder: str) -> LMPredictor:
+    """The predictor of a model folder (torch) or of an export folder (lstmkit.runtime)."""
+    from lstmkit import runtime
+
+    header = runtime.read_header(folder)
+    if header is None:
+        pred = LMPredictor.load(folder)
+    elif header.get("task") != "lm":
+        raise ModelFolderError(f"{folder}: a {header.get('task')!r} export, not a 'lm' model")
+    else:
+        pred = runtime.load(folder)
+    assert isinstance(pred, LMPredictor)
+    return pred

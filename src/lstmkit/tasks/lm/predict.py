@@ -1,13 +1,18 @@
 """The language model's predictor: continuations of prompts, perplexity / bits per char, streaming
-generation, gates for inspect."""
+generation, streaming sessions (:meth:`LMPredictor.stream`), gates for inspect.
+
+Importable without torch: the network runs in two small methods on NumPy arrays,
+:meth:`LMPredictor.next_log_probs` and :meth:`LMPredictor.window_nll` (torch here, the export's ONNX
+graphs in :class:`lstmkit.runtime.lm.LMRuntime`), and sampling in :meth:`LMPredictor.draw`.
+"""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
+import numpy as np
 
 from lstmkit.data.files import read_lines
 from lstmkit.data.vocab import UNK, Vocab
@@ -16,7 +21,8 @@ from lstmkit.tasks.base import Predictor
 from lstmkit.tasks.lm.config import SPEC, LMConfig, LMEvaluate, LMGenerate, LMPredict
 from lstmkit.tasks.lm.data import (
     EOS,
-    batchify,
+    State,
+    batchify_array,
     join_tokens,
     read_stream,
     stream_metrics,
@@ -25,8 +31,10 @@ from lstmkit.tasks.lm.data import (
     tokenizer_for,
     windows,
 )
-from lstmkit.tasks.lm.model import LanguageModel
-from lstmkit.tasks.lm.sampling import generator, sample_next
+
+if TYPE_CHECKING:  # torch is imported where the network runs: the runtime subclass runs ONNX instead
+    from lstmkit.tasks.lm.model import LanguageModel
+    from lstmkit.tasks.lm.stream import LMStream
 
 #: the longest prompt read by default (``LMPredict.max_prompt``), also for ``lstmkit inspect``'s sample
 DEFAULT_MAX_PROMPT: int = LMPredict().max_prompt
@@ -59,8 +67,57 @@ class LMPredictor(Predictor[LMConfig]):
             raise ModelFolderError(f"vocab.json: {len(self.vocab)} tokens, the model was built for {want}")
         self.sample = str(self.transforms.get("sample", {}).get("text", ""))
 
+    # ------------------------------------------------------------------ the network
+    def next_log_probs(self, ids: np.ndarray, state: State | None, every: bool = False) -> tuple[np.ndarray, State]:
+        """The network: ``ids`` (B, T) int64 read from ``state`` (None: zeros) -> the log-probabilities of
+        the next token after the last position, (B, V) float32 (``every``: after each position, (B, T, V)),
+        and the state after the last position. One token from a state runs ``model.step`` (the prefix
+        is never re-run), otherwise one forward over the T tokens."""
+        import torch
+
+        with torch.no_grad():
+            prev = None if state is None else [(torch.from_numpy(h), torch.from_numpy(c)) for h, c in state]
+            x = torch.from_numpy(ids)
+            if x.size(1) == 1 and prev is not None:
+                logp, new = self.model.step(x[:, 0], prev)  # (B, V)
+                logp = logp[:, None] if every else logp
+            else:
+                out = self.model(x, prev)
+                hidden, new = out.hidden, out.state  # (B, T, H_top)
+                if every:
+                    logp = self.model.log_probs(hidden.reshape(-1, hidden.size(-1))).view(*x.shape, -1)
+                else:
+                    logp = self.model.log_probs(hidden[:, -1])  # (B, V)
+            return logp.numpy(), [(h.numpy(), c.numpy()) for h, c in new]
+
+    def window_nll(self, x: np.ndarray, y: np.ndarray, state: State | None) -> tuple[float, State]:
+        """The network on one BPTT window: x, y (B, T) int64 -> (summed NLL of ``y`` in nats, new state)."""
+        import torch
+
+        with torch.no_grad():
+            prev = None if state is None else [(torch.from_numpy(h), torch.from_numpy(c)) for h, c in state]
+            out = self.model(torch.from_numpy(x), prev)
+            nll = float(self.model.nll(out.hidden, torch.from_numpy(y)))
+            return nll, [(h.numpy(), c.numpy()) for h, c in out.state]
+
+    def rng(self, seed: int | None) -> Any:
+        """The random generator of one sampled continuation (torch's, seeded; fresh entropy for None)."""
+        from lstmkit.tasks.lm.sampling import generator
+
+        return generator(seed)
+
+    def draw(self, logp: np.ndarray, temperature: float, top_k: int, top_p: float, rng: Any) -> int:
+        """The next id from log-probabilities (V,): the first most likely at temperature 0, else
+        :func:`lstmkit.tasks.lm.sampling.sample_next` with ``rng``."""
+        if temperature == 0:
+            return int(np.argmax(logp))
+        import torch
+
+        from lstmkit.tasks.lm.sampling import sample_next
+
+        return sample_next(torch.from_numpy(logp), temperature, top_k, top_p, rng)
+
     # ------------------------------------------------------------------ evaluate
-    @torch.no_grad()
     def evaluate_tokens(self, tokens: Sequence[str], batch_size: int | None = None) -> dict[str, Any]:
         """Mean NLL over a token stream cut into ``batch_size`` rows (default ``eval_batch_size``, as each
         epoch's validation), the state carried across windows; word: perplexity, char: nats and bits per
@@ -73,13 +130,13 @@ class LMPredictor(Predictor[LMConfig]):
                 f"tokens: too little text for a language model ({len(tokens)} tokens; at least 2 are needed)"
             )
         rows = stream_rows(len(tokens), batch_size or self.config.eval_batch_size)
-        grid = batchify(self.vocab.encode(tokens), rows)  # (B, N // B)
-        state, nll, n = None, 0.0, 0
+        grid = batchify_array(self.vocab.encode(tokens), rows)  # (B, N // B)
+        state: State | None = None
+        nll, n = 0.0, 0
         for b in windows(grid, self.config.bptt):
-            out = self.model(b.x, state)
-            state = out.state
-            nll += float(self.model.nll(out.hidden, b.y))
-            n += b.y.numel()
+            part, state = self.window_nll(np.ascontiguousarray(b.x), np.ascontiguousarray(b.y), state)
+            nll += part
+            n += b.y.size
         return {**stream_metrics(nll / n, self.config.level), "tokens": n}
 
     def evaluate_data(self, data: Any, options: LMEvaluate) -> dict[str, Any]:
@@ -121,7 +178,7 @@ class LMPredictor(Predictor[LMConfig]):
         toks, _ = self.prompt_tokens(prompt, max_prompt)
         return self.vocab.encode(toks), sum(1 for t in toks if t not in self.vocab)
 
-    def _line_start(self) -> list[int]:
+    def line_start(self) -> list[int]:
         """What an empty prompt reads: the end of a line."""
         return [self.vocab.index(EOS if self.config.level == "word" else "\n")]
 
@@ -137,7 +194,7 @@ class LMPredictor(Predictor[LMConfig]):
             warn(f"{what}: all {n_unk} tokens are unknown to the model (read as {UNK})")
         elif n_unk:
             warn(f"{what}: {n_unk} of {len(ids)} tokens are unknown to the model (read as {UNK})")
-        return ids or self._line_start()
+        return ids or self.line_start()
 
     # ------------------------------------------------------------------ generation
     def generate(
@@ -161,18 +218,15 @@ class LMPredictor(Predictor[LMConfig]):
         ids = self.start_ids(prompt, what, max_prompt)
         return self._sample(ids, length, temperature, top_k, top_p, seed)
 
-    @torch.no_grad()
     def _sample(
         self, ids: list[int], length: int, temperature: float, top_k: int, top_p: float, seed: int | None
     ) -> Iterator[str]:
-        gen = generator(seed)
-        out = self.model(torch.tensor([ids]), None)  # prompt (1, P) read once
-        state = out.state
-        logp = self.model.log_probs(out.hidden[:, -1])  # (1, V)
+        rng = self.rng(seed)
+        logp, state = self.next_log_probs(np.array([ids], dtype=np.int64), None)  # prompt (1, P) read once
         for _ in range(length):
-            nxt = sample_next(logp[0], temperature, top_k, top_p, gen)
+            nxt = self.draw(logp[0], temperature, top_k, top_p, rng)
             yield self.vocab.tokens[nxt]
-            logp, state = self.model.step(torch.tensor([nxt]), state)  # (1, V)
+            logp, state = self.next_log_probs(np.array([[nxt]], dtype=np.int64), state)  # (1, V)
 
     def continuation(self, prompt: str, options: LMPredict, index: int = 0, what: str = "prompt") -> str:
         """The text generated after ``prompt`` (words joined by spaces, ``<eos>`` as a line end); sampled
@@ -199,7 +253,7 @@ class LMPredictor(Predictor[LMConfig]):
         else:
             read = [self.prompt_tokens(p, options.max_prompt) for p in items]
             self._warn_prompts(read, options.max_prompt)
-            ids = [self.vocab.encode(toks) or self._line_start() for toks, _ in read]
+            ids = [self.vocab.encode(toks) or self.line_start() for toks, _ in read]
         outs = []
         for i, prompt_ids in enumerate(ids):
             seed = None if options.seed is None else options.seed + first + i
@@ -231,6 +285,14 @@ class LMPredictor(Predictor[LMConfig]):
         rows = ["prompt\tcontinuation"] + [f"{_escape(str(p))}\t{_escape(o)}" for p, o in zip(items, outputs)]
         return "\n".join(rows) + "\n"
 
+    # ------------------------------------------------------------------ streaming sessions
+    def stream(self, **options: Any) -> LMStream:
+        """A :class:`~lstmkit.tasks.lm.stream.LMStream` (``lstmkit serve``'s sessions): text in token by
+        token, the log-probability of what came and the most likely next tokens out."""
+        from lstmkit.tasks.lm.stream import LMStream
+
+        return LMStream(self, **options)
+
     # ------------------------------------------------------------------ lstmkit inspect
     num_directions = 1
 
@@ -254,6 +316,8 @@ class LMPredictor(Predictor[LMConfig]):
     def trace_gates(self, sample: str) -> list[Any]:
         """Gate activations of every layer on ``sample`` read as a prompt (one ``lstmkit.nn.Gates`` per
         layer, fields (1, T, H_l); T = ``len(step_labels(sample))``)."""
+        import torch
+
         ids = torch.tensor([self.start_ids(sample, "sample", DEFAULT_MAX_PROMPT)])  # (1, T)
         gates: list[Any] = []
         with torch.no_grad():

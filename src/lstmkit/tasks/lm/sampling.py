@@ -1,4 +1,8 @@
-"""Choosing the next token: greedy, or sampled with temperature, top-k and nucleus (top-p) filtering."""
+"""Choosing the next token: greedy, or sampled with temperature, top-k and nucleus (top-p) filtering.
+
+The torch predictor samples here; the runtime draws from the same distribution with NumPy
+(:func:`lstmkit.runtime.decode.sample_next`), so sampled texts differ between them for one seed.
+"""
 
 from __future__ import annotations
 

@@ -8,7 +8,8 @@
             targets (B, S), target_lengths (B,))
 
 The settings (``lstmkit.tasks.speech.config``, torch-free) become the audio module's objects here:
-:func:`feature_config` and :func:`augment_config`.
+:func:`feature_config` and :func:`augment_config`. Torch is imported only where tensors are made
+(:func:`collate`, :func:`make_examples`): the predictor and the torch-free runtime read inputs here.
 """
 
 from __future__ import annotations
@@ -16,10 +17,9 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
-import torch
 
 from lstmkit.data.audio import (
     FeatureConfig,
@@ -32,11 +32,14 @@ from lstmkit.data.audio import (
     read_manifest,
     warn,
 )
-from lstmkit.data.batching import pad_sequences
 from lstmkit.data.files import read_lines, short
 from lstmkit.data.vocab import Vocab
 from lstmkit.errors import DataError
 from lstmkit.tasks.speech.config import AudioSettings, AugmentSettings, Mode, OnError
+from lstmkit.tasks.speech.decode import normalize_text  # lives with the decoders (the runtime's too)
+
+if TYPE_CHECKING:
+    import torch
 
 BLANK = "<blank>"
 
@@ -85,14 +88,13 @@ class Example(NamedTuple):
 
 def collate(examples: Sequence[Example]) -> SpeechBatch:
     """list of examples → :class:`SpeechBatch` (zero padding)."""
+    import torch
+
+    from lstmkit.data.batching import pad_sequences
+
     feats, lengths = pad_sequences([e.feats for e in examples])  # (B, T, F), (B,)
     targets, target_lengths = pad_sequences([torch.tensor(e.target, dtype=torch.int64) for e in examples])  # (B, S)
     return SpeechBatch(feats, lengths, targets, target_lengths)
-
-
-def normalize_text(text: str) -> str:
-    """Transcripts compare with single spaces and no outer whitespace."""
-    return " ".join(text.split())
 
 
 # ------------------------------------------------------------------------------------ labelled data
@@ -198,6 +200,8 @@ def encode_targets(
 
 
 def make_examples(data: Featurized, targets: dict[int, list[int]], norm: FeatureNorm) -> list[Example]:
+    import torch
+
     return [Example(torch.from_numpy(norm(data.feats[i])), ids) for i, ids in targets.items()]
 
 

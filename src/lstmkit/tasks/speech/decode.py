@@ -16,7 +16,8 @@ keep p_b(ℓ) (paths ending in blank) and p_nb(ℓ) (paths ending in a label); a
 
 and keep the ``beam_width`` prefixes with the largest p_b + p_nb. Everything is in log space.
 
-:func:`decode_outputs` turns a batch of network outputs into texts (argmax class, or CTC decoding).
+:func:`decode_arrays` turns a batch of network outputs into texts (argmax class, or CTC decoding);
+:func:`decode_outputs` is the same on torch tensors. NumPy only: the torch-free runtime decodes here too.
 """
 
 from __future__ import annotations
@@ -26,14 +27,17 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from lstmkit.tasks.speech.data import normalize_text
-
 if TYPE_CHECKING:
     import torch
 
     from lstmkit.data.vocab import Vocab
 
 NEG_INF = -math.inf
+
+
+def normalize_text(text: str) -> str:
+    """Transcripts compare with single spaces and no outer whitespace."""
+    return " ".join(text.split())
 
 
 def greedy_decode(log_probs: np.ndarray, blank: int = 0) -> list[int]:
@@ -122,16 +126,28 @@ def sequence_log_prob(log_probs: np.ndarray, labels: list[int], blank: int = 0) 
     return _logadd(alpha[-1], alpha[-2]) if S > 1 else float(alpha[-1])
 
 
+def decode_arrays(
+    mode: str, out: np.ndarray, lengths: np.ndarray, labels: Vocab, decoder: str = "greedy", beam_width: int = 8
+) -> list[str]:
+    """Network outputs → one text per utterance: argmax class of logits ``out`` (B, C), or CTC greedy /
+    prefix-beam decoding of log-probs ``out`` (B, T', V) over each utterance's ``lengths`` (B,) steps."""
+    if mode == "classify":
+        return labels.decode(np.asarray(out).argmax(-1).tolist())
+    lp = np.asarray(out, dtype=np.float32)  # (B, T', V)
+    texts = []
+    for b, n in enumerate(np.asarray(lengths).tolist()):
+        ids = greedy_decode(lp[b, :n]) if decoder == "greedy" else beam_decode(lp[b, :n], beam_width)
+        texts.append(ctc_text(ids, labels))
+    return texts
+
+
+def ctc_text(ids: list[int], labels: Vocab) -> str:
+    """CTC label ids (no blanks) → the transcript."""
+    return normalize_text("".join(labels.decode(ids)))
+
+
 def decode_outputs(
     mode: str, out: torch.Tensor, lengths: torch.Tensor, labels: Vocab, decoder: str = "greedy", beam_width: int = 8
 ) -> list[str]:
-    """Network outputs → one text per utterance: argmax class of logits (B, C), or CTC greedy /
-    prefix-beam decoding of log-probs (B, T', V) over each utterance's ``lengths`` steps."""
-    if mode == "classify":
-        return labels.decode(out.argmax(-1).tolist())
-    lp = out.detach().float().cpu().numpy()  # (B, T', V)
-    texts = []
-    for b, n in enumerate(lengths.tolist()):
-        ids = greedy_decode(lp[b, :n]) if decoder == "greedy" else beam_decode(lp[b, :n], beam_width)
-        texts.append(normalize_text("".join(labels.decode(ids))))
-    return texts
+    """:func:`decode_arrays` of torch tensors: logits (B, C) or log-probs (B, T', V), lengths (B,)."""
+    return decode_arrays(mode, out.detach().float().cpu().numpy(), lengths.cpu().numpy(), labels, decoder, beam_width)

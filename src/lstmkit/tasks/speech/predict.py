@@ -7,6 +7,12 @@
     p.predict(Path("test.csv") | Path("dir/"))  # one output per file of a manifest / folder, in order
     p.predict(wave)                             # a numpy array: one waveform at the model's sample rate
     p.evaluate("test.csv")                      # accuracy | wer, cer, sentence_accuracy; n, rtf, ...
+    p.stream().step(frames)                     # unidirectional CTC: posteriors + transcript so far
+
+Torch is imported only where the network runs: :meth:`SpeechPredictor.outputs` (whole utterances),
+:meth:`SpeechPredictor.stream_step` (streaming chunks) and the gates for inspect. The runtime
+(:mod:`lstmkit.runtime.speech`) overrides the first two to run ONNX graphs and shares everything else,
+reading audio, features and decoding included.
 """
 
 from __future__ import annotations
@@ -17,11 +23,11 @@ import numbers
 import os
 import time
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
-import torch
 
+from lstmkit.data.arrays import pad_arrays
 from lstmkit.data.audio import (
     MIN_SAMPLE_RATE,
     FeatureExtractor,
@@ -33,14 +39,17 @@ from lstmkit.data.audio import (
     warn,
     warn_cut,
 )
-from lstmkit.data.batching import pad_sequences
 from lstmkit.data.vocab import Vocab
 from lstmkit.errors import DataError, ModelFolderError
 from lstmkit.tasks.base import Predictor
 from lstmkit.tasks.speech.config import SPEC, SpeechConfig, SpeechEvaluate, SpeechPredict
-from lstmkit.tasks.speech.data import BLANK, AudioInput, feature_config, normalize_text, predict_inputs, read_entries
-from lstmkit.tasks.speech.decode import decode_outputs
+from lstmkit.tasks.speech.data import BLANK, AudioInput, feature_config, predict_inputs, read_entries
+from lstmkit.tasks.speech.decode import decode_arrays, normalize_text
 from lstmkit.tasks.speech.metrics import score
+
+if TYPE_CHECKING:  # torch is imported where the network runs: the runtime subclass runs ONNX instead
+    from lstmkit.tasks.speech.model import SpeechNet
+    from lstmkit.tasks.speech.stream import SpeechStream
 
 BATCH = 32
 
@@ -58,6 +67,7 @@ class SpeechPredictor(Predictor[SpeechConfig]):
     """Runs a trained :class:`~lstmkit.tasks.speech.model.SpeechNet` on audio (CPU, eval mode)."""
 
     spec = SPEC
+    model: SpeechNet
     #: whether inputs over ``--max-seconds`` get their warning (off while training reports on data it warned about)
     warn_limits = True
 
@@ -89,7 +99,6 @@ class SpeechPredictor(Predictor[SpeechConfig]):
         """Keyword options checked as predict's declared options (``decoder``, ``beam_width``, ...)."""
         return SpeechPredict().build({k: v for k, v in options.items() if v is not None})
 
-    @torch.no_grad()
     def predict_features(
         self, feats: np.ndarray | list[np.ndarray], decoder: str | None = None, beam_width: int | None = None
     ) -> list[str]:
@@ -121,13 +130,40 @@ class SpeechPredictor(Predictor[SpeechConfig]):
         texts: list[str] = [""] * len(feats)
         for s in range(0, len(order), BATCH):
             idx = order[s : s + BATCH]
-            x, lengths = pad_sequences(
-                [torch.from_numpy(self.norm(feats[i].astype(np.float32, copy=False))) for i in idx]
-            )  # (B, T, F)
-            out, out_lengths = self.model(x, lengths)
-            for i, t in zip(idx, decode_outputs(self.mode, out, out_lengths, self.labels, decoder, beam_width)):
+            x, lengths = pad_arrays([self.norm(feats[i].astype(np.float32, copy=False)) for i in idx])  # (B, T, F)
+            out, out_lengths = self.outputs(x, lengths)
+            for i, t in zip(idx, decode_arrays(self.mode, out, out_lengths, self.labels, decoder, beam_width)):
                 texts[i] = t
         return texts
+
+    # ------------------------------------------------------------------------------- the network
+    def outputs(self, x: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The network: normalised features x (B, T, F) float32, lengths (B,) int64 → classify: logits
+        (B, C) and lengths; ctc: log-probs (B, T', V) and lengths' (B,) after frame stacking."""
+        import torch
+
+        with torch.no_grad():
+            out, out_lengths = self.model(torch.from_numpy(x), torch.from_numpy(lengths))
+        return out.float().numpy(), out_lengths.numpy()
+
+    def stream_step(self, x: np.ndarray, h: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """One chunk of a unidirectional CTC network: stacked frames x (B, K, k·F) float32 and the LSTM
+        state h, c (L, B, H) → log-probs (B, K, V) and the new h, c (L, B, H)."""
+        import torch
+
+        from lstmkit.tasks.speech.export import StepNet
+
+        with torch.no_grad():
+            lp, h1, c1 = StepNet(self.model).eval()(*(torch.from_numpy(a) for a in (x, h, c)))
+        return lp.numpy(), h1.numpy(), c1.numpy()
+
+    def stream(self, **options: Any) -> SpeechStream:
+        """A :class:`~lstmkit.tasks.speech.stream.SpeechStream`: feature frames in, CTC posteriors and the
+        greedy transcript so far out (unidirectional CTC models only; ``normalized=True``: frames already
+        normalised with the model's norm.json, else raw as :meth:`predict_features` takes them)."""
+        from lstmkit.tasks.speech.stream import SpeechStream
+
+        return SpeechStream(self, **options)
 
     def predict_wave(self, wave: np.ndarray, sample_rate: int | None = None, **options: Any) -> str:
         """One wave (N,) → text; resampled first if ``sample_rate`` differs from the model's."""
@@ -275,16 +311,18 @@ class SpeechPredictor(Predictor[SpeechConfig]):
             )
 
     # ------------------------------------------------------------------------------- inspect
-    @torch.no_grad()
     def trace_gates(self, sample: Any) -> list[Any]:
         """Gate activations of every LSTM layer/direction for one utterance (for ``lstmkit inspect``).
 
         ``sample``: an audio file path or a wave (N,) at the model's sample rate. Returns a list of
         ``Gates`` (i, f, g, o, c), each (1, T', H), index layer * D + d.
         """
+        import torch
+
         x = torch.from_numpy(self.norm(self.extractor(self._sample_wave(sample)))).unsqueeze(0)  # (1, T, F)
         net: Any = self.model
-        _, _, gates = net.encode(x, torch.tensor([x.shape[1]]), return_gates=True)
+        with torch.no_grad():
+            _, _, gates = net.encode(x, torch.tensor([x.shape[1]]), return_gates=True)
         return gates
 
     @property

@@ -1,9 +1,9 @@
-"""Sentences -> tensors for the tagger: reading, tag sets, word/char/casing ids and padded batches.
+"""Sentences -> arrays for the tagger: reading, tag sets, word/char/casing ids and padded batches.
 
 ::
 
     file or [(tokens, tags)] ──► Sentence ──► tags in the model's scheme ──► TagEncoder (fitted on
-        the training part) ──► TagExample ──► collate: TagBatch
+        the training part) ──► TagExample (NumPy) ──► pad_examples: TagArrays ──► collate: TagBatch (torch)
 
 Dims: B sentences, T tokens (longest sentence), U distinct words of a batch, L characters
 (longest distinct word).
@@ -11,6 +11,8 @@ Dims: B sentences, T tokens (longest sentence), U distinct words of a batch, L c
 A batch stores the characters of each *distinct* word once (``chars`` (U, L)) and, for every
 token, the row of its word (``char_index`` (B, T)): the character encoder runs over U words
 instead of B*T tokens (frequent words such as "the" or "," repeat many times in a batch).
+
+This module is torch-free (the runtime encodes sentences with it): torch is imported by :func:`collate` only.
 """
 
 from __future__ import annotations
@@ -20,17 +22,19 @@ import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-import torch
-from torch import Tensor
+import numpy as np
 
-from lstmkit.data.batching import pad_sequences
+from lstmkit.data.arrays import pad_arrays
 from lstmkit.data.conll import Scheme, Sentence, convert, read_sentences, split_tag
 from lstmkit.data.files import listing
 from lstmkit.data.vocab import Vocab
 from lstmkit.errors import DataError, ModelFolderError, warn
 from lstmkit.tasks.tag.config import TagConfig
+
+if TYPE_CHECKING:  # torch only where batches are made for the network
+    from torch import Tensor
 
 CASINGS = (
     "<pad>",
@@ -212,14 +216,29 @@ def tag_set(tag_lists: Sequence[Sequence[str]], model_scheme: Scheme) -> list[st
 
 
 class TagExample(NamedTuple):
-    """One encoded sentence: ``words``, ``casing``, ``tags`` (T,) long, ``singleton`` (T,) bool
+    """One encoded sentence: ``words``, ``casing``, ``tags`` (T,) int64, ``singleton`` (T,) bool
     (a word seen once in training: word dropout candidate) and the char ids of each token."""
 
-    words: Tensor
-    casing: Tensor
-    tags: Tensor
-    singleton: Tensor
+    words: np.ndarray
+    casing: np.ndarray
+    tags: np.ndarray
+    singleton: np.ndarray
     chars: tuple[tuple[int, ...], ...]
+
+
+class TagArrays(NamedTuple):
+    """A padded batch as NumPy arrays, the fields of :class:`TagBatch`: words, casing, tags, char_index
+    (B, T) int64; mask, singleton (B, T) bool; lengths (B,) int64; chars (U, L) int64; char_lengths (U,) int64."""
+
+    words: np.ndarray
+    casing: np.ndarray
+    tags: np.ndarray
+    mask: np.ndarray
+    singleton: np.ndarray
+    lengths: np.ndarray
+    chars: np.ndarray
+    char_lengths: np.ndarray
+    char_index: np.ndarray
 
 
 class TagBatch(NamedTuple):
@@ -297,10 +316,10 @@ class TagEncoder:
         normed = [self.normalise(t) for t in tokens]
         n = len(tokens)
         return TagExample(
-            words=torch.tensor(self.words.encode(normed), dtype=torch.long),
-            casing=torch.tensor([casing(t) for t in tokens], dtype=torch.long),
-            tags=torch.tensor(self.tag_ids(tags, where) if tags is not None else [0] * n, dtype=torch.long),
-            singleton=torch.tensor([w in self.singletons for w in normed], dtype=torch.bool),
+            words=np.asarray(self.words.encode(normed), dtype=np.int64),
+            casing=np.asarray([casing(t) for t in tokens], dtype=np.int64),
+            tags=np.asarray(self.tag_ids(tags, where) if tags is not None else [0] * n, dtype=np.int64),
+            singleton=np.asarray([w in self.singletons for w in normed], dtype=bool),
             chars=tuple(tuple(self.chars.encode(list(t[: self.max_word_len]))) for t in tokens),
         )
 
@@ -364,17 +383,29 @@ class TagEncoder:
         )
 
 
-def collate(examples: list[TagExample]) -> TagBatch:
-    """Pad a list of examples into a :class:`TagBatch` (distinct words' characters stored once)."""
-    words, lengths = pad_sequences([e.words for e in examples])  # (B, T), (B,)
-    casing_ids, _ = pad_sequences([e.casing for e in examples])  # (B, T)
-    tags, _ = pad_sequences([e.tags for e in examples])  # (B, T)
-    singleton, _ = pad_sequences([e.singleton for e in examples], padding_value=False)  # (B, T)
-    mask = torch.arange(words.size(1)).unsqueeze(0) < lengths.unsqueeze(1)  # (B, T)
+def pad_examples(examples: Sequence[TagExample]) -> TagArrays:
+    """Pad a list of examples into :class:`TagArrays` (distinct words' characters stored once)."""
+    words, lengths = pad_arrays([e.words for e in examples])  # (B, T), (B,)
+    casing_ids, _ = pad_arrays([e.casing for e in examples])  # (B, T)
+    tags, _ = pad_arrays([e.tags for e in examples])  # (B, T)
+    singleton, _ = pad_arrays([e.singleton for e in examples], padding_value=False)  # (B, T)
+    mask = np.arange(words.shape[1])[None, :] < lengths[:, None]  # (B, T)
     rows: dict[tuple[int, ...], int] = {}
-    char_index = torch.zeros_like(words)  # (B, T): row of each token's word in `chars`
+    char_index = np.zeros_like(words)  # (B, T): row of each token's word in `chars`
     for b, e in enumerate(examples):
-        char_index[b, : len(e.chars)] = torch.tensor([rows.setdefault(c, len(rows)) for c in e.chars])
-    distinct = list(rows)  # U char tuples, in first-seen order
-    chars, char_lengths = pad_sequences([torch.tensor(c, dtype=torch.long) for c in distinct])  # (U, L), (U,)
-    return TagBatch(words, casing_ids, tags, mask, singleton, lengths, chars, char_lengths, char_index)
+        char_index[b, : len(e.chars)] = [rows.setdefault(c, len(rows)) for c in e.chars]
+    distinct = [np.asarray(c, dtype=np.int64) for c in rows]  # U char tuples, in first-seen order
+    chars, char_lengths = pad_arrays(distinct)  # (U, L), (U,)
+    return TagArrays(words, casing_ids, tags, mask, singleton, lengths, chars, char_lengths, char_index)
+
+
+def to_batch(arrays: TagArrays) -> TagBatch:
+    """:class:`TagArrays` as the network's :class:`TagBatch` of tensors (sharing the arrays' memory)."""
+    import torch
+
+    return TagBatch(*(torch.from_numpy(a) for a in arrays))
+
+
+def collate(examples: list[TagExample]) -> TagBatch:
+    """Pad a list of examples into a :class:`TagBatch` of tensors (:func:`pad_examples`)."""
+    return to_batch(pad_examples(examples))

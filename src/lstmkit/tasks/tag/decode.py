@@ -19,20 +19,29 @@ i.e. the probability of the span being exactly this entity (its start is fixed b
 tag under the scheme's constraints). In IOBES the tail condition always holds after ``E-``/``S-``.
 Without a CRF the tokens are independent: the product of the span's softmax probabilities times the
 probability that the next token does not continue it.
+
+Decoding is split so that the torch predictor and the ONNX runtime share it: each predictor runs the
+network (emissions) and the CRF recursions (:class:`CrfDecode`: torch's CRF, or the NumPy twins of
+:mod:`lstmkit.runtime.decode`); :func:`decode_outputs` turns them into :class:`Decoded` results in
+NumPy. This module imports torch only inside the torch helpers (:func:`forward_backward`,
+:class:`_CrfScores`, :class:`_SoftmaxScores`, :func:`torch_crf_decode`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 import numpy as np
-import torch
-from torch import Tensor
 
 from lstmkit.data.conll import Span, split_tag, tags_to_spans
-from lstmkit.nn.crf import CRF
-from lstmkit.tasks.tag.data import TagBatch
-from lstmkit.tasks.tag.model import BiLSTMTagger
+from lstmkit.runtime.decode import NBest, SoftmaxScores
+
+if TYPE_CHECKING:
+    from torch import Tensor
+
+    from lstmkit.nn.crf import CRF
 
 
 @dataclass
@@ -46,9 +55,31 @@ class Decoded:
     nbest: list[tuple[list[int], float]] | None
 
 
+class SpanScores(Protocol):
+    """Token marginals and span probabilities of one batch (CRF or softmax; see the module docstring)."""
+
+    def marginals(self, b: int, n: int) -> np.ndarray: ...
+
+    def span(self, b: int, n: int, path: list[int], s: int, e: int, cont: np.ndarray) -> float: ...
+
+
+class CrfDecode(NamedTuple):
+    """A batch's CRF results as NumPy (a predictor's ``crf_decode``): ``paths`` the best path of each
+    sentence, cut to its length; ``scores`` marginals and span probabilities in float64 (None when
+    neither confidences nor entities are wanted); ``best`` the n-best paths (B, N, T), scores (B, N),
+    valid (B, N) and ``log_z`` (B,) float64 (both None unless n-best > 1)."""
+
+    paths: list[list[int]]
+    scores: SpanScores | None
+    best: NBest | None
+    log_z: np.ndarray | None
+
+
 def forward_backward(crf: CRF, em: Tensor, mask: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     """``alphas`` (B, T, K), ``betas`` (B, T, K) and ``log_z`` (B,) of the constrained CRF; padded steps
     carry alpha forward and have beta = end."""
+    import torch
+
     trans, _, end = crf._scores()  # the CRF's scores with forbidden moves at IMPOSSIBLE
     alphas = crf._alphas(em, mask)  # (B, T, K)
     log_z = torch.logsumexp(alphas[:, -1] + end.unsqueeze(0), dim=1)  # (B,)
@@ -62,7 +93,7 @@ def forward_backward(crf: CRF, em: Tensor, mask: Tensor) -> tuple[Tensor, Tensor
     return alphas, torch.stack(betas[::-1], dim=1), log_z
 
 
-def continuations(tags: list[str]) -> list[np.ndarray]:
+def continuations(tags: Sequence[str]) -> list[np.ndarray]:
     """For each tag id k, a (K,) bool mask of the tags that would continue a chunk ending in k
     (``I-X`` / ``E-X`` of k's type)."""
     parts = [split_tag(t) for t in tags]
@@ -72,12 +103,14 @@ def continuations(tags: list[str]) -> list[np.ndarray]:
 
 
 class _CrfScores:
-    """One batch's CRF quantities as numpy arrays, for per-span probabilities."""
+    """One batch's CRF quantities as numpy arrays, for per-span probabilities (computed with torch)."""
 
-    @torch.no_grad()
     def __init__(self, crf: CRF, em: Tensor, mask: Tensor) -> None:
-        alphas, betas, log_z = forward_backward(crf, em, mask)
-        trans, _, end = crf._scores()
+        import torch
+
+        with torch.no_grad():
+            alphas, betas, log_z = forward_backward(crf, em, mask)
+            trans, _, end = crf._scores()
         self.alphas, self.betas, self.log_z = alphas.double().numpy(), betas.double().numpy(), log_z.double().numpy()
         self.trans, self.end, self.em = trans.double().numpy(), end.double().numpy(), em.double().numpy()
 
@@ -99,7 +132,8 @@ class _CrfScores:
 
 
 class _SoftmaxScores:
-    """One batch's per-token softmax probabilities (a model without CRF), for the same questions."""
+    """One batch's per-token softmax probabilities (a model without CRF), computed with torch; the
+    predictors use :class:`lstmkit.runtime.decode.SoftmaxScores`, its NumPy twin."""
 
     def __init__(self, em: Tensor) -> None:
         self.probs = em.double().softmax(-1).numpy()  # (B, T, K)
@@ -113,39 +147,58 @@ class _SoftmaxScores:
         return p * (1.0 - float(self.probs[b, e + 1, cont].sum())) if e + 1 < n else p
 
 
-@torch.no_grad()
-def decode_batch(
-    model: BiLSTMTagger, batch: TagBatch, nbest: int = 1, confidence: bool = False, chunks: bool = True
-) -> list[Decoded]:
-    """Predictions of one batch (see the module docstring); ``chunks``: add entity spans."""
-    em = model.emissions(batch).float()  # (B, T, K)
-    crf, mask = model.crf, batch.mask
-    cont = continuations(model.tags) if chunks else []
-    best, log_z = None, None
-    scores: _CrfScores | _SoftmaxScores | None
-    if crf is not None:
-        paths = crf.decode(em, mask)[0].tolist()  # (B, T)
-        scores = _CrfScores(crf, em.double(), mask) if (chunks or confidence) else None  # float64 sums
+def torch_crf_decode(crf: CRF, em: np.ndarray, mask: np.ndarray, nbest: int, scores: bool) -> CrfDecode:
+    """:class:`CrfDecode` of em (B, T, K) float32 and mask (B, T) bool by torch's CRF (Viterbi, n-best
+    Viterbi, forward-backward in float64 for ``scores``)."""
+    import torch
+
+    em_t, mask_t = torch.from_numpy(em), torch.from_numpy(mask)
+    with torch.no_grad():
+        paths = crf.decode(em_t, mask_t)[0].tolist()  # (B, T)
+        span_scores = _CrfScores(crf, em_t.double(), mask_t) if scores else None  # float64 sums
+        best, log_z = None, None
         if nbest > 1:
-            best = crf.nbest(em, mask, nbest)
-            log_z = crf.log_partition(em, mask).double()  # (B,)
+            top = crf.nbest(em_t, mask_t, nbest)
+            best = NBest(top.paths.numpy(), top.scores.numpy(), top.valid.numpy())
+            log_z = crf.log_partition(em_t, mask_t).double().numpy()  # (B,)
+    lengths = mask.sum(1).tolist()
+    return CrfDecode([p[:n] for p, n in zip(paths, lengths)], span_scores, best, log_z)
+
+
+def decode_outputs(
+    em: np.ndarray,
+    lengths: Sequence[int],
+    tags: Sequence[str],
+    crf: CrfDecode | None,
+    nbest: int = 1,
+    confidence: bool = False,
+    chunks: bool = True,
+) -> list[Decoded]:
+    """Predictions of one batch (see the module docstring) from its emissions em (B, T, K) float32
+    and, for a CRF model, its :class:`CrfDecode` (None: per-token softmax and argmax); ``chunks``: add
+    entity spans."""
+    cont = continuations(tags) if chunks else []
+    scores: SpanScores | None
+    if crf is not None:
+        paths, scores, best, log_z = crf
     else:
-        paths, scores = em.argmax(-1).tolist(), _SoftmaxScores(em)
+        paths = [row[:n] for row, n in zip(em.argmax(-1).tolist(), lengths)]
+        scores, best, log_z = SoftmaxScores(em), None, None
     out = []
-    for b, n in enumerate(batch.lengths.tolist()):
-        path = paths[b][:n]
+    for b, n in enumerate(lengths):
+        path = paths[b]
         token_probs = None
         if confidence and scores is not None:
             marg = scores.marginals(b, n)  # (n, K)
             token_probs = [float(marg[t, k]) for t, k in enumerate(path)]
         ents = []
         if chunks and scores is not None:
-            for span in tags_to_spans([model.tags[k] for k in path]):
+            for span in tags_to_spans([tags[k] for k in path]):
                 ents.append((span, scores.span(b, n, path, span.start, span.end, cont[path[span.end]])))
         alts = None
         if best is not None and log_z is not None:
             alts = [
-                (best.paths[b, r, :n].tolist(), float(torch.exp(best.scores[b, r].double() - log_z[b])))
+                (best.paths[b, r, :n].tolist(), float(np.exp(np.float64(best.scores[b, r]) - log_z[b])))
                 for r in range(nbest)
                 if bool(best.valid[b, r])
             ]

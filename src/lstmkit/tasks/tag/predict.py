@@ -1,5 +1,10 @@
 """The tagger's predictor: tags, entities, confidences and n-best paths per sentence; evaluation;
-CoNLL output with every input line kept in place; gates for ``lstmkit inspect``."""
+CoNLL output with every input line kept in place; gates for ``lstmkit inspect``.
+
+Importable without torch: the network runs in two small methods on NumPy arrays, :meth:`TagPredictor.emissions`
+and :meth:`TagPredictor.crf_decode`, which :class:`lstmkit.runtime.tag.TagRuntime` overrides (ONNX Runtime and
+NumPy); everything else (encoding, batching, spans, confidences, output) is shared.
+"""
 
 from __future__ import annotations
 
@@ -7,18 +12,29 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-import torch
+import numpy as np
 
 from lstmkit.data.conll import Sentence, check_scheme, convert, read_for_tagging
 from lstmkit.errors import DataError, LstmkitError, ModelFolderError, warn
 from lstmkit.tasks.base import Predictor
 from lstmkit.tasks.tag.config import SPEC, TagConfig, TagEvaluate, TagPredict
-from lstmkit.tasks.tag.data import TagEncoder, check_known_tags, check_tokens, collate, read_data
-from lstmkit.tasks.tag.decode import Decoded, decode_batch, join_pieces
+from lstmkit.tasks.tag.data import (
+    TagArrays,
+    TagEncoder,
+    check_known_tags,
+    check_tokens,
+    collate,
+    pad_examples,
+    read_data,
+    to_batch,
+)
+from lstmkit.tasks.tag.decode import CrfDecode, Decoded, decode_outputs, join_pieces, torch_crf_decode
 from lstmkit.tasks.tag.metrics import summary, tag_metrics
-from lstmkit.tasks.tag.model import BiLSTMTagger
+
+if TYPE_CHECKING:  # torch is imported where the network runs: the runtime subclass runs ONNX instead
+    from lstmkit.tasks.tag.model import BiLSTMTagger
 
 DEFAULT_SAMPLE = "EU rejects German call to boycott British lamb .".split()
 
@@ -102,8 +118,32 @@ class TagPredictor(Predictor[TagConfig]):
     @property
     def net(self) -> BiLSTMTagger:
         """The network, typed."""
+        from lstmkit.tasks.tag.model import BiLSTMTagger
+
         assert isinstance(self.model, BiLSTMTagger)
         return self.model
+
+    # ------------------------------------------------------------------ the network
+    def emissions(self, batch: TagArrays) -> np.ndarray:
+        """The network: a padded batch (the fields :meth:`BiLSTMTagger.emissions` reads: words, casing,
+        lengths, chars, char_lengths, char_index) -> tag scores (B, T, K) float32."""
+        import torch
+
+        with torch.no_grad():
+            return self.net.emissions(to_batch(batch)).float().numpy()
+
+    def crf_decode(self, em: np.ndarray, mask: np.ndarray, nbest: int, scores: bool) -> CrfDecode:
+        """The CRF on emissions em (B, T, K) float32 and mask (B, T) bool: best paths, marginals and span
+        probabilities (``scores``), the ``nbest`` best paths and log Z (``nbest`` > 1)."""
+        assert self.net.crf is not None
+        return torch_crf_decode(self.net.crf, em, mask, nbest, scores)
+
+    def decode(self, batch: TagArrays, options: TagPredict) -> list[Decoded]:
+        """Predictions (model tag ids) of one padded batch."""
+        em = self.emissions(batch)  # (B, T, K)
+        chunks = self.scheme != "none"
+        crf = self.crf_decode(em, batch.mask, options.nbest, chunks or options.confidence) if self.config.crf else None
+        return decode_outputs(em, batch.lengths.tolist(), self.tags, crf, options.nbest, options.confidence, chunks)
 
     # ------------------------------------------------------------------ predict
     def read(self, path: str, options: TagPredict) -> list[Sentence]:
@@ -132,14 +172,13 @@ class TagPredictor(Predictor[TagConfig]):
         """The longest sentence tagged whole: ``override`` (a predict / evaluate option), else the model's."""
         return override if override is not None else self.config.max_len
 
-    @torch.no_grad()
     def predict_items(
         self, items: list[Any], options: TagPredict, source: str = "", names: Sequence[str] | None = None
     ) -> list[TagPrediction]:
         """One prediction per input, in order (an empty sentence: empty lists). A sentence over
         ``max_len`` tokens is tagged in consecutive pieces of at most ``max_len`` (one warning line,
         naming ``source`` and, for the first such sentence, ``names[i]`` or ``input i``)."""
-        if options.nbest > 1 and self.net.crf is None:
+        if options.nbest > 1 and not self.config.crf:
             raise LstmkitError("--nbest needs a CRF model (this one was trained with --no-crf)")
         sents = [tokens_of(item, i) for i, item in enumerate(items)]
         limit = self.max_len(options.max_len)
@@ -160,10 +199,7 @@ class TagPredictor(Predictor[TagConfig]):
         decoded: dict[int, Decoded] = {}
         for start in range(0, len(order), options.batch_size):
             idx = order[start : start + options.batch_size]
-            batch = collate([examples[j] for j in idx])
-            for j, d in zip(
-                idx, decode_batch(self.net, batch, options.nbest, options.confidence, self.scheme != "none")
-            ):
+            for j, d in zip(idx, self.decode(pad_examples([examples[j] for j in idx]), options)):
                 decoded[j] = d
         parts: dict[int, list[tuple[int, Decoded]]] = {}
         for j, (i, a, _) in enumerate(pieces):
@@ -217,13 +253,15 @@ class TagPredictor(Predictor[TagConfig]):
         """The tokens :meth:`trace_gates` reads: the sentence's, its first ``--max-len`` only."""
         return tokens_of(sample, 0)[: self.max_len()]
 
-    @torch.no_grad()
     def trace_gates(self, sample: list[str] | str) -> list[Any]:
         """Gates of the word BiLSTM on one sentence (one ``lstmkit.nn.Gates`` per layer × direction,
         fields (1, T, H))."""
+        import torch
+
         batch = collate([self.encoder.encode(self.step_labels(sample), None, "sample")])
-        x = self.net.features(batch)  # (1, T, F)
-        _, gates = self.net.lstm(x, batch.lengths, return_gates=True)
+        with torch.no_grad():
+            x = self.net.features(batch)  # (1, T, F)
+            _, gates = self.net.lstm(x, batch.lengths, return_gates=True)
         return gates
 
 

@@ -17,16 +17,25 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-import torch
-
-from lstmkit.data.batching import pad_sequences
 from lstmkit.data.parallel import PairExample, ParallelText, from_pairs, read_parallel, read_tsv
 from lstmkit.errors import DataError
-from lstmkit.tasks.translate.model import TranslateBatch
+
+if TYPE_CHECKING:  # torch only where batches are made: the runtime reads inputs without it
+    from torch import Tensor
 
 DEFAULT_LANGS = ("de", "en")
+
+
+class TranslateBatch(NamedTuple):
+    """src (B, S) and src_len (B,); tgt_in (B, T) = <s> y; tgt_out (B, T) = y </s>; position (B,) in the data set."""
+
+    src: Tensor
+    src_len: Tensor
+    tgt_in: Tensor
+    tgt_out: Tensor
+    position: Tensor
 
 
 def _is_path(x: Any) -> bool:
@@ -104,6 +113,10 @@ def fold_inputs(data: str | None, valid: str | None, extra: Mapping[str, Any]) -
 
 def collate(examples: list[PairExample]) -> TranslateBatch:
     """PairExamples -> a padded TranslateBatch (padding id 0)."""
+    import torch
+
+    from lstmkit.data.batching import pad_sequences
+
     src, src_len = pad_sequences([torch.tensor(e.src, dtype=torch.long) for e in examples])  # (B, S)
     tgt, _ = pad_sequences([torch.tensor(e.tgt, dtype=torch.long) for e in examples])  # (B, T + 1)
     position = torch.tensor([e.position for e in examples], dtype=torch.long)

@@ -18,14 +18,20 @@ With K = 1 this is exactly greedy decoding. <pad> and <s> are never generated.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import torch
 from torch import Tensor
 
 from lstmkit.nn.attention import select_memory
+
+# One options class for these decoders and their NumPy twins (the torch-free predictor builds it):
+# beam K (1 = greedy), nbest (<= beam), alpha (length-normalisation power), max_ratio (output length
+# limit per source token), bos_id / eos_id, banned (never generated: <pad>, <s>).
+from lstmkit.runtime.decode import DecodeOptions
 from lstmkit.tasks.translate.model import Seq2Seq
+
+__all__ = ["DecodeOptions", "Hypothesis", "beam_decode", "decode", "greedy_decode", "max_lengths"]
 
 
 class Hypothesis(NamedTuple):
@@ -35,20 +41,6 @@ class Hypothesis(NamedTuple):
     score: float
     logprob: float
     attention: Tensor
-
-
-@dataclass
-class DecodeOptions:
-    """beam: K (1 = greedy); nbest: hypotheses returned (<= beam); alpha: length-normalisation power;
-    max_ratio: output length limit as a multiple of the source length."""
-
-    beam: int = 5
-    nbest: int = 1
-    alpha: float = 1.0
-    max_ratio: float = 2.0
-    bos_id: int = 2
-    eos_id: int = 3
-    banned: tuple[int, ...] = field(default=(0, 2))  # <pad>, <s>
 
 
 def max_lengths(src_len: Tensor, max_ratio: float) -> list[int]:

@@ -29,16 +29,7 @@ from torch import Tensor, nn
 from lstmkit.nn import LSTM
 from lstmkit.nn.attention import Attention, Memory, lengths_to_mask
 from lstmkit.tasks.translate.config import TranslateConfig
-
-
-class TranslateBatch(NamedTuple):
-    """src (B, S) and src_len (B,); tgt_in (B, T) = <s> y; tgt_out (B, T) = y </s>; position (B,) in the data set."""
-
-    src: Tensor
-    src_len: Tensor
-    tgt_in: Tensor
-    tgt_out: Tensor
-    position: Tensor
+from lstmkit.tasks.translate.data import TranslateBatch  # noqa: F401  (re-exported: the batch the network reads)
 
 
 class DecoderState(NamedTuple):

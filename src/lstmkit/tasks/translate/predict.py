@@ -12,16 +12,18 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NamedTuple, cast
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
-import torch
-from torch import Tensor
+import numpy as np
 
-from lstmkit.data.batching import pad_sequences
+from lstmkit.data.arrays import pad_arrays
 from lstmkit.data.files import read_lines
 from lstmkit.data.parallel import TextCodec, encode_source
 from lstmkit.errors import DataError, LstmkitError, ModelFolderError, warn
+from lstmkit.runtime.decode import DecodeOptions
+from lstmkit.runtime.decode import Hypothesis as ArrayHypothesis
 from lstmkit.tasks.base import Predictor
 from lstmkit.tasks.translate.config import (
     SPEC,
@@ -31,20 +33,25 @@ from lstmkit.tasks.translate.config import (
     TranslatePredict,
 )
 from lstmkit.tasks.translate.data import read_pairs
-from lstmkit.tasks.translate.decode import DecodeOptions, Hypothesis, decode
 from lstmkit.tasks.translate.metrics import corpus_scores
-from lstmkit.tasks.translate.model import Seq2Seq
+
+if TYPE_CHECKING:  # torch is imported where the network runs: the runtime subclass runs ONNX instead
+    import torch
+
+    from lstmkit.tasks.translate.decode import Hypothesis
+    from lstmkit.tasks.translate.model import Seq2Seq
 
 
 class Translation(NamedTuple):
     """One hypothesis in full: detokenised text, target tokens, normalised score, log-probability,
-    attention (len(tokens) + 1, len(source_tokens)) (last row: </s>, if produced), source tokens."""
+    attention (len(tokens) + 1, len(source_tokens)) (last row: </s>, if produced; a float32
+    ``torch.Tensor`` from the torch predictor, a NumPy array from :mod:`lstmkit.runtime`), source tokens."""
 
     text: str
     tokens: list[str]
     score: float
     logprob: float
-    attention: Tensor
+    attention: Any
     source_tokens: list[str]
 
 
@@ -93,7 +100,7 @@ class TranslatePredictor(Predictor[TranslateConfig]):
     @property
     def net(self) -> Seq2Seq:
         """The network, typed."""
-        return cast(Seq2Seq, self.model)
+        return cast("Seq2Seq", self.model)
 
     def setup(self) -> None:
         self.src_codec, self.tgt_codec = codecs_from_transforms(self.config, self.transforms, self.dims)
@@ -120,6 +127,9 @@ class TranslatePredictor(Predictor[TranslateConfig]):
         )
 
     def _to_device(self, device: str) -> torch.device:
+        """Check ``--device`` and move the network there."""
+        import torch
+
         if device == "cuda" and not torch.cuda.is_available():
             raise LstmkitError("device cuda (--device cuda): CUDA is not available")
         dev = torch.device(device)
@@ -163,7 +173,7 @@ class TranslatePredictor(Predictor[TranslateConfig]):
     ) -> list[list[Translation]]:
         """:meth:`translate` with checked options; ``where`` names each sentence in warnings."""
         dopts = self._decode_options(opts, nbest)
-        dev = self._to_device(opts.device)
+        self._to_device(opts.device)  # an unusable --device fails before any work
         keep = [i for i, s in enumerate(sentences) if s.strip()]
         limit = self.config.max_length
         pieces = {i: encode_source(self.src_codec, sentences[i], limit) for i in keep}
@@ -181,13 +191,25 @@ class TranslatePredictor(Predictor[TranslateConfig]):
         out: list[list[Translation]] = [[] for _ in sentences]
         for start in range(0, len(order), opts.batch_size):
             chunk = order[start : start + opts.batch_size]
-            src, src_len = pad_sequences([torch.tensor(pieces[i][0], dtype=torch.long) for i in chunk])  # (B, S)
-            hyps = decode(self.net, src.to(dev), src_len.to(dev), dopts)
+            src, src_len = pad_arrays([np.asarray(pieces[i][0], dtype=np.int64) for i in chunk])  # (B, S), (B,)
+            hyps = self.decode_batch(src, src_len, dopts, opts.device)
             for i, h in zip(chunk, hyps):
                 out[i] = [self._translation(x, pieces[i][0]) for x in h]
         return out
 
-    def _translation(self, h: Hypothesis, src_ids: list[int]) -> Translation:
+    def decode_batch(
+        self, src: np.ndarray, src_len: np.ndarray, dopts: DecodeOptions, device: str = "cpu"
+    ) -> Sequence[Sequence[Hypothesis | ArrayHypothesis]]:
+        """The network and its search: src (B, S) int64 ids (0-padded), src_len (B,) int64 -> up to
+        ``dopts.nbest`` hypotheses per sentence, best first (ids, score, logprob, attention (T', S_b))."""
+        import torch
+
+        from lstmkit.tasks.translate.decode import decode
+
+        dev = self._to_device(device)
+        return decode(self.net, torch.from_numpy(src).to(dev), torch.from_numpy(src_len).to(dev), dopts)
+
+    def _translation(self, h: Hypothesis | ArrayHypothesis, src_ids: list[int]) -> Translation:
         return Translation(
             self.tgt_codec.decode(h.ids),
             self.tgt_codec.id_tokens(h.ids),
@@ -283,6 +305,8 @@ class TranslatePredictor(Predictor[TranslateConfig]):
         """Encoder gate activations for one source sentence: one ``lstmkit.nn.Gates`` per layer × direction
         (index layer * 2 + direction), each field (1, S, H)."""
         sample = _one_sentence(sample)
+        import torch
+
         ids = encode_source(self.src_codec, sample, self.config.max_length)[0]
         src = torch.tensor([ids], dtype=torch.long, device=next(self.model.parameters()).device)  # (1, S)
         with torch.no_grad():

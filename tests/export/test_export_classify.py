@@ -1,0 +1,61 @@
+"""Classifier export: ONNX Runtime against torch, in-process and in a process without torch."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from export_helpers import FIXTURES, assert_same, fixture_sample, run_without_torch
+
+import lstmkit
+from lstmkit.cli.main import main
+from lstmkit.runtime import load
+
+
+@pytest.fixture(scope="module")
+def pair(exported):
+    return lstmkit.load(FIXTURES / "classify"), load(exported("classify"))
+
+
+def _texts(predictor, n: int, length: int, seed: int) -> list[str]:
+    words = [w for w in predictor.encoder.vocab.tokens if not w.startswith("<")]
+    rng = np.random.default_rng(seed)
+    return [" ".join(rng.choice(words, size=length)) for _ in range(n)]
+
+
+@pytest.mark.parametrize("batch", [1, 5])
+@pytest.mark.parametrize("length", [1, 7, 300])
+def test_runtime_matches_torch(pair, batch, length):
+    torch_p, ort_p = pair
+    texts = _texts(torch_p, batch, length, seed=batch * 1000 + length)
+    texts[-1] = " ".join(texts[-1].split()[: max(1, length // 2)])  # a shorter one in the batch: padding
+    assert_same(ort_p.predict(texts), torch_p.predict(texts))
+
+
+def test_export_folder_predicts_without_torch(exported):
+    sample = fixture_sample("classify")
+    script = f"""
+import json
+from lstmkit.runtime import load
+print(json.dumps(load({str(exported("classify"))!r}).predict({sample["inputs"]!r})))
+"""
+    got = run_without_torch(script)
+    assert_same(got, lstmkit.load(FIXTURES / "classify").predict(sample["inputs"]))
+
+
+def test_cli_predict_on_an_export_folder(exported, tmp_path, capsys):
+    data = tmp_path / "in.csv"
+    data.write_text("text\ngreat fun\nawful\n", encoding="utf-8")
+    assert main(["classify", "predict", "--model", str(FIXTURES / "classify"), "--data", str(data), "--json"]) == 0
+    want = json.loads(capsys.readouterr().out)
+    assert main(["classify", "predict", "--model", str(exported("classify")), "--data", str(data), "--json"]) == 0
+    assert_same(json.loads(capsys.readouterr().out), want)
+
+
+def test_export_refuses_to_overwrite_and_names_the_task(exported, capsys):
+    out = exported("classify")
+    assert main(["export", "--model", str(FIXTURES / "classify"), "--out", str(out)]) == 2
+    assert "--overwrite" in capsys.readouterr().err
+    assert main(["tag", "predict", "--model", str(out), "--data", "-"]) == 2
+    assert "classify" in capsys.readouterr().err
