@@ -30,6 +30,7 @@ TOOLS = {
     "inspect": "lstmkit.inspect:COMMAND",
     "build-kernels": "lstmkit.doctor:BUILD_KERNELS",
     "doctor": "lstmkit.doctor:DOCTOR",
+    "serve": "lstmkit.serve.config:SERVE",
     "export": "lstmkit.export.command:COMMAND",
 }
 #: old spellings answered with a hint, for every task's evaluate / predict
@@ -180,6 +181,7 @@ _TOOL_HELP = {
     "inspect": "heatmaps of the gates and cell state of a trained model",
     "build-kernels": "compile the C++ LSTM kernel now (once per machine and torch version)",
     "doctor": "check the installation, the compiled kernel and data folders (ok/warn/fail)",
+    "serve": "serve a model folder as an HTTP JSON API (predict, streaming sessions, metrics)",
     "export": "export a model folder as ONNX graphs for the torch-free runtime (lstmkit.runtime) and serve",
 }
 
