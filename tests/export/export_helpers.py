@@ -54,3 +54,19 @@ def assert_same(got: Any, want: Any, atol: float = 1e-4, where: str = "outputs")
             assert_same(g, w, atol, f"{where}[{i}]")
     else:
         assert got == want, f"{where}: {got!r} != {want!r}"
+
+
+def rebuilt(task: str, **changes: Any) -> Any:
+    """The fixture model of ``task`` rebuilt with ``changes`` to its settings (``lstm`` keys go to the
+    LSTM section), random weights: a predictor of another variant around the same vocabularies."""
+    import lstmkit
+    from lstmkit import tasks
+
+    fixture = lstmkit.load(FIXTURES / task)
+    cfg = fixture.config.to_dict()
+    for k, v in changes.items():
+        (cfg["lstm"] if k in cfg["lstm"] else cfg)[k] = v
+    cls = tasks.task_class(task)
+    config = cls.spec.config.from_dict(cfg)
+    model = cls(config).build(fixture.dims).eval()
+    return cls.Predictor(config, model, fixture.dims, fixture.transforms)

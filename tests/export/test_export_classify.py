@@ -59,3 +59,14 @@ def test_export_refuses_to_overwrite_and_names_the_task(exported, capsys):
     assert "--overwrite" in capsys.readouterr().err
     assert main(["tag", "predict", "--model", str(out), "--data", "-"]) == 2
     assert "classify" in capsys.readouterr().err
+
+
+def test_a_variant_classifier_exports_too(tmp_path):
+    from export_helpers import rebuilt
+
+    from lstmkit.export import export_model
+
+    torch_p = rebuilt("classify", layer_norm=True, zoneout=0.1, num_layers=2, pooling="attention")
+    ort_p = load(export_model(torch_p, tmp_path / "export"))
+    texts = _texts(torch_p, 5, 40, seed=3)
+    assert_same(ort_p.predict(texts), torch_p.predict(texts))

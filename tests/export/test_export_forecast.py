@@ -74,3 +74,19 @@ def test_cli_predict_on_an_export_folder(exported, capsys):
     want = json.loads(capsys.readouterr().out)
     assert main(["forecast", "predict", "--model", str(exported("forecast")), "--data", str(TABLE), "--json"]) == 0
     assert_same(json.loads(capsys.readouterr().out), want)
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [{"cell": "slstm", "heads": 2}, {"layer_norm": True, "peephole": True, "num_layers": 2, "ensemble": 2}],
+    ids=["slstm", "layer-norm-peephole-ensemble"],
+)
+def test_variants_export_too(tmp_path, changes):
+    from export_helpers import rebuilt
+
+    from lstmkit.export import export_model
+
+    torch_p = rebuilt("forecast", **changes)
+    ort_p = load(export_model(torch_p, tmp_path / "export"))
+    df = pd.read_csv(TABLE)
+    assert_same(ort_p.predict(df), torch_p.predict(df))

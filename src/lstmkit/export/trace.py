@@ -29,7 +29,7 @@ from torch import Tensor, nn
 
 from lstmkit.export.graph import OPSET, Builder, finish, splice
 from lstmkit.export.recurrence import LayerWeights, cell_nodes, input_nodes, op_layer, scan_layer
-from lstmkit.nn import LSTM
+from lstmkit.nn import LSTM, SLSTM
 
 Mode = Literal["auto", "op", "scan"]
 
@@ -89,21 +89,28 @@ def _lstm_step(m: LSTM, key: str, x_t: Tensor, state: Any = None):
 
 @contextlib.contextmanager
 def placeholders(model: nn.Module) -> Iterator[dict[str, LSTM]]:
-    """Within: every LSTM of ``model`` traces as a placeholder; yields key -> module."""
+    """Within: every LSTM of ``model`` traces as a placeholder; yields key -> module. An SLSTM (forecast's
+    ``--cell slstm``) traces on its reference path, its time loop unrolled: exact for a fixed number of
+    steps (the forecaster's lookback), not for a dynamic time axis."""
     registry = _ACTIVE
     registry.clear()
-    for m in model.modules():
-        if isinstance(m, LSTM):
-            key = f"lstm{len(registry)}"
-            registry[key] = m
-            m.forward = partial(_lstm_forward, m, key)  # type: ignore[method-assign]
-            m.step = partial(_lstm_step, m, key)  # type: ignore[method-assign]
+    slstms = [m for m in model.modules() if isinstance(m, SLSTM)]
+    impls = [m.impl for m in slstms]
+    for s in slstms:
+        s.impl = "reference"
+    for lstm in (m for m in model.modules() if isinstance(m, LSTM)):
+        key = f"lstm{len(registry)}"
+        registry[key] = lstm
+        lstm.forward = partial(_lstm_forward, lstm, key)  # type: ignore[method-assign]
+        lstm.step = partial(_lstm_step, lstm, key)  # type: ignore[method-assign]
     try:
         yield registry
     finally:
-        for m in registry.values():
-            del m.forward, m.step
+        for lstm in registry.values():
+            del lstm.forward, lstm.step
         registry.clear()
+        for s, impl in zip(slstms, impls):
+            s.impl = impl
 
 
 def layer_weights(m: LSTM, layer: int, direction: int) -> LayerWeights:

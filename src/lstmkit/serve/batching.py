@@ -1,8 +1,9 @@
 """Micro-batching of ``POST /v1/predict``: concurrent requests share one predictor call.
 
 Requests wait in a bounded :class:`asyncio.Queue` (full: :class:`Overloaded`, answered 503). One
-worker task takes the first waiting request, lets others join for at most ``max_wait`` seconds (or
-until ``max_batch`` are there), groups them by equal options, and runs one
+worker task takes the first waiting request and, when the server is busy (others already wait, or the
+last call served several), lets others join for at most ``max_wait`` seconds (or until ``max_batch``
+are there); a request that finds the server idle is not held back. It groups them by equal options, and runs one
 ``predictor.predict(all items of the group, **options)`` per group in a thread, one predictor call at
 a time (``lock``, shared with the streaming sessions). The outputs are split back in order.
 
@@ -69,6 +70,7 @@ class Batcher:
         self.max_batch, self.max_wait = max_batch, max_wait
         self.queue: asyncio.Queue[Job] = asyncio.Queue(maxsize=max_queue)
         self.full = asyncio.Event()  # set when a whole batch is waiting: stop waiting for more
+        self.last_size = 1  # requests in the last call: > 1 means the server is busy
 
     async def submit(self, inputs: Any, options: dict[str, Any]) -> Any:
         """Queue one request and wait for its outputs as JSON values."""
@@ -103,7 +105,8 @@ class Batcher:
     async def gather(self) -> list[Job]:
         """The first waiting request and those that join within ``max_wait`` (``max_batch`` at most)."""
         jobs = [await self.queue.get()]
-        if self.max_wait > 0 and self.queue.qsize() < self.max_batch - 1:
+        busy = not self.queue.empty() or self.last_size > 1
+        if busy and self.max_wait > 0 and self.queue.qsize() < self.max_batch - 1:
             self.full.clear()
             try:
                 await asyncio.wait_for(self.full.wait(), self.max_wait)
@@ -111,6 +114,7 @@ class Batcher:
                 pass
         while len(jobs) < self.max_batch and not self.queue.empty():
             jobs.append(self.queue.get_nowait())
+        self.last_size = len(jobs)
         return [j for j in jobs if not j.future.done()]
 
     @staticmethod
