@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, NamedTuple, Protocol
 import numpy as np
 
 from lstmkit.data.conll import Span, split_tag, tags_to_spans
-from lstmkit.runtime.decode import NBest, SoftmaxScores
+from lstmkit.runtime.decode import CrfScores, NBest, SoftmaxScores
 
 if TYPE_CHECKING:
     from torch import Tensor
@@ -102,8 +102,8 @@ def continuations(tags: Sequence[str]) -> list[np.ndarray]:
     ]
 
 
-class _CrfScores:
-    """One batch's CRF quantities as numpy arrays, for per-span probabilities (computed with torch)."""
+class _CrfScores(CrfScores):
+    """:class:`lstmkit.runtime.decode.CrfScores` with its forward-backward computed by the torch CRF."""
 
     def __init__(self, crf: CRF, em: Tensor, mask: Tensor) -> None:
         import torch
@@ -114,37 +114,12 @@ class _CrfScores:
         self.alphas, self.betas, self.log_z = alphas.double().numpy(), betas.double().numpy(), log_z.double().numpy()
         self.trans, self.end, self.em = trans.double().numpy(), end.double().numpy(), em.double().numpy()
 
-    def marginals(self, b: int, n: int) -> np.ndarray:
-        """(n, K) p(y_t = k | x) of sentence ``b``."""
-        return np.exp(self.alphas[b, :n] + self.betas[b, :n] - self.log_z[b])
 
-    def span(self, b: int, n: int, path: list[int], s: int, e: int, cont: np.ndarray) -> float:
-        """p(y_s..e = path_s..e, y_{e+1} not in ``cont`` | x) of sentence ``b`` (module docstring)."""
-        lp = self.alphas[b, s, path[s]]
-        for t in range(s + 1, e + 1):
-            lp += self.trans[path[t - 1], path[t]] + self.em[b, t, path[t]]
-        if e == n - 1:
-            lp += self.end[path[e]]
-        else:
-            nxt = self.trans[path[e]] + self.em[b, e + 1] + self.betas[b, e + 1]  # (K,)
-            lp += np.logaddexp.reduce(np.where(cont, -np.inf, nxt))
-        return float(np.exp(lp - self.log_z[b]))
-
-
-class _SoftmaxScores:
-    """One batch's per-token softmax probabilities (a model without CRF), computed with torch; the
-    predictors use :class:`lstmkit.runtime.decode.SoftmaxScores`, its NumPy twin."""
+class _SoftmaxScores(SoftmaxScores):
+    """:class:`lstmkit.runtime.decode.SoftmaxScores` with the softmax computed by torch."""
 
     def __init__(self, em: Tensor) -> None:
         self.probs = em.double().softmax(-1).numpy()  # (B, T, K)
-
-    def marginals(self, b: int, n: int) -> np.ndarray:
-        return self.probs[b, :n]
-
-    def span(self, b: int, n: int, path: list[int], s: int, e: int, cont: np.ndarray) -> float:
-        """prod_{t=s..e} p_t(path_t) * (1 - p_{e+1}(cont)) (independent tokens)."""
-        p = float(np.prod([self.probs[b, t, path[t]] for t in range(s, e + 1)]))
-        return p * (1.0 - float(self.probs[b, e + 1, cont].sum())) if e + 1 < n else p
 
 
 def torch_crf_decode(crf: CRF, em: np.ndarray, mask: np.ndarray, nbest: int, scores: bool) -> CrfDecode:
