@@ -18,7 +18,7 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q $(TORCH_PIP_ARGS) "$(TORCH_SPEC)"
-	$(PY) -m pip install -q -e ".[audio,parquet,export,serve,dev]"
+	$(PY) -m pip install -q -e ".[audio,parquet,export,serve,track,tune,dev]"
 	touch $(STAMP)
 
 # the C++ LSTM kernel is compiled once here, up front (a no-op when it is cached: it is shared by

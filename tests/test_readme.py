@@ -30,6 +30,7 @@ SHARED = [
     "monitor_mode",
     "max_time",
     "seed",
+    "log_to",
 ]
 
 

@@ -69,6 +69,10 @@ EXTRAS = {
     "soundfile": ("speech audio files", "audio"),
     "librosa": ("speech features", "audio"),
     "pyarrow": ("Parquet data", "parquet"),
+    "onnxruntime": ("lstmkit export, the torch-free runtime", "export"),
+    "fastapi": ("lstmkit serve", "serve"),
+    "optuna": ("lstmkit <task> tune", "tune"),
+    "tensorboard": ("--log-to tensorboard runs", "track"),
 }
 
 

@@ -10,6 +10,7 @@ A trained model is a folder (format 2)::
     <name>.json         one file per data transform (vocabulary, scaler, label list, ...)
     metrics.json        final validation / test metrics
     history.csv, *.png  written by the trainer and the task (not read back here)
+    tensorboard/        event files of ``--log-to tensorboard`` (:mod:`lstmkit.trainer.tracking`)
 
 Every file is written atomically: to a temporary file in the same folder, flushed, then renamed
 over the target, so a crash never leaves a half-written file behind. JSON never holds NaN or

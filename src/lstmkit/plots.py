@@ -8,7 +8,9 @@ functions at the end of this file, using :func:`new_figure` / :func:`save_figure
 from __future__ import annotations
 
 import io
+import math
 import os
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -49,20 +51,62 @@ def save_figure(fig, path: str | os.PathLike[str]) -> Path:
     return atomic_write_bytes(path, buf.getvalue())
 
 
-def plot_loss(history: Sequence[Mapping[str, float]], path: str | os.PathLike[str], title: str = "loss") -> Path:
-    """Train and validation loss per epoch (from the trainer's history rows)."""
-    fig, ax = new_figure()
-    epochs = [row["epoch"] for row in history]
-    for key, label in (("train_loss", "train"), ("valid_loss", "valid")):
-        values = [row.get(key) for row in history]
-        if any(v is not None for v in values):
-            ax.plot(epochs, [float("nan") if v is None else v for v in values], marker="o", markersize=3, label=label)
-    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("loss")
+LOSS_LINES = (("train_loss", "train"), ("valid_loss", "validation"))
+
+
+def plot_loss(
+    history: Sequence[Mapping[str, float]],
+    path: str | os.PathLike[str],
+    title: str = "loss",
+    *,
+    monitor: str | None = None,
+    best_epoch: float | None = None,
+) -> Path:
+    """The trainer's history rows as :func:`loss_figure`, saved as PNG."""
+    return save_figure(loss_figure(history, title, monitor=monitor, best_epoch=best_epoch), path)
+
+
+def loss_figure(
+    history: Sequence[Mapping[str, float]],
+    title: str = "loss",
+    *,
+    monitor: str | None = None,
+    best_epoch: float | None = None,
+) -> Any:
+    """Train and validation loss per epoch on a log scale (linear when a loss is <= 0), and beside it
+    the ``monitor``-ed metric when that is not a loss; ``best_epoch`` is marked on both panels."""
+    metric = monitor if monitor not in (None, *dict(LOSS_LINES)) and any(monitor in r for r in history) else None
+    fig, axes = new_figure(1, 2 if metric else 1, width=11.0 if metric else 6.4, squeeze=False)
+    ax = axes[0, 0]
+    values: list[float] = []
+    for key, label in LOSS_LINES:
+        values += _epoch_line(ax, history, key, label)
+    if values and min(values) > 0:
+        ax.set_yscale("log")
+    ax.set_ylabel("loss (log scale)" if ax.get_yscale() == "log" else "loss")
     ax.set_title(title)
-    ax.legend()
-    return save_figure(fig, path)
+    panels = [ax]
+    if metric is not None:
+        _epoch_line(axes[0, 1], history, metric, metric, color="C2")
+        axes[0, 1].set_ylabel(metric)
+        axes[0, 1].set_title(f"monitored: {metric}")
+        panels.append(axes[0, 1])
+    for panel in panels:
+        if best_epoch:
+            panel.axvline(best_epoch, color="0.5", ls=":", lw=1.0, label=f"best epoch ({best_epoch:g})")
+        panel.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+        panel.set_xlabel("epoch")
+        panel.legend()
+    return fig
+
+
+def _epoch_line(ax: Any, history: Sequence[Mapping[str, float]], key: str, label: str, **style: Any) -> list[float]:
+    """Draw ``key`` per epoch (when any row has it); returns its finite values."""
+    rows = [r for r in history if r.get(key) is not None]
+    if not rows:
+        return []
+    ax.plot([r["epoch"] for r in rows], [r[key] for r in rows], marker="o", markersize=3, label=label, **style)
+    return [float(r[key]) for r in rows if math.isfinite(float(r[key]))]
 
 
 def plot_gates(
@@ -99,9 +143,8 @@ def plot_gates(
         ax.set_ylabel(f"{name}\nunit")
         ax.grid(False)
         fig.colorbar(im, ax=ax, fraction=0.025, pad=0.01)
-    if labels is not None and len(labels) == T and T <= 60:
-        axes[-1].set_xticks(range(T))
-        axes[-1].set_xticklabels(list(labels), rotation=90)
+    if labels is not None and len(labels) == T:
+        token_ticks(axes[-1], "x", labels, T)
     axes[-1].set_xlabel("time step")
     axes[0].set_title(title)
     return save_figure(fig, path)
@@ -119,7 +162,15 @@ def plot_attention(
     path: str | os.PathLike[str],
     title: str = "attention",
 ) -> Path:
-    """Attention heatmap of one translation: rows are target tokens, columns source tokens.
+    """:func:`attention_figure` saved as PNG."""
+    return save_figure(attention_figure(weights, source_tokens, target_tokens, title), path)
+
+
+def attention_figure(
+    weights: Any, source_tokens: Sequence[str], target_tokens: Sequence[str], title: str = "attention"
+) -> Any:
+    """Attention heatmap of one translation: rows are target tokens, columns source tokens, both
+    labelled with :func:`readable_tokens` (see :func:`token_ticks`).
 
     ``weights`` is (T', S) (tensor or array); rows beyond ``target_tokens`` (e.g. the </s> step) are
     labelled ``</s>``.
@@ -127,19 +178,75 @@ def plot_attention(
     import numpy as np
 
     w = np.asarray(weights.detach().cpu() if hasattr(weights, "detach") else weights, dtype=float)  # (T', S)
-    rows = list(target_tokens) + ["</s>"] * max(0, w.shape[0] - len(target_tokens))
-    fig, ax = new_figure(width=max(4.0, 0.35 * w.shape[1] + 2), height=max(3.0, 0.3 * w.shape[0] + 1.5))
+    T, S = w.shape
+    rows = list(target_tokens) + ["</s>"] * max(0, T - len(target_tokens))
+    fig, ax = new_figure(width=min(16.0, max(4.0, 0.3 * S + 2)), height=min(12.0, max(3.0, 0.3 * T + 1.5)))
     im = ax.imshow(w, aspect="auto", cmap="viridis", vmin=0.0, vmax=1.0, interpolation="nearest")
     ax.grid(False)
-    ax.set_xticks(range(w.shape[1]))
-    ax.set_xticklabels(list(source_tokens)[: w.shape[1]], rotation=90)
-    ax.set_yticks(range(w.shape[0]))
-    ax.set_yticklabels(rows[: w.shape[0]])
+    token_ticks(ax, "x", source_tokens, S)
+    token_ticks(ax, "y", rows, T)
     ax.set_xlabel("source")
     ax.set_ylabel("target")
     ax.set_title(title)
     fig.colorbar(im, ax=ax, fraction=0.04)
-    return save_figure(fig, path)
+    return fig
+
+
+SPECIAL_TOKEN = re.compile(r"^<[^<>\s]+>$")  # <s>, </s>, <unk>, <pad>, <eos>
+MAX_TOKEN_LABELS = 60  # per axis: beyond it, every k-th token is labelled
+
+
+def readable_tokens(tokens: Sequence[str]) -> list[str]:
+    """Subword tokens as the text they stand for: the word-boundary markers of SentencePiece /
+    Metaspace (``▁``), GPT-2 (``Ġ``), subword-nmt (``@@``), original BPE (``</w>``) and WordPiece
+    (``##``) are removed, a piece that continues a word gets a leading ``-`` (``▁renn``, ``t`` ->
+    ``renn``, ``-t``), a lone space piece is ``␣``; special tokens and unmarked tokens are kept."""
+    toks = [str(t) for t in tokens]
+    starts, texts = _word_starts(toks)
+    out = []
+    for tok, text, start in zip(toks, texts, starts):
+        if SPECIAL_TOKEN.match(tok):
+            out.append(tok)
+        elif not text:
+            out.append("␣")
+        else:
+            out.append(text if start or not any(c.isalnum() for c in text) else "-" + text)
+    return out
+
+
+def _word_starts(toks: list[str]) -> tuple[list[bool], list[str]]:
+    """Per token: whether it starts a word, and its text without the marker (by the scheme its markers show)."""
+    for mark in ("▁", "Ġ"):  # a word-initial prefix
+        if any(mark in t for t in toks):
+            return [i == 0 or t.startswith(mark) for i, t in enumerate(toks)], [
+                t.replace(mark, " ").strip() for t in toks
+            ]
+    for mark, ends in (("</w>", True), ("@@", False)):  # a suffix: the word ends here / goes on
+        if any(t.endswith(mark) for t in toks):
+            starts = [i == 0 or toks[i - 1].endswith(mark) == ends for i in range(len(toks))]
+            return starts, [t[: -len(mark)] if t.endswith(mark) else t for t in toks]
+    if any(t.startswith("##") and len(t) > 2 for t in toks):
+        return [not t.startswith("##") for t in toks], [t[2:] if t.startswith("##") else t for t in toks]
+    return [True] * len(toks), toks
+
+
+def token_ticks(ax: Any, axis: str, tokens: Sequence[str], n: int) -> None:
+    """Label ``n`` heatmap cells along ``axis`` ("x" or "y") with :func:`readable_tokens`: x labels
+    rotated (60°, upright beyond 20), the font smaller the more labels, and at most :data:`MAX_TOKEN_LABELS` of them (every
+    k-th token on a longer axis), so that they never overlap."""
+    labels = readable_tokens(tokens)[:n]
+    labels += [""] * (n - len(labels))
+    step = -(-n // MAX_TOKEN_LABELS)
+    positions = list(range(0, n, step))
+    size = max(6.0, min(10.0, 11.0 - len(positions) / 8))
+    shown = [labels[i] for i in positions]
+    if axis == "x":
+        ax.set_xticks(positions)
+        slant = 60 if len(positions) <= 20 else 90  # upright when dense: the narrowest footprint
+        ax.set_xticklabels(shown, rotation=slant, ha="right", va="center", rotation_mode="anchor", fontsize=size)
+    else:
+        ax.set_yticks(positions)
+        ax.set_yticklabels(shown, fontsize=size)
 
 
 # ----------------------------------------------------------------------------- text room (classify)
@@ -226,17 +333,14 @@ def plot_backtest(
     """Truth against every rolling-origin forecast of a backtest frame (columns ``time_column``,
     ``origin``, ``target``, ``target_pred``): one coloured segment per origin; ``bands``:
     ``(label, low column, high column[, colour])`` shaded around each segment (widest first)."""
+    from matplotlib.legend_handler import HandlerTuple
+
     fig, ax = new_figure(width=9.0, height=3.6)
     truth = frame.drop_duplicates(time_column).sort_values(time_column)
     ax.plot(truth[time_column], truth[target], color="0.3", lw=1.0, label="truth")
+    segments: list[Any] = []
     for k, (_, seg) in enumerate(frame.groupby("origin", sort=True)):
-        ax.plot(
-            seg[time_column],
-            seg[f"{target}_pred"],
-            color=f"C{1 + k % 2}",
-            lw=1.1,
-            label="forecasts" if k == 0 else None,
-        )
+        segments += ax.plot(seg[time_column], seg[f"{target}_pred"], color=f"C{1 + k % 2}", lw=1.1)
         for b, (label, lo, hi, *c) in enumerate(bands):
             ax.fill_between(
                 seg[time_column],
@@ -247,9 +351,13 @@ def plot_backtest(
                 lw=0,
                 label=label if k == 0 else None,
             )
+    handles, labels = ax.get_legend_handles_labels()  # truth, then the bands
+    if segments:  # one entry for every origin's forecast, in both alternating colours
+        handles.insert(1, tuple(segments[:2]))
+        labels.insert(1, "forecast from each origin")
+    ax.legend(handles, labels, loc="upper left", handler_map={tuple: HandlerTuple(ndivide=None)})
     ax.set_ylabel(target)
     ax.set_title(title)
-    ax.legend(loc="upper left")
     fig.autofmt_xdate()
     return save_figure(fig, path)
 

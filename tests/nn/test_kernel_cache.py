@@ -174,7 +174,7 @@ def test_doctor_prints_one_line_per_check(built, tmp_path, capsys):
     assert all(line.split()[0] in ("ok", "warn", "fail") for line in lines)
     checks = {line.split()[1]: line for line in lines}
     names = ["python", "lstmkit", "torch", "numpy", "threads", "cuda", "compiler", "ninja", "kernel"]
-    names += ["soundfile", "librosa", "pyarrow", "cache", "data"]
+    names += ["soundfile", "librosa", "pyarrow", "onnxruntime", "fastapi", "optuna", "tensorboard", "cache", "data"]
     assert list(checks) == names
     for name in names:
         assert name in checks, name

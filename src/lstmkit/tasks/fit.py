@@ -112,9 +112,11 @@ def fit(
     """
     from lstmkit.io import commit_folder
     from lstmkit.trainer.distributed import is_main_process
+    from lstmkit.trainer.tracking import require
 
     budget = Budget(config.train.max_time, time.monotonic() if started is None else started)  # type: ignore[attr-defined]
     config.validate()
+    require(config.train.log_to)  # type: ignore[attr-defined]  # a missing --log-to package: said before any work
     check_out(out, task, resume=resume, overwrite=overwrite)
     run = tasks.task_class(task)(config)
     if test is not None:

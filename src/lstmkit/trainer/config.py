@@ -14,6 +14,7 @@ Optimizer = Literal["adamw", "sgd"]
 Schedule = Literal["none", "cosine", "plateau"]
 Mode = Literal["min", "max"]
 Device = Literal["auto", "cpu", "cuda"]
+LogTo = Literal["csv", "tensorboard", "mlflow"]
 
 
 @dataclass
@@ -48,6 +49,11 @@ class TrainConfig(Settings):
     )
     seed: int = setting(0, ge=0, le=2**63 - 1, help="random seed: the same seed gives the same metrics on CPU")
     device: Device = setting("auto", help="auto (CUDA when available), cpu or cuda (bf16 autocast on CUDA)")
+    log_to: LogTo = setting(
+        "csv",
+        help="where the run is logged besides history.csv: csv (nothing more), tensorboard (OUT/tensorboard/; "
+        "pip install 'lstmkit[track]') or mlflow (MLFLOW_TRACKING_URI; pip install 'lstmkit[mlflow]')",
+    )
 
     def check(self) -> None:
         if not self.monitor.strip():

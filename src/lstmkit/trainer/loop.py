@@ -33,14 +33,14 @@ from lstmkit.data.batching import BatchSampler, shuffled_batches
 from lstmkit.errors import LstmkitError
 from lstmkit.io import atomic_write_text
 from lstmkit.trainer import checkpoint as ckpt_io
-from lstmkit.trainer import distributed
+from lstmkit.trainer import distributed, tracking
 from lstmkit.trainer.config import TrainConfig
 from lstmkit.trainer.progress import Progress
 from lstmkit.trainer.stops import SIGNAL_NAMES, Stops
 
 EVENTS = ("on_epoch_start", "on_batch_end", "on_epoch_end", "on_train_end")
 # Fields that may change between a run and its --resume (the others must match the checkpoint).
-RESUMABLE_CHANGES = {"epochs", "max_time", "device", "patience"}
+RESUMABLE_CHANGES = {"epochs", "max_time", "device", "patience", "log_to"}
 
 
 def to_device(batch: Any, device: torch.device | str) -> Any:
@@ -124,7 +124,8 @@ class LoopState:
 class Trainer:
     """Train ``model`` on ``train_set``; see the module docstring and docs/architecture.md.
 
-    ``out_dir`` receives the checkpoint, history.csv and loss.png; ``resume`` continues from the
+    ``out_dir`` receives the checkpoint, history.csv and loss.png (and ``cfg.log_to``'s tracker
+    the same: :mod:`lstmkit.trainer.tracking`); ``resume`` continues from the
     checkpoint in ``resume_from`` (default ``out_dir``); ``time_left()`` overrides the budget of
     ``cfg.max_time`` (see :class:`~lstmkit.trainer.stops.Stops`). ``identity`` (plain values:
     the task, its settings, the data's sizes) is saved in the checkpoint and must be the same on
@@ -183,6 +184,7 @@ class Trainer:
         self.scheduler: Any = None
         self.valid_batches: list = []
         self.progress = Progress(quiet=True)  # replaced in fit()
+        self.tracker = tracking.Tracker()  # replaced in fit(): the one --log-to names
 
     # ------------------------------------------------------------------ hooks
     def add_callback(self, event: str, fn: Callable[[Trainer], None]) -> None:
@@ -220,20 +222,27 @@ class Trainer:
         self.stops = Stops(self.cfg.max_time, self._time_left)
         with self.stops:
             self._setup()
-            st = self.state
-            while not st.finished and st.epoch <= self.cfg.epochs:
-                reason = self._run_epoch()
-                if reason is not None:  # cut short inside the epoch
-                    st.stopped = reason
-                    self._save_checkpoint()
-                    self._partial_row()
-                    break
-                self._end_epoch()
-                reason = self._stop_reason()
-                if not st.finished and reason is not None:
-                    st.stopped = reason
-                    break
-            return self._finish()
+            self.tracker = tracking.attach(self)
+            try:
+                self._epochs()
+                return self._finish()
+            finally:
+                self.tracker.close("FAILED")  # nothing to do once the run ended in on_train_end
+
+    def _epochs(self) -> None:
+        st = self.state
+        while not st.finished and st.epoch <= self.cfg.epochs:
+            reason = self._run_epoch()
+            if reason is not None:  # cut short inside the epoch
+                st.stopped = reason
+                self._save_checkpoint()
+                self._partial_row()
+                break
+            self._end_epoch()
+            reason = self._stop_reason()
+            if not st.finished and reason is not None:
+                st.stopped = reason
+                break
 
     def _setup(self) -> None:
         cfg = self.cfg
@@ -526,13 +535,13 @@ class Trainer:
             best = {k: v for k, v in self.partial_rows[-1].items() if k != "partial"}
         else:
             best = {"epoch": 0, "train_loss": self._global_train_loss(), **self._validate()}
-        self._fire("on_train_end")
         rows = st.history + self.partial_rows
-        if self.out_dir is not None and self.ctx.is_main and rows:
+        if self.out_dir is not None and self.ctx.is_main and rows:  # before on_train_end: a tracker logs the plot
             from lstmkit.plots import plot_loss
 
             self._write_history()
-            plot_loss(rows, self.out_dir / "loss.png")
+            plot_loss(rows, self.out_dir / "loss.png", monitor=self.monitor, best_epoch=st.best_epoch or None)
+        self._fire("on_train_end")
         if st.stopped in ("max_time", "interrupted"):
             note = f"best epoch {st.best_epoch}" if st.best_epoch else "no epoch completed yet"
             why = (
