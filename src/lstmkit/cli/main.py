@@ -6,6 +6,8 @@ Every task gets the same shape from its :class:`lstmkit.tasks.spec.TaskSpec`::
                             [--resume | --overwrite] [--threads N] [--quiet] [--json] [--<setting> V ...]
     lstmkit <task> evaluate --model DIR --data F [--json] [--threads N] [--<option> V ...]
     lstmkit <task> predict  --model DIR [--data F|-] [--output F] [--json] [--threads N] [--<option> V ...]
+    lstmkit <task> tune     --data F [--valid F] --out DIR [--trials N] [--max-time S] [--space F.toml]
+                            [--storage F] [--resume] [--workers N] [--<setting> V ...]   (every task)
     lstmkit <task> <extra>  ...                    (forecast backtest, lm generate, speech manifest)
     lstmkit quickstart | inspect
 
@@ -20,7 +22,7 @@ import sys
 from collections.abc import Sequence
 from functools import partial
 
-from lstmkit import __version__, tasks
+from lstmkit import __version__, tasks, tune
 from lstmkit.cli.options import LstmkitParser, add_settings
 from lstmkit.tasks.spec import Arg, Command, TaskSpec
 
@@ -50,9 +52,11 @@ def _threads(p: argparse.ArgumentParser) -> None:
 
 def _args(p: argparse.ArgumentParser, args: Sequence[Arg]) -> None:
     for a in args:
-        p.add_argument(
-            "--" + a.name.replace("_", "-"), dest=a.name, required=a.required, default=a.default, help=a.help
-        )
+        name = "--" + a.name.replace("_", "-")
+        if a.flag:
+            p.add_argument(name, dest=a.name, action="store_true", help=a.help)
+        else:
+            p.add_argument(name, dest=a.name, required=a.required, default=a.default, help=a.help)
 
 
 def _add_train(sub: argparse._SubParsersAction, spec: TaskSpec) -> None:
@@ -139,7 +143,7 @@ def _add_task(p: LstmkitParser, spec: TaskSpec) -> None:
     _add_train(sub, spec)
     _add_evaluate(sub, spec)
     _add_predict(sub, spec)
-    for cmd in spec.commands:
+    for cmd in (*spec.commands, tune.command(spec)):  # tune: one declaration for every task
         add_command(sub, cmd, spec)
 
 

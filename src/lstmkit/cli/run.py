@@ -222,4 +222,7 @@ def command(args: argparse.Namespace) -> int:
         plain["model"] = args.model
     if cmd.overwrite:
         plain["overwrite"] = args.overwrite
+    if cmd.given:
+        plain["given"] = given_settings(args, cmd.options)
+        plain["started"] = getattr(args, "started", None)
     return int(getattr(importlib.import_module(module), fn)(plain, opts) or 0)

@@ -26,6 +26,7 @@ class Arg:
     help: str
     required: bool = False
     default: str | None = None
+    flag: bool = False  # an on/off switch (``--resume``): True when given, no value
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,9 @@ class Command:
     args: tuple[Arg, ...] = ()
     model: bool = True  # takes --model DIR
     overwrite: bool = False  # takes --overwrite (replace an existing output folder), passed as args["overwrite"]
+    #: run also gets args["given"] (the option flags typed, flat name -> text, to lay over a --config
+    #: file as train does) and args["started"] (time.monotonic() when the command line was read)
+    given: bool = False
 
 
 @dataclass(frozen=True)
