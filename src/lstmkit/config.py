@@ -241,6 +241,21 @@ class Settings:
 
 
 # ============================================================================ TOML
+def load_toml(path: str | os.PathLike[str], where: str, missing: str = "file not found") -> dict[str, Any]:
+    """The parsed TOML file ``path``; a missing or invalid file is a :class:`ConfigError` starting with ``where``."""
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"{where}: {missing}")
+    try:
+        return tomllib.loads(p.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{where}: invalid TOML ({e})") from None
+
+
 def read_toml(path: str | os.PathLike[str], cls: type[Settings]) -> dict[str, Any]:
     """A TOML file's settings for ``cls`` as flat ``{name: value}``.
 
@@ -249,17 +264,7 @@ def read_toml(path: str | os.PathLike[str], cls: type[Settings]) -> dict[str, An
     same. Another table, a key its table does not declare, or one setting given twice is refused
     with a message naming the file.
     """
-    try:
-        import tomllib
-    except ModuleNotFoundError:  # Python 3.10
-        import tomli as tomllib
-    p = Path(path)
-    if not p.is_file():
-        raise ConfigError(f"{path}: config file not found")
-    try:
-        data = tomllib.loads(p.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-        raise ConfigError(f"{path}: invalid TOML ({e})") from None
+    data = load_toml(path, str(path), "config file not found")
     out: dict[str, Any] = {}
     for name, key, value in _toml_items(cls, data, str(path), ""):
         if name in out:

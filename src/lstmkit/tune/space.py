@@ -23,10 +23,9 @@ import types
 import typing
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from lstmkit.config import Leaf, Settings
+from lstmkit.config import Leaf, Settings, load_toml
 from lstmkit.config_values import ConfigError, check_value, show, suggest
 
 #: searched in every task whose config declares them
@@ -167,17 +166,7 @@ def _number_type(tp: Any) -> type | None:
 def read_space(path: str, cls: type[Settings], fixed: set[str]) -> dict[str, Param | None]:
     """``{setting: Param}`` from a ``--space`` TOML file (None: not searched), every entry checked
     against the declarations of ``cls``."""
-    try:
-        import tomllib
-    except ModuleNotFoundError:  # Python 3.10
-        import tomli as tomllib
-    p = Path(path)
-    if not p.is_file():
-        raise ConfigError(f"--space {path}: file not found")
-    try:
-        data = tomllib.loads(p.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-        raise ConfigError(f"--space {path}: invalid TOML ({e})") from None
+    data = load_toml(path, f"--space {path}")
     index = {leaf.name: leaf for leaf in cls.leaves()}
     out: dict[str, Param | None] = {}
     for key, value in data.items():
