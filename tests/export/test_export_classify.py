@@ -70,3 +70,25 @@ def test_a_variant_classifier_exports_too(tmp_path):
     ort_p = load(export_model(torch_p, tmp_path / "export"))
     texts = _texts(torch_p, 5, 40, seed=3)
     assert_same(ort_p.predict(texts), torch_p.predict(texts))
+
+
+@pytest.mark.parametrize(
+    ("damage", "named"),
+    [
+        (lambda d: (d / "model.onnx").write_bytes(b"not onnx"), "model.onnx"),
+        (lambda d: (d / "vocab.json").unlink(), "vocab.json"),
+        (lambda d: (d / "config.json").write_text('{"format": "lstmkit-export", "task": "classify"}'), "config.json"),
+    ],
+    ids=["truncated-graph", "missing-vocab", "hand-edited-config"],
+)
+def test_a_broken_export_folder_is_one_line_exit_2(exported, tmp_path, capsys, damage, named):
+    import shutil
+
+    folder = tmp_path / "export"
+    shutil.copytree(exported("classify"), folder)
+    damage(folder)
+    data = tmp_path / "in.csv"
+    data.write_text("text\ngreat fun\n", encoding="utf-8")
+    assert main(["classify", "predict", "--model", str(folder), "--data", str(data)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and named in err[0] and "Traceback" not in err[0]

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
 FORMAT = "lstmkit-export"
 FORMAT_VERSION = 1
+OPSET = 17  # lstmkit.export.graph.OPSET (that module imports onnx)
 
 
 @dataclass
@@ -67,13 +68,12 @@ def export_model(
     ``check_data``: labelled data (what the task's ``evaluate`` takes); the export is evaluated on it
     beside the torch model and both sets of metrics are saved as ``check.json`` (with ``--quantize int8``
     this is the accuracy change the quantization costs)."""
-    import onnx
-
-    from lstmkit import __version__, load
-    from lstmkit.export.trace import to_onnx
-    from lstmkit.io import atomic_write_json, clear_staging, commit_folder, dumps_json, staging_dir, to_jsonable
+    from lstmkit import load
+    from lstmkit.io import atomic_write_json, clear_staging, commit_folder, staging_dir
 
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise LstmkitError(f"{out} exists and is not a folder")
     if out.exists() and not overwrite:
         raise LstmkitError(f"{out} exists: pass --overwrite to replace it")
     predictor = load(model) if isinstance(model, (str, os.PathLike)) else model
@@ -81,19 +81,36 @@ def export_model(
     clear_staging(out)
     stage = staging_dir(out)
     stage.mkdir(parents=True)
+    graphs = write_graphs(stage, hooks.graphs(predictor), quantize, mode)
+    extras = hooks.extras(predictor) if hasattr(hooks, "extras") else {}
+    write_folder_files(stage, predictor, header(predictor, graphs, extras, quantize))
+    if check_data is not None:
+        atomic_write_json(stage / "check.json", compare(predictor, stage, check_data))
+    return commit_folder(stage, out)
+
+
+def write_graphs(stage: Path, specs: list[GraphSpec], quantize: str | None, mode: str) -> dict[str, Any]:
+    """Each graph as ``<name>.onnx`` in ``stage`` (quantized in place with int8); their header entries."""
+    import onnx
+
+    from lstmkit.export.trace import to_onnx
+
     graphs = {}
-    for g in hooks.graphs(predictor):
+    for g in specs:
         proto = to_onnx(g.module, g.args, g.inputs, g.outputs, g.dynamic, mode=mode)  # type: ignore[arg-type]
         onnx.save(proto, stage / f"{g.name}.onnx")
         if quantize == "int8":
             _quantize(stage / f"{g.name}.onnx")
         graphs[g.name] = {"file": f"{g.name}.onnx", "inputs": g.inputs, "outputs": g.outputs}
-    for name, obj in predictor.transforms.items():
-        (stage / f"{name}.json").write_text(dumps_json(obj) + "\n", encoding="utf-8")
-    if predictor.metrics:
-        atomic_write_json(stage / "metrics.json", predictor.metrics)
-    extras = hooks.extras(predictor) if hasattr(hooks, "extras") else {}
-    header = {
+    return graphs
+
+
+def header(predictor: Any, graphs: dict[str, Any], extras: dict[str, Any], quantize: str | None) -> dict[str, Any]:
+    """The export folder's config.json (module docstring)."""
+    from lstmkit import __version__
+    from lstmkit.io import to_jsonable
+
+    return {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "task": predictor.task,
@@ -104,14 +121,19 @@ def export_model(
         "graphs": graphs,
         "extras": to_jsonable(extras),
         "quantize": quantize,
-        "opset": 17,
+        "opset": OPSET,
     }
-    atomic_write_json(stage / "config.json", header)
-    if check_data is not None:
-        atomic_write_json(stage / "check.json", compare(predictor, stage, check_data))
-    if out.exists() and not out.is_dir():
-        raise LstmkitError(f"{out} exists and is not a folder")
-    return commit_folder(stage, out)
+
+
+def write_folder_files(stage: Path, predictor: Any, head: dict[str, Any]) -> None:
+    """The transforms (one JSON each, as in the model folder), metrics.json and config.json."""
+    from lstmkit.io import atomic_write_json, atomic_write_text, dumps_json
+
+    for name, obj in predictor.transforms.items():
+        atomic_write_text(stage / f"{name}.json", dumps_json(obj) + "\n")
+    if predictor.metrics:
+        atomic_write_json(stage / "metrics.json", predictor.metrics)
+    atomic_write_json(stage / "config.json", head)
 
 
 def compare(predictor: Any, folder: Path, data: Any) -> dict[str, Any]:
