@@ -206,15 +206,19 @@ def check_numeric(df: pd.DataFrame, cols: list[str], name: str) -> pd.DataFrame:
     raises DataError naming the column and line. Empty cells become NaN (missing: ``--fill``)."""
     out = df.copy()
     for c in cols:
-        num = _to_numbers(out[c])
-        bad = num.isna() & out[c].notna()
-        if isinstance(out[c].dtype, pd.StringDtype) or out[c].dtype == object:
-            bad = bad & (out[c].astype(str).str.strip() != "")
-        if bad.any():
-            i = int(np.flatnonzero(bad.to_numpy())[0])
-            raise DataError(
-                f"{name}: column '{c}' {where(name, int(out.index[i]))}: non-numeric value {short(out[c].iloc[i])}"
-            )
+        dtype = out[c].dtype
+        if pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype):
+            num = out[c]  # already numbers (a DataFrame given in Python, JSON rows): only the range to check
+        else:
+            num = _to_numbers(out[c])
+            bad = num.isna() & out[c].notna()
+            if isinstance(dtype, pd.StringDtype) or pd.api.types.is_object_dtype(dtype):
+                bad = bad & (out[c].astype(str).str.strip() != "")
+            if bad.any():
+                i = int(np.flatnonzero(bad.to_numpy())[0])
+                raise DataError(
+                    f"{name}: column '{c}' {where(name, int(out.index[i]))}: non-numeric value {short(out[c].iloc[i])}"
+                )
         num = num.astype("float64")
         values = num.to_numpy()
         wild = ~np.isfinite(values) & ~np.isnan(values)

@@ -127,6 +127,9 @@ def default_target(df: pd.DataFrame, spec: ColumnSpec, name: str) -> list[str]:
 
 def _fill_missing(df: pd.DataFrame, cols: list[str], fill: FillMethod, name: str, group: str | None) -> pd.DataFrame:
     """Handle NaN in ``cols`` per ``--fill``; without a fill method NaN is an error (count + first line)."""
+    values = df[cols].to_numpy()
+    if values.dtype.kind == "f" and not np.isnan(values).any():  # no missing value: the common case
+        return df
     nan = df[cols].isna()
     if not nan.to_numpy().any():
         return df
@@ -156,6 +159,9 @@ def _fill_missing(df: pd.DataFrame, cols: list[str], fill: FillMethod, name: str
 
 def _check_times(t: pd.Series, name: str, sid: str, notes: list[str]) -> None:
     """Duplicated timestamps raise; gaps (steps above the median step) are noted."""
+    steps = np.diff(t.to_numpy().astype("datetime64[ns]").astype(np.int64))
+    if len(steps) and steps.min() > 0 and steps.max() == steps.min():  # evenly spaced, in order: nothing to say
+        return
     dup = t.duplicated()
     if dup.any():
         i = int(np.flatnonzero(dup.to_numpy())[0])
@@ -246,10 +252,26 @@ def _check_ids(ids: pd.Series, name: str) -> None:
 def _time_order(df: pd.DataFrame, spec: ColumnSpec, name: str, notes: list[str]) -> pd.DataFrame:
     """``df`` with its time column parsed, sorted by (series, time); unsorted rows are noted."""
     df[spec.time_column] = parse_times(df[spec.time_column], name)
+    if _in_order(df, spec):  # the usual case (and every streamed or served table): nothing to sort
+        return df
     order = df.sort_values([c for c in (spec.series_column, spec.time_column) if c], kind="stable").index
     if not order.equals(df.index) and not (spec.series_column and _sorted_within(df, spec)):
         notes.append(f"{name}: rows are not in time order; sorted by '{spec.time_column}'")
     return df.loc[order]
+
+
+def _in_order(df: pd.DataFrame, spec: ColumnSpec) -> bool:
+    """True when the rows are already sorted by (series, time), as ``sort_values`` would leave them."""
+    t = df[spec.time_column].to_numpy()
+    if not spec.series_column:
+        return bool((t[1:] >= t[:-1]).all())
+    ids = df[spec.series_column].to_numpy()
+    try:
+        step = ids[1:] > ids[:-1]  # a new series: its id must sort after the previous one
+        same = ids[1:] == ids[:-1]
+    except TypeError:  # ids of mixed types: let sort_values decide
+        return False
+    return bool((step | (same & (t[1:] >= t[:-1]))).all())
 
 
 def _sorted_within(df: pd.DataFrame, spec: ColumnSpec) -> bool:

@@ -1,9 +1,9 @@
 """Micro-batching of ``POST /v1/predict``: concurrent requests share one predictor call.
 
 Requests wait in a bounded :class:`asyncio.Queue` (full: :class:`Overloaded`, answered 503). One
-worker task takes the first waiting request and, when the server is busy (others already wait, or the
-last call served several), lets others join for at most ``max_wait`` seconds (or until ``max_batch``
-are there); a request that finds the server idle is not held back. It groups them by equal options, and runs one
+worker task takes the first waiting request and, when requests come in a burst (others already wait,
+the last call served several, or this one came within ``max_wait`` of the one before), lets others join
+for at most ``max_wait`` seconds (or until ``max_batch`` are there); a lone request is not held back. It groups them by equal options, and runs one
 ``predictor.predict(all items of the group, **options)`` per group in a thread, one predictor call at
 a time (``lock``, shared with the streaming sessions). The outputs are split back in order.
 
@@ -43,6 +43,7 @@ class Job:
     future: asyncio.Future[Any]
     items: list[Any] = field(default_factory=list)
     single: bool = False
+    gap: float = float("inf")  # seconds since the request before it arrived
 
     @property
     def key(self) -> str | None:
@@ -71,10 +72,13 @@ class Batcher:
         self.queue: asyncio.Queue[Job] = asyncio.Queue(maxsize=max_queue)
         self.full = asyncio.Event()  # set when a whole batch is waiting: stop waiting for more
         self.last_size = 1  # requests in the last call: > 1 means the server is busy
+        self.last_arrival = -float("inf")
 
     async def submit(self, inputs: Any, options: dict[str, Any]) -> Any:
         """Queue one request and wait for its outputs as JSON values."""
-        job = Job(inputs, options, asyncio.get_running_loop().create_future())
+        loop = asyncio.get_running_loop()
+        job = Job(inputs, options, loop.create_future())
+        job.gap, self.last_arrival = loop.time() - self.last_arrival, loop.time()
         try:
             self.queue.put_nowait(job)
         except asyncio.QueueFull:
@@ -105,7 +109,7 @@ class Batcher:
     async def gather(self) -> list[Job]:
         """The first waiting request and those that join within ``max_wait`` (``max_batch`` at most)."""
         jobs = [await self.queue.get()]
-        busy = not self.queue.empty() or self.last_size > 1
+        busy = not self.queue.empty() or self.last_size > 1 or jobs[0].gap < self.max_wait
         if busy and self.max_wait > 0 and self.queue.qsize() < self.max_batch - 1:
             self.full.clear()
             try:
