@@ -30,7 +30,8 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from functools import partial
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -360,8 +361,18 @@ def beam_decode(
         total = (scores.reshape(-1, 1) + logp).reshape(b, -1)  # (B, K*V) float64
         cand = _topk(total, 2 * k)  # (B, 2K)
         origin, token = cand // logp.shape[-1], cand % logp.shape[-1]
-        rows, new_scores, new_tokens = _select(
-            np.take_along_axis(total, cand, 1), origin, token, t, limits, done, finished, seqs, attn_hist, lens, opts
+        rows, new_scores, new_tokens = select_candidates(
+            np.take_along_axis(total, cand, 1),
+            origin,
+            token,
+            t,
+            limits,
+            done,
+            finished,
+            seqs,
+            partial(_history, attn_hist),
+            lens,
+            opts,
         )
         if all(done):
             break
@@ -381,20 +392,28 @@ def decode(
     return beam_decode(step, state, src_len, opts, select)
 
 
-def _select(
-    cand_scores: np.ndarray,
-    origin: np.ndarray,
-    token: np.ndarray,
+def _history(hist: np.ndarray, row: int, n: int) -> np.ndarray:
+    """Row ``row``'s attention history (t, n) over the first n source positions, a copy."""
+    return hist[row, :, :n].copy()
+
+
+def select_candidates(
+    cand_scores: Any,
+    origin: Any,
+    token: Any,
     t: int,
     limits: list[int],
     done: list[bool],
-    finished: list[_Finished],
-    seqs: np.ndarray,
-    attn_hist: np.ndarray,
+    finished: list[Any],
+    seqs: Any,
+    history: Callable[[int, int], Any],
     lens: list[int],
     opts: DecodeOptions,
 ) -> tuple[list[int], list[float], list[int]]:
-    """Sort the 2K candidates of every sentence into finished and live beams (per sentence, as torch's)."""
+    """Sort the 2K candidates (B, 2K) of every sentence into finished and live beams, per sentence; the
+    beam search's bookkeeping, shared by this module and the torch decoder (``tasks/translate/decode.py``):
+    the arrays may be NumPy or torch (read with ``.tolist()``), ``history(row, n)`` is row's attention
+    history over the first n source positions, ``finished[i].add(ids, logprob, attention, alpha)``."""
     k = opts.beam
     cs, org, tok = cand_scores.tolist(), origin.tolist(), token.tolist()
     rows: list[int] = []
@@ -409,12 +428,11 @@ def _select(
                     break
                 if tk == opts.eos_id:
                     if rank < k:
-                        finished[i].add(seqs[row, 1:].tolist(), score, attn_hist[row, :, : lens[i]].copy(), opts.alpha)
+                        finished[i].add(seqs[row, 1:].tolist(), score, history(row, lens[i]), opts.alpha)
                 elif len(live) < k:
                     live.append((row, score, tk))
                     if t + 1 >= limits[i]:  # length limit: finish live hypotheses as they are
-                        hist = attn_hist[row, :, : lens[i]].copy()
-                        finished[i].add(seqs[row, 1:].tolist() + [tk], score, hist, opts.alpha)
+                        finished[i].add(seqs[row, 1:].tolist() + [tk], score, history(row, lens[i]), opts.alpha)
             done[i] = len(finished[i].items) >= k or t + 1 >= limits[i]
         if done[i]:
             live = []

@@ -18,6 +18,7 @@ With K = 1 this is exactly greedy decoding. <pad> and <s> are never generated.
 from __future__ import annotations
 
 import math
+from functools import partial
 from typing import NamedTuple
 
 import torch
@@ -28,7 +29,7 @@ from lstmkit.nn.attention import select_memory
 # One options class for these decoders and their NumPy twins (the torch-free predictor builds it):
 # beam K (1 = greedy), nbest (<= beam), alpha (length-normalisation power), max_ratio (output length
 # limit per source token), bos_id / eos_id, banned (never generated: <pad>, <s>).
-from lstmkit.runtime.decode import DecodeOptions
+from lstmkit.runtime.decode import DecodeOptions, select_candidates
 from lstmkit.tasks.translate.model import Seq2Seq
 
 __all__ = ["DecodeOptions", "Hypothesis", "beam_decode", "decode", "greedy_decode", "max_lengths"]
@@ -125,8 +126,19 @@ def beam_decode(model: Seq2Seq, src: Tensor, src_len: Tensor, opts: DecodeOption
         total = (scores.view(-1, 1) + logp).view(b, -1)  # (B, K*V)
         cand_scores, cand = total.topk(2 * k, dim=-1)  # (B, 2K)
         origin, token = cand // logp.size(-1), cand % logp.size(-1)  # (B, 2K) beam in sentence, token id
-        rows, new_scores, new_tokens = _select(
-            cand_scores, origin, token, k, t, limits, done, finished, seqs, attn_hist, src_len, opts
+        lens = [int(n) for n in src_len]
+        rows, new_scores, new_tokens = select_candidates(
+            cand_scores,
+            origin,
+            token,
+            t,
+            limits,
+            done,
+            finished,
+            seqs,
+            partial(_history, attn_hist),
+            lens,
+            opts,
         )
         if all(done):
             break
@@ -147,35 +159,6 @@ def decode(model: Seq2Seq, src: Tensor, src_len: Tensor, opts: DecodeOptions) ->
     return beam_decode(model, src, src_len, opts)
 
 
-def _select(cand_scores, origin, token, k, t, limits, done, finished, seqs, attn_hist, src_len, opts):
-    """Sort the 2K candidates of every sentence into finished and live beams (Python, per sentence)."""
-    b = cand_scores.size(0)
-    cs, org, tok = cand_scores.tolist(), origin.tolist(), token.tolist()
-    rows: list[int] = []
-    new_scores: list[float] = []
-    new_tokens: list[int] = []
-    for i in range(b):
-        live: list[tuple[int, float, int]] = []
-        if not done[i]:
-            s_i = int(src_len[i])
-            for rank in range(2 * k):
-                score, row, tk = cs[i][rank], i * k + org[i][rank], tok[i][rank]
-                if score == -math.inf:
-                    break
-                if tk == opts.eos_id:
-                    if rank < k:
-                        hist = attn_hist[row, :, :s_i].cpu()  # (t+1, S_i)
-                        finished[i].add(seqs[row, 1:].tolist(), score, hist, opts.alpha)
-                elif len(live) < k:
-                    live.append((row, score, tk))
-                    if t + 1 >= limits[i]:  # length limit: finish live hypotheses as they are
-                        hist = attn_hist[row, :, :s_i].cpu()  # (t+1, S_i)
-                        finished[i].add(seqs[row, 1:].tolist() + [tk], score, hist, opts.alpha)
-            done[i] = len(finished[i].items) >= k or t + 1 >= limits[i]
-        if done[i]:
-            live = []
-        live += [(i * k, -math.inf, opts.eos_id)] * (k - len(live))  # dummy rows, never selected
-        rows += [r for r, _, _ in live]
-        new_scores += [s for _, s, _ in live]
-        new_tokens += [tk for _, _, tk in live]
-    return rows, new_scores, new_tokens
+def _history(hist: Tensor, row: int, n: int) -> Tensor:
+    """Row ``row``'s attention history (t, n) over the first n source positions, on the CPU."""
+    return hist[row, :, :n].cpu()
