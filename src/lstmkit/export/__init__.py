@@ -29,9 +29,7 @@ from lstmkit.errors import LstmkitError
 if TYPE_CHECKING:
     from torch import Tensor, nn
 
-FORMAT = "lstmkit-export"
 FORMAT_VERSION = 1
-OPSET = 17  # lstmkit.export.graph.OPSET (that module imports onnx)
 
 
 @dataclass
@@ -108,7 +106,9 @@ def write_graphs(stage: Path, specs: list[GraphSpec], quantize: str | None, mode
 def header(predictor: Any, graphs: dict[str, Any], extras: dict[str, Any], quantize: str | None) -> dict[str, Any]:
     """The export folder's config.json (module docstring)."""
     from lstmkit import __version__
+    from lstmkit.export.graph import OPSET
     from lstmkit.io import to_jsonable
+    from lstmkit.runtime import FORMAT
 
     return {
         "format": FORMAT,

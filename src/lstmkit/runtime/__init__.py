@@ -15,7 +15,7 @@ from typing import Any
 
 from lstmkit.errors import ModelFolderError
 
-FORMAT = "lstmkit-export"  # lstmkit.export.FORMAT (that module imports torch when it exports)
+FORMAT = "lstmkit-export"  # config.json's "format" in an export folder (lstmkit export writes it)
 
 #: task -> "module:class" of its runtime predictor
 PREDICTORS = {

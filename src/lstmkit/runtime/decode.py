@@ -5,7 +5,8 @@ tie-breaking (the first index, as torch's ``max``/``argmax``):
 
 - CRF (:mod:`lstmkit.nn.crf`, :mod:`lstmkit.tasks.tag.decode`): :func:`viterbi`, :func:`nbest`,
   :func:`forward_backward`, :func:`marginals`; :class:`CrfScores` / :class:`SoftmaxScores` (token
-  marginals and entity confidences, in float64 as ``decode_batch``), :func:`continuations`.
+  marginals and entity confidences, in float64 as ``tasks/tag/decode.py``; its ``continuations``,
+  plain Python on tag names, serves both predictors).
 - Translation (:mod:`lstmkit.tasks.translate.decode`): :func:`greedy_decode`, :func:`beam_decode`,
   :func:`decode` over an abstract ``step`` function instead of the model.
 - LM sampling (:mod:`lstmkit.tasks.lm.sampling`): :func:`filter_probs`, :func:`sample_next`.
@@ -16,11 +17,7 @@ CRF scores are the *effective* ones of ``CRF._scores()``: ``transitions`` A (K_f
 (K,), ``end`` (K,), the learnt parameters with every forbidden move at ``IMPOSSIBLE`` (:func:`effective_scores`).
 ``mask`` (B, T) bool is a prefix of each row with at least one True; padded steps carry the state.
 
-CTC: ``lstmkit.tasks.speech.decode``'s ``greedy_decode``, ``beam_decode`` and ``sequence_log_prob``
-are already NumPy only. Its sole torch import is the module-level
-``from lstmkit.tasks.speech.data import normalize_text`` (``speech/data.py`` imports torch); once
-``normalize_text`` lives in a torch-free module, re-export them here. ``decode_outputs`` also calls
-``torch.Tensor`` methods (``out.detach().float().cpu().numpy()``) and cannot take NumPy arrays.
+CTC: ``lstmkit.tasks.speech.decode`` is NumPy already (``decode_arrays``), shared by both predictors.
 
 This module imports only numpy and the standard library.
 """
@@ -162,23 +159,6 @@ def marginals(
     """``CRF.marginals``: p(y_t = k | x) = exp(alpha_t(k) + beta_t(k) - log Z), (B, T, K), 0 at padding."""
     alphas, betas, log_z = forward_backward(emissions, mask, start, end, transitions)
     return np.exp(alphas + betas - log_z[:, None, None]) * mask[:, :, None]
-
-
-def _split_tag(tag: str) -> tuple[str, str]:
-    """``lstmkit.data.conll.split_tag``: ``"B-PER"`` -> ``("B", "PER")``, ``"O"`` -> ``("O", "")``."""
-    if tag == "O":
-        return "O", ""
-    if len(tag) > 2 and tag[1] == "-" and tag[0] in "BIES":
-        return tag[0], tag[2:]
-    return "", tag
-
-
-def continuations(tags: Sequence[str]) -> list[np.ndarray]:
-    """For each tag id k, the (K,) bool mask of the tags continuing a chunk ending in k (``I-X``/``E-X``)."""
-    parts = [_split_tag(t) for t in tags]
-    return [
-        np.array([p in ("I", "E") and typ == parts[k][1] and typ != "" for p, typ in parts]) for k in range(len(tags))
-    ]
 
 
 class CrfScores:
