@@ -2,13 +2,18 @@
 
 Starts ``lstmkit serve`` as a subprocess on a free loopback port, fires ``--requests`` single-series
 forecasts (``POST /v1/predict``, one table of the last rows of the first series of ``--data``) from
-``--concurrency`` async httpx clients, then times a ``--steps``-step streaming session (one row per
-step), and writes the command, the machine, throughput, p50/p99 latency, errors and the server's mean
+``--concurrency`` clients, then times a ``--steps``-step streaming session (one row per step), and
+writes the command, the machine, throughput, p50/p99 latency, errors and the server's mean
 batch size (from ``/metrics``). Client and server share the machine's cores; loopback only, and the
 run stops by itself.
 
+``--client stdlib`` (default): one thread per request in flight, each with its own keep-alive
+``http.client`` connection (the lightest client Python has: it measures the server, as wrk or ab
+would); ``--client httpx``: an httpx AsyncClient (about 2 ms more per request on a 2-core machine).
+
     .venv/bin/python bench/serve.py                    # 5,000 requests, 16 concurrent, fixture model
     .venv/bin/python bench/serve.py --requests 300     # a smoke test of the script
+    .venv/bin/python bench/serve.py --concurrency 1 --requests 1000   # latency, one request at a time
     .venv/bin/python bench/serve.py --model runs/etth1 --data etth1.csv --threads 2
 """
 
@@ -16,6 +21,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import http.client
+import json
 import math
 import os
 import platform
@@ -25,6 +32,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
 from importlib.metadata import version
@@ -45,6 +53,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--requests", type=int, default=5000, help="predict requests in the load test")
     p.add_argument("--concurrency", type=int, default=16, help="requests in flight at once")
     p.add_argument("--steps", type=int, default=50, help="steps of the streaming session")
+    p.add_argument("--client", choices=["stdlib", "httpx"], default="stdlib", help="the load test's HTTP client")
     p.add_argument("--threads", type=int, default=1, help="the server's --threads")
     p.add_argument("--max-batch", type=int, default=32, help="the server's --max-batch")
     p.add_argument("--max-wait-ms", type=float, default=2.0, help="the server's --max-wait-ms")
@@ -146,6 +155,53 @@ async def load_test(url: str, body: dict[str, Any], n: int, concurrency: int) ->
     return {"latencies": latencies, "errors": errors, "wall": wall, "distinct": len(answers)}
 
 
+def load_test_stdlib(url: str, body: dict[str, Any], n: int, concurrency: int) -> dict[str, Any]:
+    """``load_test`` with ``concurrency`` threads, each on its own keep-alive http.client connection."""
+    host, port = url.removeprefix("http://").split(":")
+    payload, headers = json.dumps(body).encode(), {"Content-Type": "application/json"}
+    latencies: list[float] = []
+    errors: list[str] = []
+    answers: set[bytes] = set()
+    todo, lock = iter(range(n)), threading.Lock()
+
+    def post(conn: http.client.HTTPConnection) -> tuple[int, bytes]:
+        conn.request("POST", "/v1/predict", body=payload, headers=headers)
+        r = conn.getresponse()
+        return r.status, r.read()
+
+    def worker() -> None:
+        conn = http.client.HTTPConnection(host, int(port), timeout=60)
+        while True:
+            with lock:
+                if next(todo, None) is None:
+                    break
+            t0 = time.perf_counter()
+            try:
+                status, text = post(conn)
+            except (OSError, http.client.HTTPException) as e:
+                errors.append(type(e).__name__)
+                conn.close()
+                conn = http.client.HTTPConnection(host, int(port), timeout=60)
+                continue
+            latencies.append(time.perf_counter() - t0)
+            errors.extend([str(status)] if status != 200 else [])
+            answers.add(text) if status == 200 else None
+        conn.close()
+
+    warm = http.client.HTTPConnection(host, int(port), timeout=60)
+    for _ in range(min(20, n)):  # warm-up, not counted
+        post(warm)
+    warm.close()
+    threads = [threading.Thread(target=worker) for _ in range(concurrency)]
+    start = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - start
+    return {"latencies": latencies, "errors": errors, "wall": wall, "distinct": len(answers)}
+
+
 def session_test(url: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
     """One streaming session, one row per step: each step's latency (s) and the last answer's kind."""
     with httpx.Client(base_url=url, timeout=60) as client:
@@ -170,6 +226,15 @@ def batch_stats(url: str) -> tuple[float, float]:
 
 
 # ---------------------------------------------------------------------------- report
+def server_stack() -> str:
+    """uvicorn's event loop and HTTP parser here (uvloop and httptools when installed: uvicorn[standard])."""
+    import importlib.util
+
+    loop = f"uvloop {version('uvloop')}" if importlib.util.find_spec("uvloop") else "asyncio"
+    parser = f"httptools {version('httptools')}" if importlib.util.find_spec("httptools") else "h11"
+    return f"{loop}, {parser}"
+
+
 def quantile(values: list[float], q: float) -> float:
     """The nearest-rank ``q`` quantile."""
     s = sorted(values)
@@ -186,7 +251,13 @@ def report(args: argparse.Namespace, argv: list[str], load: dict[str, Any], sess
         f"Run: `{cmd}` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.",
         f"Machine: {platform.machine()}, {os.cpu_count()} CPU cores (client and server share them), "
         f"Python {platform.python_version()}, torch {version('torch')}, fastapi {version('fastapi')}, "
-        f"uvicorn {version('uvicorn')}, httpx {version('httpx')} (async client).",
+        f"uvicorn {version('uvicorn')}; client: "
+        + (
+            f"httpx {version('httpx')} AsyncClient."
+            if args.client == "httpx"
+            else "http.client, one keep-alive connection per thread."
+        )
+        + f" Server loop: {server_stack()}.",
         f"Server: `lstmkit serve --model {args.model} --threads {args.threads} --max-batch {args.max_batch} "
         f"--max-wait-ms {args.max_wait_ms}` on loopback.",
         "",
@@ -226,7 +297,10 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.NamedTemporaryFile("w+b", prefix="lstmkit-serve-", suffix=".log", delete=False) as log:
         proc = start_server(args, port, log)
         try:
-            load = asyncio.run(load_test(url, body, args.requests, args.concurrency))
+            if args.client == "httpx":
+                load = asyncio.run(load_test(url, body, args.requests, args.concurrency))
+            else:
+                load = load_test_stdlib(url, body, args.requests, args.concurrency)
             sess = session_test(url, rows)
             batches = batch_stats(url)
         finally:

@@ -174,3 +174,38 @@ def test_load_unknown_task_and_missing_weights(tmp_path):
     (folder / "model.safetensors").unlink()
     with pytest.raises(ModelFolderError, match="model.safetensors"):
         read_folder(folder)
+
+
+def _frames():
+    import numpy as np
+    import pandas as pd
+
+    times = pd.date_range("2024-01-06 10:00", periods=3, freq="h")
+    yield pd.DataFrame({"site": ["x", "y", None], "date": times, "v": np.array([1.5, np.nan, np.inf], np.float32)})
+    yield pd.DataFrame({"i": [1, 2, 3], "b": [True, False, True], "o": [None, "s", 3], "d": [pd.NaT, *times[:2]]})
+    yield pd.DataFrame({"utc": times.tz_localize("UTC"), "f64": [1e300, -0.0, np.nan], 7: [1, 2, 3]})
+    yield pd.DataFrame(
+        {
+            "F": pd.array([1.5, None, 2], dtype="Float32"),
+            "I": pd.array([1, None, 3], dtype="Int64"),
+            "c": pd.Categorical(["u", None, "u"]),
+            "na": pd.Series(["a", pd.NA, "b"], dtype=object),
+        }
+    )
+    yield pd.DataFrame(index=range(2))  # rows, no columns
+    yield pd.DataFrame({"a": []})
+    yield pd.DataFrame([[1, 2]], columns=["a", "a"])
+
+
+@pytest.mark.filterwarnings("ignore:DataFrame columns are not unique")
+@pytest.mark.parametrize("k", range(7))
+def test_to_jsonable_frame_fast_path_matches_to_dict_records(k):
+    """A DataFrame is converted a column at a time; the result is to_dict(orient="records") made JSON."""
+    from lstmkit.io import to_jsonable
+
+    df = list(_frames())[k]
+    want = [to_jsonable(row) for row in df.to_dict(orient="records")]
+    want = json.loads(json.dumps(want, default=lambda v: None))  # pd.NA -> null, as the fast path does
+    got = to_jsonable(df)
+    assert json.dumps(got, allow_nan=True) == json.dumps(want, allow_nan=True)
+    assert [type(v) for row in got for v in row.values()] == [type(v) for row in want for v in row.values()]

@@ -129,7 +129,7 @@ def to_jsonable(obj: Any) -> Any:
     if isinstance(obj, (datetime.date, datetime.time)):  # pandas Timestamps too
         return obj.isoformat()
     if hasattr(obj, "to_dict") and hasattr(obj, "columns") and hasattr(obj, "iloc"):  # a pandas DataFrame
-        return [to_jsonable(row) for row in obj.to_dict(orient="records")]
+        return _frame_records(obj)
     if isinstance(obj, Mapping):
         return {str(k): to_jsonable(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
@@ -137,6 +137,25 @@ def to_jsonable(obj: Any) -> Any:
     if hasattr(obj, "tolist") and callable(obj.tolist):  # numpy arrays and scalars, torch tensors
         return to_jsonable(obj.tolist())
     return obj
+
+
+NUMPY_FLOATS = ("float16", "float32", "float64")  # not pandas' nullable Float32/Float64 (pd.NA)
+
+
+def _frame_records(df: Any) -> list[dict[str, Any]]:
+    """A DataFrame as a list of row records, converted a column at a time (what
+    ``to_jsonable(df.to_dict(orient="records"))`` gives, several times faster for small frames)."""
+    names = [str(c) for c in df.columns]
+    if not names or len(set(names)) < len(names):  # no column, or duplicated names (to_dict decides)
+        return [to_jsonable(row) for row in df.to_dict(orient="records")]
+    columns = []
+    for _, col in df.items():
+        values = col.tolist()  # Python floats, ints, strings, Timestamps
+        if str(col.dtype) in NUMPY_FLOATS:  # NaN -> None, nothing else to do
+            columns.append([v if math.isfinite(v) else None for v in values])
+        else:
+            columns.append([None if type(v).__name__ == "NAType" else to_jsonable(v) for v in values])  # pd.NA
+    return [dict(zip(names, row)) for row in zip(*columns)]
 
 
 # --------------------------------------------------------------------------- model folder

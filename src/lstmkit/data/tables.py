@@ -30,6 +30,7 @@ from lstmkit.errors import DataError
 
 #: the largest magnitude a value may have: the network computes in float32
 FLOAT32_MAX = float(np.finfo(np.float32).max)
+COPY_ON_WRITE = int(pd.__version__.split(".")[0]) >= 3  # always on from pandas 3
 
 
 def table_name(source: object) -> str:
@@ -89,8 +90,13 @@ def _check_frame(df: pd.DataFrame, name: str | None = None) -> pd.DataFrame:
     cols = [str(c) for c in df.columns]
     _no_duplicates(cols, name)
     keep = bool(df.attrs.get("source"))  # read from text: the index holds the file lines
-    out = df.copy() if keep else df.reset_index(drop=True)
-    out.columns = cols
+    plain = isinstance(df.index, pd.RangeIndex) and df.index.start == 0 and df.index.step == 1
+    if COPY_ON_WRITE and (keep or plain):  # a shallow copy shares the data until either frame changes it
+        out = df.copy(deep=False)
+    else:
+        out = df.copy() if keep else df.reset_index(drop=True)
+    if any(type(c) is not str for c in df.columns):  # renaming costs more than looking
+        out.columns = cols
     return out
 
 

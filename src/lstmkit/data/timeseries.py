@@ -16,6 +16,7 @@ its lookback may reach into the previous split.
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +27,7 @@ import pandas as pd
 
 from lstmkit.data.files import listing
 from lstmkit.data.tables import (  # table_name and read_table: also imported from here
+    FLOAT32_MAX,
     check_numeric,
     numeric_like,
     parse_times,
@@ -90,20 +92,25 @@ def _split_list(value: str | Sequence[str] | None) -> list[str]:
 
 def resolve_columns(df: pd.DataFrame, spec: ColumnSpec, name: str) -> tuple[list[str], list[str], int]:
     """Return (past columns with targets first, future covariate columns, number of targets)."""
+    have = set(df.columns)
     missing = [
         c
         for c in [*spec.target, *spec.covariates, *spec.future_covariates, spec.time_column, spec.series_column]
-        if c is not None and c not in df.columns
+        if c is not None and c not in have
     ]
     if missing:
         raise DataError(f"{name}: column '{missing[0]}' not found (columns: {listing(df.columns)})")
-    skip = {spec.time_column, spec.series_column, *spec.future_covariates}
-    numeric = [c for c in df.columns if c not in skip and numeric_like(df[c])]
     if not spec.target:
         spec = dataclasses.replace(spec, target=default_target(df, spec, name))
-    if spec.features == "S":
-        targets, others = list(spec.target), [c for c in spec.covariates if c not in spec.target]
-    elif spec.features == "M":
+    if spec.features == "S":  # the named columns only: no column needs to be looked at
+        return (
+            list(spec.target) + [c for c in spec.covariates if c not in spec.target],
+            list(spec.future_covariates),
+            len(spec.target),
+        )
+    skip = {spec.time_column, spec.series_column, *spec.future_covariates}
+    numeric = [c for c in df.columns if c not in skip and numeric_like(df[c])]
+    if spec.features == "M":
         targets, others = list(spec.target) + [c for c in numeric if c not in spec.target], []
     elif spec.features == "MS":
         targets = list(spec.target)
@@ -186,6 +193,7 @@ def load_table(
     min_length: int = 1,
     future_rows: int = 0,
     need: str = "lookback + horizon",
+    fast: bool = True,
 ) -> SeriesSet:
     """Read ``path`` (a file or a DataFrame) and return its series with resolved columns.
 
@@ -193,12 +201,16 @@ def load_table(
     then starts with it). ``future_rows``: the last ``future_rows`` rows of each series may have
     empty past columns (they carry known-future covariates for ``predict``) and are kept, with NaN
     past values. A series shorter than ``min_length`` rows raises (``need`` names what it is).
+    ``fast``: try :func:`simple_series` first (the same result for the simple tables it takes).
     """
     name = table_name(path)
     df = read_table(path)
     if len(df) == 0:
         raise DataError(f"{name}: no data rows")
     past_cols, fut_cols, n_target = resolve_columns(df, spec, name)
+    simple = simple_series(df, spec, (past_cols, fut_cols, n_target), min_length) if fast and not future_rows else None
+    if simple is not None:
+        return simple
     df = check_numeric(df, past_cols + fut_cols, name)
     if spec.series_column:
         _check_ids(df[spec.series_column], name)
@@ -228,6 +240,85 @@ def load_table(
         series.append(_series(sid, g, spec, past_cols, fut_cols))
     fcols = fut_cols + (calendar_names() if spec.calendar else [])
     return SeriesSet(series, past_cols, fcols, n_target, notes)
+
+
+#: ISO 8601 dates and times without a zone, at most microseconds (what pandas parses to datetime64[us])
+ISO_TIME = re.compile(r"\d{4}-\d{2}-\d{2}(?:[ T]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?)?")
+
+
+def simple_series(
+    df: pd.DataFrame, spec: ColumnSpec, columns: tuple[list[str], list[str], int], min_length: int
+) -> SeriesSet | None:
+    """The fast twin of :func:`load_table`'s checks for a simple table (a served or streamed forecast):
+    numbers already numbers, all finite and within float32; ISO times without a zone, strictly
+    increasing at one step within each series; string series ids, non-empty and in sorted blocks; each
+    series at least ``min_length`` rows. Returns what the general path returns for such a table (no
+    note to make), or None for any other table, which the general path then reads with its messages.
+    ``columns``: :func:`resolve_columns`' (past, future, n_target)."""
+    past_cols, fut_cols, n_target = columns
+    values = _finite_numbers(df, past_cols + fut_cols)  # (N, P + F) float64
+    time = _iso_times(df[spec.time_column]) if spec.time_column else None
+    blocks = _id_blocks(df[spec.series_column]) if spec.series_column else [("", 0, len(df))]
+    if values is None or (spec.time_column and time is None) or blocks is None:
+        return None
+    series = []
+    for sid, lo, hi in blocks:
+        t = None if time is None else time[lo:hi]
+        if hi - lo < min_length or (t is not None and not _one_step(t)):
+            return None
+        future = values[lo:hi, len(past_cols) :].astype(np.float32)  # (n, F)
+        if spec.calendar:
+            if t is None:
+                return None
+            future = np.concatenate([future, calendar_features(t)], axis=1)  # (n, F + 8)
+        series.append(Series(sid, values[lo:hi, : len(past_cols)].astype(np.float32), future, t))
+    fcols = fut_cols + (calendar_names() if spec.calendar else [])
+    return SeriesSet(series, past_cols, fcols, n_target, [])
+
+
+def _finite_numbers(df: pd.DataFrame, cols: list[str]) -> np.ndarray | None:
+    """(N, len(cols)) float64 when every column is a number column (not bool) of finite values
+    within float32's range, else None."""
+    out = np.empty((len(df), len(cols)), np.float64)
+    for j, c in enumerate(cols):
+        col = df[c]
+        if col.dtype.kind not in "iuf":
+            return None
+        out[:, j] = col.to_numpy()
+    if not np.isfinite(out).all() or (np.abs(out) > FLOAT32_MAX).any():
+        return None
+    return out
+
+
+def _iso_times(col: pd.Series) -> np.ndarray | None:
+    """The time column as :func:`parse_times` gives it, when it is datetime64 without a zone or ISO
+    text that pandas reads as datetime64[us]; else None."""
+    if col.dtype.kind == "M":  # a zone (pandas' own dtype, not numpy's): the general path
+        return col.to_numpy() if isinstance(col.dtype, np.dtype) else None
+    text = col.to_numpy()
+    if col.dtype.kind != "O" or not all(isinstance(x, str) and ISO_TIME.fullmatch(x) for x in text):
+        return None
+    try:
+        return text.astype("datetime64[us]")
+    except ValueError:  # a 13th month, a 25th hour: the general path names the cell
+        return None
+
+
+def _id_blocks(ids: pd.Series) -> list[tuple[str, int, int]] | None:
+    """(id, first row, end row) per series when the ids are non-empty strings in sorted order, else None."""
+    v = ids.to_numpy()
+    if not all(isinstance(x, str) and x.strip() for x in v):
+        return None
+    if len(v) > 1 and not (v[1:] >= v[:-1]).all():
+        return None
+    starts = [0, *(np.flatnonzero(v[1:] != v[:-1]) + 1).tolist(), len(v)]
+    return [(str(v[a]), a, b) for a, b in zip(starts[:-1], starts[1:])]
+
+
+def _one_step(t: np.ndarray) -> bool:
+    """True when ``t`` rises by one positive step throughout (one row: trivially)."""
+    d = np.diff(t.astype("datetime64[ns]").astype(np.int64))
+    return len(d) == 0 or (d[0] > 0 and bool((d == d[0]).all()))
 
 
 def _series(sid: str, g: pd.DataFrame, spec: ColumnSpec, past_cols: list[str], fut_cols: list[str]) -> Series:
@@ -311,6 +402,10 @@ def calendar_features(time: np.ndarray) -> np.ndarray:
 
 def future_times(time: np.ndarray, horizon: int) -> np.ndarray:
     """The ``horizon`` timestamps after ``time[-1]``, stepping by the median step of ``time``."""
+    ns = time.astype("datetime64[ns]")
+    d = np.diff(ns.astype(np.int64))
+    if len(d) and (d == d[0]).all():  # one step throughout (the usual case): no pandas needed
+        return ns[-1] + np.arange(1, horizon + 1) * np.timedelta64(int(d[0]), "ns")
     t = pd.DatetimeIndex(time)
     step = pd.Series(t).diff().median() if len(t) > 1 else pd.Timedelta(1, "D")
     return np.asarray([t[-1] + step * (k + 1) for k in range(horizon)], dtype="datetime64[ns]")

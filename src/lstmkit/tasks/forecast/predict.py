@@ -192,7 +192,7 @@ class ForecastPredictor(Predictor[ForecastConfig]):
             )
             for i, s in enumerate(sset.series)
         ]
-        df = pd.concat(frames, ignore_index=True)
+        df = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
         if plot:
             self._plot(sset.series[0], n_obs[0], df.iloc[:H], plot)
         return df
