@@ -94,6 +94,7 @@ OTHER = {
     "a number as text": _edit(_table(), "temp", 2, "1.5"),
     "a word": _edit(_table(), "temp", 2, "warm"),
     "booleans": _table().assign(temp=lambda d: d.index % 2 == 0),
+    "nullable integers with a gap": _table().assign(load=lambda d: pd.array([None, *d["load"][1:]], dtype="Int64")),
     "rows out of order": _table().iloc[::-1].reset_index(drop=True),
     "a gap": _table().drop(index=5).reset_index(drop=True),
     "a duplicated time": _edit(_table(), "date", 4, _table()["date"][3]),

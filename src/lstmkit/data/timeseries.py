@@ -282,7 +282,7 @@ def _finite_numbers(df: pd.DataFrame, cols: list[str]) -> np.ndarray | None:
     out = np.empty((len(df), len(cols)), np.float64)
     for j, c in enumerate(cols):
         col = df[c]
-        if col.dtype.kind not in "iuf":
+        if not isinstance(col.dtype, np.dtype) or col.dtype.kind not in "iuf":  # not pandas' nullable Int64
             return None
         out[:, j] = col.to_numpy()
     if not np.isfinite(out).all() or (np.abs(out) > FLOAT32_MAX).any():
