@@ -42,6 +42,7 @@ if TYPE_CHECKING:  # torch is imported where weights are read or written: the ru
 PathLike = Union[str, "os.PathLike[str]"]
 
 CONFIG_FILE = "config.json"
+EXPORT_FORMAT = "lstmkit-export"  # config.json's "format" in an export folder (lstmkit export writes it)
 WEIGHTS_FILE = "model.safetensors"
 METRICS_FILE = "metrics.json"
 FORMAT_VERSION = 2
@@ -288,6 +289,11 @@ def read_config(folder: PathLike) -> dict[str, Any]:
     header = _read_json(path, "config.json")
     if not isinstance(header, dict) or not isinstance(header.get("task"), str):
         raise ModelFolderError(f"{path}: field 'task' missing")
+    if header.get("format") == EXPORT_FORMAT:
+        raise ModelFolderError(
+            f"{folder}: an export folder (ONNX graphs for predict, evaluate and serve); this needs the model "
+            "folder it was exported from (config.json + model.safetensors)"
+        )
     version = header.get("format_version", 1)
     if version != FORMAT_VERSION:
         raise ModelFolderError(

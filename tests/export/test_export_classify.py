@@ -92,3 +92,25 @@ def test_a_broken_export_folder_is_one_line_exit_2(exported, tmp_path, capsys, d
     assert main(["classify", "predict", "--model", str(folder), "--data", str(data)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and named in err[0] and "Traceback" not in err[0]
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["inspect"], ["export", "--out", "{tmp}/again"], ["classify", "train", "--resume", "--out", "{model}"]],
+    ids=["inspect", "export", "resume"],
+)
+def test_commands_that_need_a_model_folder_refuse_an_export_folder(exported, tmp_path, capsys, argv):
+    """An export folder holds no weights: a command that needs them says so in one line, exit 2."""
+    folder = exported("classify")
+    args = [a.format(tmp=tmp_path, model=folder) for a in argv]
+    if argv[0] != "classify":
+        args[1:1] = ["--model", str(folder)]
+    else:
+        data = tmp_path / "in.csv"
+        data.write_text("text,label\n" + "great fun,pos\ndull,neg\n" * 10, encoding="utf-8")
+        args += ["--data", str(data)]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "an export folder" in err[-1]
+    assert ("no training run to resume" if argv[0] == "classify" else "model folder it was exported from") in err[-1]
+    assert load(folder).predict(["great fun"])  # still there, whole

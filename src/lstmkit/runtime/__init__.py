@@ -14,8 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from lstmkit.errors import ModelFolderError
-
-FORMAT = "lstmkit-export"  # config.json's "format" in an export folder (lstmkit export writes it)
+from lstmkit.io import EXPORT_FORMAT as FORMAT  # config.json's "format" in an export folder
 
 #: task -> "module:class" of its runtime predictor
 PREDICTORS = {

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from lstmkit.errors import LstmkitError
 from lstmkit.io import CONFIG_FILE, clear_staging, read_config, staging_dir, swap_dir
+from lstmkit.runtime import is_export
 
 CHECKPOINT = Path("checkpoint") / "state.pt"
 
@@ -31,6 +32,11 @@ def check_out(out: str | os.PathLike[str] | None, task: str, *, resume: bool = F
     if path.exists() and not path.is_dir():
         raise LstmkitError(f"--out {path}: exists and is not a folder")
     is_model = (path / CONFIG_FILE).is_file()
+    if is_model and resume and is_export(path):
+        raise LstmkitError(
+            f"--out {path}: an export folder (lstmkit export): no training run to resume; "
+            "pass --overwrite to replace it, or choose another folder"
+        )
     if is_model and not (resume or overwrite):
         raise LstmkitError(
             f"--out {path}: holds a trained model; pass --overwrite to replace it or --resume to continue"
@@ -48,7 +54,7 @@ def check_out(out: str | os.PathLike[str] | None, task: str, *, resume: bool = F
         try:
             old = read_config(path)["task"]
         except LstmkitError:
-            old = "unreadable"
+            old = "export folder's" if is_export(path) else "unreadable"
         if old != task:
             print(f"note: --overwrite replaces a {old!r} model in {path} with a {task!r} model", file=sys.stderr)
 
