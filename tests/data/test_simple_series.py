@@ -155,3 +155,10 @@ def test_load_table_leaves_the_callers_frame_as_it_was(fast, order):
     before = df.copy()
     load_table(df, SPEC, fast=fast)
     pd.testing.assert_frame_equal(df, before)
+
+
+def test_future_times_of_times_with_a_zone_take_the_pandas_path():
+    t = pd.Series(pd.date_range("2024-01-01", periods=4, freq="h", tz="Europe/Berlin")).to_numpy()  # Timestamps
+    got = future_times(t, 2)
+    assert got.dtype == np.dtype("datetime64[ns]")
+    np.testing.assert_array_equal(got, np.array(["2024-01-01T03:00", "2024-01-01T04:00"], dtype="datetime64[ns]"))

@@ -114,3 +114,16 @@ def test_commands_that_need_a_model_folder_refuse_an_export_folder(exported, tmp
     assert len(err) == 1 and "an export folder" in err[-1]
     assert ("no training run to resume" if argv[0] == "classify" else "model folder it was exported from") in err[-1]
     assert load(folder).predict(["great fun"])  # still there, whole
+
+
+def test_overwrite_replaces_an_export_folder_with_a_model_and_says_so(exported, tmp_path, capsys):
+    import shutil
+
+    folder = tmp_path / "export"
+    shutil.copytree(exported("classify"), folder)
+    data = tmp_path / "in.csv"
+    data.write_text("text,label\n" + "great fun,pos\ndull,neg\n" * 10, encoding="utf-8")
+    args = ["classify", "train", "--data", str(data), "--out", str(folder), "--overwrite", "--epochs", "1"]
+    assert main([*args, "--embed-size", "8", "--hidden-size", "8", "--quiet"]) == 0
+    assert f"replaces the export folder {folder}" in capsys.readouterr().err
+    assert (folder / "model.safetensors").is_file() and not (folder / "model.onnx").exists()

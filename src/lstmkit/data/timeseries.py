@@ -402,10 +402,11 @@ def calendar_features(time: np.ndarray) -> np.ndarray:
 
 def future_times(time: np.ndarray, horizon: int) -> np.ndarray:
     """The ``horizon`` timestamps after ``time[-1]``, stepping by the median step of ``time``."""
-    ns = time.astype("datetime64[ns]")
-    d = np.diff(ns.astype(np.int64))
-    if len(d) and (d == d[0]).all():  # one step throughout (the usual case): no pandas needed
-        return ns[-1] + np.arange(1, horizon + 1) * np.timedelta64(int(d[0]), "ns")
+    if time.dtype.kind == "M":  # datetime64 (times with a zone are Timestamp objects: pandas below)
+        ns = time.astype("datetime64[ns]")
+        d = np.diff(ns.astype(np.int64))
+        if len(d) and (d == d[0]).all():  # one step throughout (the usual case): no pandas needed
+            return ns[-1] + np.arange(1, horizon + 1) * np.timedelta64(int(d[0]), "ns")
     t = pd.DatetimeIndex(time)
     step = pd.Series(t).diff().median() if len(t) > 1 else pd.Timedelta(1, "D")
     return np.asarray([t[-1] + step * (k + 1) for k in range(horizon)], dtype="datetime64[ns]")

@@ -51,10 +51,13 @@ def check_out(out: str | os.PathLike[str] | None, task: str, *, resume: bool = F
     if not os.access(probe, os.W_OK | os.X_OK):
         raise LstmkitError(f"--out {path}: {probe} is not writable")
     if overwrite and is_model:
+        if is_export(path):
+            print(f"note: --overwrite replaces the export folder {path} with a {task!r} model", file=sys.stderr)
+            return
         try:
             old = read_config(path)["task"]
         except LstmkitError:
-            old = "export folder's" if is_export(path) else "unreadable"
+            old = "unreadable"
         if old != task:
             print(f"note: --overwrite replaces a {old!r} model in {path} with a {task!r} model", file=sys.stderr)
 
