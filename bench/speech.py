@@ -36,7 +36,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 import lstmkit  # noqa: E402
-from lstmkit.data.audio import FeatureConfig, FeatureExtractor, build_manifest, featurize_files, read_manifest  # noqa: E402
+from lstmkit.data.audio import FeatureConfig, FeatureExtractor, featurize_files  # noqa: E402
+from lstmkit.data.manifest import build_manifest, read_manifest  # noqa: E402
 from lstmkit.io import atomic_write_text  # noqa: E402
 
 FSDD = ROOT / ".." / "shared" / "data" / "fsdd" / "recordings"

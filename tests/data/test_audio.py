@@ -19,14 +19,11 @@ from lstmkit.data.audio import (  # noqa: E402
     FeatureExtractor,
     FeatureNorm,
     SpecAugmentConfig,
-    build_manifest,
     featurize_files,
-    parse_index_spec,
-    pattern_regex,
-    read_manifest,
     read_wav,
     spec_augment,
 )
+from lstmkit.data.manifest import build_manifest, parse_index_spec, pattern_regex, read_manifest  # noqa: E402
 from lstmkit.errors import DataError  # noqa: E402
 
 FSDD = data_dir("fsdd") / "recordings"

@@ -25,14 +25,12 @@ from lstmkit.data.audio import (
     FeatureConfig,
     FeatureExtractor,
     FeatureNorm,
-    ManifestEntry,
     SpecAugmentConfig,
     featurize_files,
-    list_audio,
-    read_manifest,
     warn,
 )
 from lstmkit.data.files import read_lines, short
+from lstmkit.data.manifest import ManifestEntry, list_audio, read_manifest
 from lstmkit.data.vocab import Vocab
 from lstmkit.errors import DataError
 from lstmkit.tasks.speech.config import AudioSettings, AugmentSettings, Mode, OnError

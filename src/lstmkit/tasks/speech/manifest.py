@@ -12,7 +12,7 @@ from lstmkit.tasks.speech.config import ManifestOptions
 def run(args: dict[str, Any], options: ManifestOptions) -> int:
     """Scan ``--data`` for files matching ``--pattern`` and write ``--out``/train.csv and test.csv
     (files whose ``{index}`` is in ``--test-index``); row counts go to stderr."""
-    from lstmkit.data.audio import build_manifest
+    from lstmkit.data.manifest import build_manifest
 
     counts = build_manifest(args["data"], args["out"], pattern=options.pattern, test_index=options.test_index)
     for split, n in counts.items():

@@ -32,13 +32,13 @@ from lstmkit.data.audio import (
     MIN_SAMPLE_RATE,
     FeatureExtractor,
     FeatureNorm,
-    ManifestEntry,
     check_wave,
     featurize_files,
     read_audio,
     warn,
     warn_cut,
 )
+from lstmkit.data.manifest import ManifestEntry
 from lstmkit.data.vocab import Vocab
 from lstmkit.errors import DataError, ModelFolderError
 from lstmkit.tasks.base import Predictor
