@@ -184,8 +184,10 @@ def load_test_stdlib(url: str, body: dict[str, Any], n: int, concurrency: int) -
                 conn = http.client.HTTPConnection(host, int(port), timeout=60)
                 continue
             latencies.append(time.perf_counter() - t0)
-            errors.extend([str(status)] if status != 200 else [])
-            answers.add(text) if status == 200 else None
+            if status == 200:
+                answers.add(text)
+            else:
+                errors.append(str(status))
         conn.close()
 
     warm = http.client.HTTPConnection(host, int(port), timeout=60)

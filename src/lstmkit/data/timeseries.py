@@ -257,9 +257,13 @@ def simple_series(
     ``columns``: :func:`resolve_columns`' (past, future, n_target)."""
     past_cols, fut_cols, n_target = columns
     values = _finite_numbers(df, past_cols + fut_cols)  # (N, P + F) float64
+    if values is None:  # each check returns as soon as it fails: the general path reads the table anyway
+        return None
     time = _iso_times(df[spec.time_column]) if spec.time_column else None
+    if spec.time_column and time is None:
+        return None
     blocks = _id_blocks(df[spec.series_column]) if spec.series_column else [("", 0, len(df))]
-    if values is None or (spec.time_column and time is None) or blocks is None:
+    if blocks is None:
         return None
     series = []
     for sid, lo, hi in blocks:

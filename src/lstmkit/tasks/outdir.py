@@ -32,7 +32,8 @@ def check_out(out: str | os.PathLike[str] | None, task: str, *, resume: bool = F
     if path.exists() and not path.is_dir():
         raise LstmkitError(f"--out {path}: exists and is not a folder")
     is_model = (path / CONFIG_FILE).is_file()
-    if is_model and resume and is_export(path):
+    export = is_model and is_export(path)  # config.json of an export folder: no weights, no checkpoint
+    if export and resume:
         raise LstmkitError(
             f"--out {path}: an export folder (lstmkit export): no training run to resume; "
             "pass --overwrite to replace it, or choose another folder"
@@ -51,7 +52,7 @@ def check_out(out: str | os.PathLike[str] | None, task: str, *, resume: bool = F
     if not os.access(probe, os.W_OK | os.X_OK):
         raise LstmkitError(f"--out {path}: {probe} is not writable")
     if overwrite and is_model:
-        if is_export(path):
+        if export:
             print(f"note: --overwrite replaces the export folder {path} with a {task!r} model", file=sys.stderr)
             return
         try:
