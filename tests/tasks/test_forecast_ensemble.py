@@ -60,20 +60,25 @@ def test_fit_mix_is_the_least_squares_weight_clipped_to_0_1():
     assert net.fit_mix([(past, fut, 2 * m - lin)]) == 0.0  # ... and -1
 
 
-def test_training_loss_is_the_mean_of_the_members_and_validation_judges_the_combination():
-    task = Forecast(ForecastConfig().build(lookback=12, horizon=4, hidden_size=8, patch=3, ensemble=3))
+@pytest.mark.parametrize("kind", ["mae", "mse"])
+def test_training_loss_is_the_mean_of_the_members_and_validation_judges_the_combination(kind):
+    """--loss mae (the default) or mse: each member's own loss in training, the combined forecast's in evaluation."""
+    kw = {} if kind == "mae" else {"loss": kind}
+    task = Forecast(ForecastConfig().build(lookback=12, horizon=4, hidden_size=8, patch=3, ensemble=3, **kw))
+    fn = {"mae": torch.nn.functional.l1_loss, "mse": torch.nn.functional.mse_loss}[kind]
     net = _net(ensemble=3)
     b = Batch(torch.randn(8, 12, 2), torch.zeros(8, 16, 0), torch.randn(8, 4, 2))
     net.train()
     torch.manual_seed(1)
     loss = task.loss(net, b)
     torch.manual_seed(1)
-    each = [torch.nn.functional.mse_loss(m(b.past, b.future, b.y)[..., 0], b.y) for m in net.members]
+    each = [fn(m(b.past, b.future, b.y)[..., 0], b.y) for m in net.members]
     assert loss.item() == pytest.approx(torch.stack(each).mean().item(), rel=1e-5)
     net.eval()
-    assert float(task.loss(net, b).detach()) == pytest.approx(
-        float(torch.nn.functional.mse_loss(net(b.past, b.future)[..., 0], b.y).detach())
-    )
+    combined = net(b.past, b.future)[..., 0]
+    assert float(task.loss(net, b).detach()) == pytest.approx(float(fn(combined, b.y).detach()))
+    other = {"mae": torch.nn.functional.mse_loss, "mse": torch.nn.functional.l1_loss}[kind]
+    assert float(task.loss(net, b).detach()) != pytest.approx(float(other(combined, b.y).detach()), rel=1e-3)
 
 
 def test_relative_ridge_is_least_squares_on_last_value_relative_windows():

@@ -46,8 +46,8 @@ from lstmkit.trainer.distributed import unwrap
 
 
 class Forecast(Task[ForecastConfig]):
-    """MSE (or the pinball loss averaged over ``--quantiles``) of multi-step forecasts on the
-    standardised scale; the best epoch by the validation split's loss."""
+    """``--loss`` (MAE or MSE; the pinball loss averaged over ``--quantiles``) of multi-step forecasts on
+    the standardised scale; the best epoch by the validation split's loss."""
 
     spec = SPEC
     report_cost = 3.0  # the valid and the test split, each with its baselines
@@ -117,7 +117,8 @@ class Forecast(Task[ForecastConfig]):
         model.start_linear(w[:, :-1].transpose(1, 2).contiguous(), w[:, -1])
 
     def loss(self, model: nn.Module, batch: Batch) -> torch.Tensor:
-        """MSE of the point forecast, or the pinball loss ``mean(max(q e, (q - 1) e))``, e = y - ŷ_q.
+        """``--loss`` of the point forecast (mean |e| or mean e², e = y - ŷ), or the pinball loss
+        ``mean(max(q e, (q - 1) e))``, e = y - ŷ_q, with ``--quantiles``.
         Training: each member's own loss, averaged over the members (they learn independently);
         evaluation: the loss of the combined forecast, the one early stopping should judge."""
         if model.training:
@@ -126,7 +127,8 @@ class Forecast(Task[ForecastConfig]):
             pred = model(batch.past, batch.future)  # (B, H, C, Q)
         quantiles = self.config.quantiles
         if not quantiles:
-            return nn.functional.mse_loss(pred[..., 0], batch.y.expand_as(pred[..., 0]))
+            fn = nn.functional.l1_loss if self.config.loss == "mae" else nn.functional.mse_loss
+            return fn(pred[..., 0], batch.y.expand_as(pred[..., 0]))
         err = batch.y.unsqueeze(-1) - pred  # (K, B, H, C, Q)
         q = torch.tensor(quantiles, device=pred.device)  # (Q,)
         return torch.maximum(q * err, (q - 1) * err).mean()
