@@ -120,13 +120,13 @@ def beam_decode(model: Seq2Seq, src: Tensor, src_len: Tensor, opts: DecodeOption
     limits = max_lengths(src_len, opts.max_ratio)
     finished = [_Finished() for _ in range(b)]
     done = [False] * b
+    lens = [int(n) for n in src_len]  # each sentence's source length, read once
     for t in range(max(limits)):
         logp, state, attn = _log_probs(model, seqs[:, -1], state, memory, opts.banned)  # (B*K, V)
         attn_hist = torch.cat([attn_hist, attn.float().unsqueeze(1)], dim=1)  # (B*K, t+1, S)
         total = (scores.view(-1, 1) + logp).view(b, -1)  # (B, K*V)
         cand_scores, cand = total.topk(2 * k, dim=-1)  # (B, 2K)
         origin, token = cand // logp.size(-1), cand % logp.size(-1)  # (B, 2K) beam in sentence, token id
-        lens = [int(n) for n in src_len]
         rows, new_scores, new_tokens = select_candidates(
             cand_scores,
             origin,
