@@ -25,6 +25,7 @@ SHARED = [
     "optimizer",
     "schedule",
     "clip_grad",
+    "ema",
     "patience",
     "monitor",
     "monitor_mode",

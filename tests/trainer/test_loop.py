@@ -82,20 +82,57 @@ def test_early_stopping_restores_best(tmp_path):
     assert not torch.equal(snapshot[4]["head.weight"], snapshot[2]["head.weight"])
 
 
-def test_time_budget_then_resume_is_exact(tmp_path):
-    full = _fit(tmp_path / "full")
+@pytest.mark.parametrize("ema", [0.0, 0.9])
+def test_time_budget_then_resume_is_exact(tmp_path, ema):
+    full = _fit(tmp_path / "full", ema=ema)
     full_model, full_result = full[0], full[1].fit()
-    model, trainer = _fit(tmp_path / "cut", max_time=0.15)
+    model, trainer = _fit(tmp_path / "cut", max_time=0.15, ema=ema)
     trainer.add_callback("on_batch_end", lambda t: time.sleep(0.03))
     cut = trainer.fit()
     assert cut.stopped == "max_time" and len(cut.history) < 3
     assert (tmp_path / "cut" / "checkpoint" / "state.pt").is_file()
-    model, trainer = _fit(tmp_path / "cut", resume=True)
+    model, trainer = _fit(tmp_path / "cut", resume=True, ema=ema)
     resumed = trainer.fit()
     assert resumed.stopped == "completed"
     assert resumed.history == full_result.history
     for (k, a), b in zip(model.state_dict().items(), full_model.state_dict().values()):
         assert torch.equal(a, b), k
+
+
+def test_ema_validates_and_keeps_the_average_while_training_the_raw_weights(tmp_path):
+    model, trainer = _fit(tmp_path, epochs=3, ema=0.8)
+    names = [n for n, _ in model.named_parameters()]
+    raw: list[dict[str, torch.Tensor]] = []  # the parameters after every step
+    seen: list[tuple[float, bool]] = []  # per epoch: valid_loss, and whether the raw weights came back
+    snap = lambda t: {n: p.detach().clone() for n, p in t.model.named_parameters()}  # noqa: E731
+    trainer.add_callback("on_epoch_start", lambda t: raw.append(snap(t)) if not raw else None)
+    trainer.add_callback("on_batch_end", lambda t: raw.append(snap(t)))
+    trainer.add_callback(
+        "on_epoch_end",
+        lambda t: seen.append(
+            (t.last_metrics["valid_loss"], all(torch.equal(raw[-1][n], v) for n, v in snap(t).items()))
+        ),
+    )
+    result = trainer.fit()
+    final = snap(trainer)  # what fit() left in the model: the best epoch's average
+    # the reference: shadow_k = d_k shadow_{k-1} + (1 - d_k) theta_k, d_k = min(0.8, (1 + k) / (10 + k))
+    steps = len(toy.make_data(40, 1)) // 8  # batches per epoch
+    shadow, averages = dict(raw[0]), []
+    for k, theta in enumerate(raw[1:], start=1):
+        d = min(0.8, (1 + k) / (10 + k))
+        shadow = {n: d * shadow[n] + (1 - d) * theta[n] for n in names}
+        if k % steps == 0:
+            averages.append(shadow)
+    assert len(averages) == 3 and all(back for _, back in seen)
+    for n in names:
+        torch.testing.assert_close(final[n], averages[result.best_epoch - 1][n], rtol=1e-5, atol=1e-6)
+    valid = toy.collate(toy.make_data(16, 2))
+    with torch.no_grad():
+        for (loss, _), avg, last in zip(seen, averages, raw[steps::steps]):
+            model.load_state_dict(avg, strict=False)
+            assert loss == pytest.approx(float(toy.loss_fn(model, valid)), rel=1e-5)
+            model.load_state_dict(last, strict=False)
+            assert abs(loss - float(toy.loss_fn(model, valid))) > 1e-4  # the raw weights score otherwise
 
 
 def test_resume_refuses_changed_settings(tmp_path):

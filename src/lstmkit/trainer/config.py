@@ -38,6 +38,14 @@ class TrainConfig(Settings):
         "none", help="learning-rate schedule: cosine to 0 over --epochs; plateau halves it when --monitor stalls"
     )
     clip_grad: float = setting(1.0, ge=0, help="maximum global gradient norm (0 = no clipping)")
+    ema: float = setting(
+        0.0,
+        ge=0,
+        lt=1,
+        help="decay of an exponential moving average of the weights, updated after every step (e.g. 0.999: "
+        "about the last 1000 steps); validation, the best epoch and the saved model use the averaged weights "
+        "(0: off, the raw weights)",
+    )
     patience: int = setting(5, ge=0, help="stop after this many epochs without a better --monitor (0 = never)")
     monitor: str = setting("valid_loss", help="validation metric that picks the best epoch and drives early stopping")
     monitor_mode: Mode = setting("min", help="whether a smaller (min) or larger (max) --monitor is better")

@@ -35,6 +35,7 @@ from lstmkit.io import atomic_write_text
 from lstmkit.trainer import checkpoint as ckpt_io
 from lstmkit.trainer import distributed, tracking
 from lstmkit.trainer.config import TrainConfig
+from lstmkit.trainer.ema import WeightAverage
 from lstmkit.trainer.progress import Progress
 from lstmkit.trainer.stops import SIGNAL_NAMES, Stops
 
@@ -178,6 +179,7 @@ class Trainer:
         self.last_loss = math.nan
         self.last_metrics: dict[str, float] = {}
         self.best_weights: dict[str, torch.Tensor] | None = None
+        self.ema: WeightAverage | None = None  # --ema: the averaged weights, made by fit()
         self.ctx = distributed.DistContext()
         self.train_model: nn.Module = model  # DDP-wrapped under torchrun
         self._optimizer: torch.optim.Optimizer | None = None
@@ -252,6 +254,7 @@ class Trainer:
         np.random.seed(cfg.seed % 2**32)
         random.seed(cfg.seed)
         self.model.to(self.device)
+        self.ema = WeightAverage(self.model, cfg.ema) if cfg.ema > 0 else None
         self._optimizer = self._make_optimizer()
         self.scheduler = self._make_scheduler()
         if self.resume:
@@ -384,6 +387,8 @@ class Trainer:
         if cfg.clip_grad:
             nn.utils.clip_grad_norm_([p for p in self.model.parameters() if p.grad is not None], cfg.clip_grad)
         self.optimizer.step()
+        if self.ema is not None:
+            self.ema.update()
         self.state.loss_sum += loss_value * n_local
         self.state.loss_n += n_local
         return loss_value
@@ -425,11 +430,20 @@ class Trainer:
         distributed.all_reduce_sum(sums, self.ctx)
         return float(sums[0] / sums[1]) if sums[1] > 0 else math.nan
 
+    def _averaged(self) -> contextlib.AbstractContextManager:
+        """The weights that validation judges and the best epoch keeps: --ema's average, else the raw ones."""
+        return self.ema.applied() if self.ema is not None else contextlib.nullcontext()
+
     @torch.no_grad()
     def _validate(self) -> dict[str, float]:
-        """valid_loss (example-weighted mean of loss_fn) and evaluate()'s metrics, on every rank."""
+        """valid_loss (example-weighted mean of loss_fn) and evaluate()'s metrics, on every rank
+        (with --ema: of the averaged weights)."""
         if not self.valid_batches:
             return {}
+        with self._averaged():
+            return self._validate_now()
+
+    def _validate_now(self) -> dict[str, float]:
         t0 = time.monotonic()
         self.model.eval()
         total, count = 0.0, 0
@@ -459,7 +473,8 @@ class Trainer:
         )
         if better:
             st.best_value, st.best_epoch, st.bad_epochs = value, st.epoch, 0
-            self.best_weights = ckpt_io.cpu_state_dict(self.model)
+            with self._averaged():
+                self.best_weights = ckpt_io.cpu_state_dict(self.model)
         else:
             st.bad_epochs += 1
 
@@ -480,6 +495,7 @@ class Trainer:
                 "config": self.cfg.to_dict(),
                 "identity": self.identity,
                 "extra": self.extra_state.state_dict() if self.extra_state is not None else {},
+                "ema": self.ema.state_dict() if self.ema is not None else {},
             },
         )
 
@@ -505,6 +521,8 @@ class Trainer:
             self._rescale_schedule()
         if self.extra_state is not None and saved.get("extra"):
             self.extra_state.load_state_dict(saved["extra"])
+        if self.ema is not None and saved.get("ema"):
+            self.ema.load_state_dict(saved["ema"])
         self.best_weights = saved["best"]
         self.state = LoopState(**saved["loop"])
         if self.state.epoch <= self.cfg.epochs and self.state.stopped != "early_stopping":
@@ -528,6 +546,8 @@ class Trainer:
 
     def _finish(self) -> TrainResult:
         st = self.state
+        if self.best_weights is None and self.ema is not None:
+            self.ema.copy_to()  # no best epoch: the average reached so far, as validated
         if self.best_weights is not None:
             self.model.load_state_dict(self.best_weights)
             best = next(r for r in st.history if r["epoch"] == st.best_epoch)
