@@ -40,29 +40,18 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import forecast_report  # noqa: E402  (the tables)
 import gift  # noqa: E402  (GIFT-Eval's ett1/H/short protocol)
-from forecast_runs import CELL, CELLS, DATASETS, ROOT, combinations, refit_check, train_cell  # noqa: E402
+from forecast_runs import CELL, CELLS, DATASETS, ROOT, VARIANTS, combinations, refit_check, train_cell  # noqa: E402
 
 WORK = ROOT / "bench" / "work" / "forecast"
 INTERVALS = [0.8, 0.95]
 #: how each kind of run trains a cell: its folder under --work and its settings beyond the defaults
-KINDS = {
+KINDS: dict[str, dict[str, Any]] = {
     "main": {"intervals": INTERVALS},
     "mse": {"intervals": INTERVALS, "loss": "mse"},  # the default before --loss mae
     # measured with the MSE loss, the default then (valid stays out-of-sample: it is the criterion)
     "selection": {"ensemble": 3, "refit_linear": False, "loss": "mse"},
     "slstm": {"cell": "slstm", "loss": "mse"},
     "plateau": {"schedule": "plateau", "patience": 8},
-}
-#: --variant NAME: the default with one change, measured after the loss was chosen (same rule, same cells)
-VARIANTS: dict[str, dict[str, Any]] = {
-    "ema-0.99": {"ema": 0.99},  # the trainer's moving average of the weights
-    "ema-0.999": {"ema": 0.999},
-    "lr-5e-4": {"lr": 5e-4},
-    "lr-2e-3": {"lr": 2e-3},
-    "hidden-64": {"hidden_size": 64},
-    "hidden-256": {"hidden_size": 256},
-    "patch-12": {"patch": 12},
-    "batch-64": {"batch_size": 64},
 }
 KINDS.update({name: {"intervals": INTERVALS, **v} for name, v in VARIANTS.items()})
 SELECTION_CELLS = [c.name for c in CELLS if DATASETS[c.data].role == "select"]

@@ -100,6 +100,17 @@ class Cell:
         return f"{self.data}-{self.features}-{self.horizon}"
 
 
+#: --variant NAME: the default with one change, measured after the loss was chosen (same rule, same cells)
+VARIANTS: dict[str, dict[str, Any]] = {
+    "ema-0.99": {"ema": 0.99},  # the trainer's moving average of the weights
+    "ema-0.999": {"ema": 0.999},
+    "lr-5e-4": {"lr": 5e-4},
+    "lr-2e-3": {"lr": 2e-3},
+    "hidden-64": {"hidden_size": 64},
+    "hidden-256": {"hidden_size": 256},
+    "patch-12": {"patch": 12},
+    "batch-64": {"batch_size": 64},
+}
 CELLS = [Cell(d, f, h) for d in DATASETS for f in ("S", "M") for h in (24, 96)]
 CELL = {c.name: c for c in CELLS}
 
