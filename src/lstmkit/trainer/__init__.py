@@ -16,13 +16,14 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from lstmkit.trainer.config import TrainConfig
     from lstmkit.trainer.distributed import is_main_process, unwrap
-    from lstmkit.trainer.loop import EVENTS, Trainer, TrainResult, to_device
+    from lstmkit.trainer.loop import EVENTS, Trainer
+    from lstmkit.trainer.state import TrainResult, to_device
 
 _WHERE = {
     "TrainConfig": "lstmkit.trainer.config",
     "Trainer": "lstmkit.trainer.loop",
-    "TrainResult": "lstmkit.trainer.loop",
-    "to_device": "lstmkit.trainer.loop",
+    "TrainResult": "lstmkit.trainer.state",
+    "to_device": "lstmkit.trainer.state",
     "EVENTS": "lstmkit.trainer.loop",
     "is_main_process": "lstmkit.trainer.distributed",
     "unwrap": "lstmkit.trainer.distributed",

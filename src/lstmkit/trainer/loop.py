@@ -6,22 +6,22 @@ and optionally a validation set and an ``evaluate(model, batches) -> metrics`` f
 
 Per epoch: batches of indices from ``batch_sampler(epoch, generator, n)`` with a generator seeded
 by ``(seed, epoch)``; per batch: collate this rank's share, forward under bf16 autocast on CUDA,
-loss (+ L1 penalty), backward, clip, step; at the end of the epoch: validation, history,
-early-stopping bookkeeping, LR schedule, callbacks, then an atomic checkpoint (exact resume).
+loss (+ L1 penalty), backward, clip, step (and with ``ema`` the weights' moving average:
+:mod:`lstmkit.trainer.ema`); at the end of the epoch: validation (of that average, if any),
+history, early-stopping bookkeeping, LR schedule, callbacks, then an atomic checkpoint (exact
+resume). The optimiser and schedule: :mod:`lstmkit.trainer.optim`; the loop's state and result:
+:mod:`lstmkit.trainer.state`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import csv
 import dataclasses
-import io
 import math
 import os
 import random
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -36,90 +36,14 @@ from lstmkit.trainer import checkpoint as ckpt_io
 from lstmkit.trainer import distributed, tracking
 from lstmkit.trainer.config import TrainConfig
 from lstmkit.trainer.ema import WeightAverage
+from lstmkit.trainer.optim import make_optimizer, make_scheduler, rescale_schedule
 from lstmkit.trainer.progress import Progress
+from lstmkit.trainer.state import LoopState, TrainResult, history_csv, same_identity, to_device
 from lstmkit.trainer.stops import SIGNAL_NAMES, Stops
 
 EVENTS = ("on_epoch_start", "on_batch_end", "on_epoch_end", "on_train_end")
 # Fields that may change between a run and its --resume (the others must match the checkpoint).
 RESUMABLE_CHANGES = {"epochs", "max_time", "device", "patience", "log_to"}
-
-
-def to_device(batch: Any, device: torch.device | str) -> Any:
-    """Move every tensor inside ``batch`` (NamedTuple, dataclass, dict, list, tuple) to ``device``."""
-    if isinstance(batch, torch.Tensor):
-        return batch.to(device)
-    if isinstance(batch, tuple) and hasattr(batch, "_fields"):  # NamedTuple
-        return type(batch)(*(to_device(v, device) for v in batch))
-    if dataclasses.is_dataclass(batch) and not isinstance(batch, type):
-        init = {f.name: to_device(getattr(batch, f.name), device) for f in dataclasses.fields(batch) if f.init}
-        return type(batch)(**init)
-    if isinstance(batch, dict):
-        return {k: to_device(v, device) for k, v in batch.items()}
-    if isinstance(batch, (list, tuple)):
-        return type(batch)(to_device(v, device) for v in batch)
-    return batch
-
-
-def _same_identity(old: Mapping[str, Any], now: Mapping[str, Any]) -> None:
-    """Refuse a resume whose task, settings or data sizes differ from the checkpoint's (one line)."""
-    for key in sorted(set(old) | set(now)):
-        if old.get(key) != now.get(key):
-            detail = _first_difference(old.get(key), now.get(key), key)
-            raise LstmkitError(f"--resume: {detail}; use the same settings and data, or another --out")
-
-
-def _first_difference(old: Any, now: Any, where: str) -> str:
-    if isinstance(old, Mapping) and isinstance(now, Mapping):
-        for k in sorted(set(old) | set(now), key=str):
-            if old.get(k) != now.get(k):
-                return _first_difference(old.get(k), now.get(k), f"{where}.{k}")
-    return f"{where} is {now!r} but the checkpoint was made with {old!r}"
-
-
-def history_csv(history: Sequence[dict[str, float]]) -> str:
-    """history.csv's text: one row per epoch, the union of all rows' columns in first-seen order."""
-    columns: list[str] = []
-    for row in history:
-        columns += [k for k in row if k not in columns]
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(history)
-    return buf.getvalue()
-
-
-@dataclass
-class TrainResult:
-    """What :meth:`Trainer.fit` returns.
-
-    ``best_metrics``: the history row of the best epoch (``epoch``, ``train_loss``, ``valid_loss``,
-    task metrics, ``lr``); ``history``: one such row per completed epoch; ``stopped``:
-    ``"completed"``, ``"early_stopping"``, ``"max_time"``, ``"interrupted"`` (by ``signal``) or
-    ``"callback"``.
-    """
-
-    best_metrics: dict[str, float]
-    history: list[dict[str, float]]
-    best_epoch: int
-    stopped: str
-    epochs_run: int
-    signal: int | None = None
-
-
-@dataclass
-class LoopState:
-    """Everything about the loop's progress that a checkpoint must carry (plain values only)."""
-
-    epoch: int = 1  # the epoch being run, 1-based
-    step: int = 0  # batches of `epoch` already done
-    loss_sum: float = 0.0  # this rank's sum of (batch mean loss * examples) in `epoch`
-    loss_n: int = 0  # this rank's examples in `epoch`
-    best_value: float | None = None
-    best_epoch: int = 0
-    bad_epochs: int = 0
-    finished: bool = False
-    stopped: str = "completed"
-    history: list = field(default_factory=list)
 
 
 class Trainer:
@@ -255,8 +179,8 @@ class Trainer:
         random.seed(cfg.seed)
         self.model.to(self.device)
         self.ema = WeightAverage(self.model, cfg.ema) if cfg.ema > 0 else None
-        self._optimizer = self._make_optimizer()
-        self.scheduler = self._make_scheduler()
+        self._optimizer = make_optimizer(self.model, cfg)
+        self.scheduler = make_scheduler(self._optimizer, cfg)
         if self.resume:
             if self.resume_from is None:
                 raise LstmkitError("--resume needs an output folder (--out)")
@@ -269,23 +193,6 @@ class Trainer:
                 )
         self.train_model = distributed.wrap(self.model, self.ctx)
         self.valid_batches = self._collate_valid()
-
-    def _make_optimizer(self) -> torch.optim.Optimizer:
-        cfg = self.cfg
-        params = [p for p in self.model.parameters() if p.requires_grad]
-        if cfg.optimizer == "sgd":
-            return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
-        return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-
-    def _make_scheduler(self) -> Any:
-        cfg = self.cfg
-        if cfg.schedule == "cosine":
-            return torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, T_max=cfg.epochs)
-        if cfg.schedule == "plateau":
-            return torch.optim.lr_scheduler.ReduceLROnPlateau(
-                self.optimizer, mode=cfg.monitor_mode, factor=0.5, patience=max(1, cfg.patience // 2)
-            )
-        return None
 
     def _collate_valid(self) -> list:
         if self.valid_set is None:
@@ -507,7 +414,7 @@ class Trainer:
                     f"--resume: {key} is {now.get(key)!r} but the checkpoint was made with "
                     f"{old!r}; use the same setting or another --out"
                 )
-        _same_identity(saved.get("identity", {}), self.identity)
+        same_identity(saved.get("identity", {}), self.identity)
         try:
             self.model.load_state_dict(saved["model"])
             self.optimizer.load_state_dict(saved["optimizer"])
@@ -518,7 +425,7 @@ class Trainer:
             ) from None
         if self.scheduler is not None and saved["scheduler"]:
             self.scheduler.load_state_dict(saved["scheduler"])
-            self._rescale_schedule()
+            rescale_schedule(self.scheduler, self.cfg)
         if self.extra_state is not None and saved.get("extra"):
             self.extra_state.load_state_dict(saved["extra"])
         if self.ema is not None and saved.get("ema"):
@@ -528,15 +435,6 @@ class Trainer:
         if self.state.epoch <= self.cfg.epochs and self.state.stopped != "early_stopping":
             self.state.finished, self.state.stopped = False, "completed"  # more epochs asked for
         ckpt_io.set_rng_state(saved["rng"])
-
-    def _rescale_schedule(self) -> None:
-        """After a resume with a new ``epochs`` / ``patience``: the schedule follows them (a restored
-        cosine would otherwise keep the old length and climb back up)."""
-        sched = self.scheduler
-        if isinstance(sched, torch.optim.lr_scheduler.CosineAnnealingLR):
-            sched.T_max = self.cfg.epochs
-        elif isinstance(sched, torch.optim.lr_scheduler.ReduceLROnPlateau):
-            sched.patience = max(1, self.cfg.patience // 2)
 
     def _write_history(self) -> None:
         rows = self.state.history + self.partial_rows
