@@ -14,7 +14,7 @@ Three paths compute the same function (``last_path`` names the one that ran):
 * ``"torch"``: the configuration is one torch.nn.LSTM computes (no variant active but weight drop,
   no gates asked): torch's own kernel (``torch._VF.lstm``, oneDNN on CPU, cuDNN on GPU) on this module's parameters.
   ``lengths`` run unpacked, one kernel call per layer-direction, state frozen at padding
-  (:meth:`LSTM._torch_lengths`); a PackedSequence input goes to torch's packed kernel.
+  (:func:`lstmkit.nn.torch_lengths.lstm_lengths`); a PackedSequence input goes to torch's packed kernel.
 * ``"fused"``: any variant, the whole recurrence of a layer-direction as one autograd Function
   with a hand-written backward (:mod:`lstmkit.nn.fused`); checked against the reference.
 * ``"compiled"``: the fused path with each step's elementwise work in C++ (:mod:`lstmkit.nn.compiled`),
@@ -39,8 +39,7 @@ from .dropout import ForwardNoise, check_probability, keep_tensor, parse_zoneout
 from .fused import run_fused
 from .sequence import check_lengths, reverse_index, reverse_padded, run_reference, valid_mask
 from .streaming import PlainStep, variant_step
-
-_PAD_BIG = 1.0e4  # |pre-activation| that saturates σ to exactly 0 or 1 in float16/32/64
+from .torch_lengths import lstm_lengths
 
 Impl = Literal["auto", "torch", "reference", "fused", "compiled"]
 Path = Literal["torch", "reference", "fused", "compiled"]
@@ -364,63 +363,22 @@ class LSTM(nn.Module):
         return (self._kernel_weights(), self.bias, self.num_layers, self.dropout, self.training, self.bidirectional)
 
     def _torch_padded(self, x: Tensor, hx: State, lengths: Tensor | None) -> tuple[Tensor, Tensor, Tensor]:
-        """torch's kernel on a padded batch; with lengths, :meth:`_torch_lengths` (no packing)."""
+        """torch's kernel on a padded batch; with lengths, :func:`~lstmkit.nn.torch_lengths.lstm_lengths` (no packing)."""
         if lengths is None:
             out, h_n, c_n = _VF.lstm(x, hx, *self._vf_args(), self.batch_first)  # type: ignore[call-overload]
             return out, h_n, c_n
-        out, h_n, c_n = self._torch_lengths(x.transpose(0, 1) if self.batch_first else x, hx, lengths)
+        out, h_n, c_n = lstm_lengths(
+            x.transpose(0, 1) if self.batch_first else x,  # (T, B, I)
+            hx,
+            lengths,
+            self._kernel_weights(),
+            num_layers=self.num_layers,
+            dirs=self.num_directions,
+            bias=self.bias,
+            dropout=self.dropout,
+            training=self.training,
+        )
         return (out.transpose(0, 1).contiguous() if self.batch_first else out), h_n, c_n
-
-    def _torch_lengths(self, x: Tensor, hx: State, lengths: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """A padded time-major batch x (T, B, I) with lengths on torch's kernel, without packing
-        (packed sequences leave oneDNN for a per-step fallback whose backward is several times
-        slower on CPU). Each layer-direction is one unpacked one-layer kernel call:
-
-        * the reverse direction reads each sequence reversed within its length (padding stays at
-          the end), so both directions see their real steps first;
-        * a pad indicator p_t (1 at padding) is appended to the input, with a W_ih column of
-          +BIG on the forget-gate rows and -BIG on the input-gate rows: at padded steps f = 1 and
-          i = 0 exactly, so c stays each sequence's cell state at its last real step and the
-          kernel's final c is c_n, with exactly zero gradient through the padded steps;
-        * h_n is the output at step length-1; padded outputs are zeroed (so layer k+1 reads zeros
-          there, and its own pad indicator keeps its state frozen too).
-        """
-        steps, batch = x.shape[0], x.shape[1]
-        dirs, hidden = self.num_directions, self.hidden_size
-        lengths = lengths.to(x.device)
-        valid = valid_mask(lengths, steps)  # (T, B, 1) bool
-        keep = valid.to(x.dtype)
-        pad = 1.0 - keep  # (T, B, 1)
-        rev_idx = reverse_index(lengths, steps) if dirs == 2 else None
-        last = (lengths - 1).view(1, batch, 1)
-        flat = self._kernel_weights()
-        per = len(flat) // (self.num_layers * dirs)
-        h0, c0 = hx
-        h_n, c_n = [], []
-        layer_in = x * keep  # padding values never reach a gate: |z| at padded steps stays << BIG
-        for layer in range(self.num_layers):
-            xa = torch.cat([layer_in, pad], dim=-1)  # (T, B, I_l + 1)
-            outs = []
-            for d in range(dirs):
-                k = layer * dirs + d
-                ws = flat[k * per : (k + 1) * per]
-                w_ih = ws[0]
-                col = w_ih.new_zeros(w_ih.shape[0], 1)
-                col[:hidden] = -_PAD_BIG  # input gate -> 0
-                col[hidden : 2 * hidden] = _PAD_BIG  # forget gate -> 1
-                w_ih = torch.cat([w_ih, col], dim=1)
-                xd = xa if d == 0 else reverse_padded(xa, rev_idx)
-                out, _, c_last = _VF.lstm(
-                    xd, (h0[k : k + 1], c0[k : k + 1]), [w_ih, *ws[1:]], self.bias, 1, 0.0, self.training, False, False
-                )  # out (T, B, H_out)
-                h_n.append(out.gather(0, last.expand(1, batch, out.shape[-1]))[0])
-                c_n.append(c_last[0])
-                y = out * keep
-                outs.append(y if d == 0 else reverse_padded(y, rev_idx))
-            layer_in = outs[0] if dirs == 1 else torch.cat(outs, dim=-1)  # (T, B, D*H_out)
-            if layer < self.num_layers - 1 and self.dropout > 0 and self.training:
-                layer_in = F.dropout(layer_in, self.dropout, training=True)
-        return layer_in, torch.stack(h_n), torch.stack(c_n)
 
     def _torch_packed(self, packed: PackedSequence, hx: State | None):
         data, batch_sizes, sorted_idx, unsorted_idx = packed
