@@ -240,12 +240,9 @@ def main() -> None:
     elif args.refit_check:
         run_refit(args)
     elif not args.table_only:
-        kind = next((k for k in ("selection", "slstm", "plateau", "mse") if getattr(args, k)), "main")
-        kind = args.variant or kind
-        cells = {"main": list(CELL), "mse": list(CELL), "selection": SELECTION_CELLS, "slstm": SLSTM_CELLS}
-        cells.update({name: list(CELL) for name in VARIANTS})
-        cells["plateau"] = SELECTION_CELLS
-        default = cells[kind]
+        kind = args.variant or next((k for k in ("selection", "slstm", "plateau", "mse") if getattr(args, k)), "main")
+        few = {"selection": SELECTION_CELLS, "slstm": SLSTM_CELLS, "plateau": SELECTION_CELLS}
+        default = few.get(kind, list(CELL))  # main, mse and every variant: all 16 cells
         unknown = sorted(set(args.cells or []) - set(CELL))
         if unknown:
             raise SystemExit(f"unknown cells {', '.join(unknown)} (cells: {', '.join(CELL)})")

@@ -30,7 +30,7 @@ class WeightAverage:
         if not 0 < decay < 1:
             raise ValueError(f"decay must be in (0, 1), not {decay}")
         self.decay = decay
-        self.params = [p for p in model.parameters() if p.requires_grad]
+        self.params: list[torch.Tensor] = [p for p in model.parameters() if p.requires_grad]
         self.shadow = [p.detach().clone() for p in self.params]
         self.updates = 0
 
@@ -42,9 +42,8 @@ class WeightAverage:
     @torch.no_grad()
     def update(self) -> None:
         """Fold the parameters' current values into the shadow (call after each optimiser step)."""
-        weight = 1.0 - self.rate()
-        for s, p in zip(self.shadow, self.params, strict=True):
-            s.lerp_(p.detach(), weight)  # s + (1 − d)(p − s) = d·s + (1 − d)·p
+        # s + (1 − d)(p − s) = d·s + (1 − d)·p, every tensor in one call (as torch.optim.swa_utils does)
+        torch._foreach_lerp_(self.shadow, self.params, 1.0 - self.rate())
         self.updates += 1
 
     @torch.no_grad()
