@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import sys
+from collections.abc import Mapping
 from typing import Any
 
 import pandas as pd
@@ -80,7 +81,7 @@ class Tables:
 
     config = Config()
 
-    def predict(self, df: pd.DataFrame) -> pd.DataFrame:
+    def forecast(self, df: pd.DataFrame, first_rows: Mapping[str, int]) -> pd.DataFrame:
         return pd.DataFrame({"step": [len(df)], "table": [df.to_dict(orient="records")]})
 
 

@@ -113,6 +113,12 @@ class ForecastConfig(TaskSettings):
     norm: Norm = setting(
         "revin", help="per-window normalisation: revin (window mean/std), last (subtract the last value), none"
     )
+    cycle: bool = setting(
+        True,
+        help="learn a cycle of --season steps per target channel (CycleNet's residual cycle forecasting): its "
+        "values at each row's phase are taken out of the normalised lookback and added to the forecast; the "
+        "phase counts steps since 1970 with a time column at one fixed step, else rows (off without a season)",
+    )
     channel_independent: bool = setting(
         True, help="with several targets, run each target channel through the shared network as its own series"
     )

@@ -194,8 +194,34 @@ class WindowCollate:
         return Batch(*(torch.from_numpy(np.ascontiguousarray(a)) for a in self.arrays(origins)))
 
 
-def standardise(sset: SeriesSet, scaler: Standardizer, split: Sequence[float], n_user_future: int) -> Windows:
-    """Standardise every series (past columns and user future covariates; calendar columns as is)."""
+def cycle_phase(s: Series, period: int, first_row: int = 0) -> np.ndarray:
+    """(N,) float32: each row's phase in a cycle of ``period`` steps, its position modulo ``period``.
+
+    The position counts steps since 1970-01-01 when the series' time column rises by one fixed step
+    throughout (so any table of the series, or predict's extension of it, agrees on the phase: hourly
+    rows with period 24 give the hour of the day); otherwise (no time column, gaps such as trading days)
+    it is the row number, counted from ``first_row``."""
+    n = len(s.past)
+    pos = np.arange(first_row, first_row + n, dtype=np.int64)  # (N,)
+    if s.time is not None and n > 1:
+        t = pd.DatetimeIndex(s.time).as_unit("ns").asi8  # (N,) ns since 1970 (UTC for zoned times)
+        d = np.diff(t)
+        if d[0] > 0 and bool((d == d[0]).all()):
+            pos = t // d[0]
+    return (pos % period).astype(np.float32)
+
+
+def standardise(
+    sset: SeriesSet,
+    scaler: Standardizer,
+    split: Sequence[float],
+    n_user_future: int,
+    period: int = 0,
+    first_rows: Mapping[str, int] | None = None,
+) -> Windows:
+    """Standardise every series (past columns and user future covariates; calendar columns as is).
+    ``period`` > 0 (the network's learnt cycle): each row's :func:`cycle_phase` is appended to the
+    future channels, as is (``first_rows``: series id -> the row number of its first row, default 0)."""
     parts_p, parts_f, offsets, off = [], [], [], 0
     P = len(sset.past_columns)
     for s in sset.series:
@@ -203,6 +229,9 @@ def standardise(sset: SeriesSet, scaler: Standardizer, split: Sequence[float], n
         fut = s.future.copy()
         if n_user_future:
             fut[:, :n_user_future] = scaler.transform(s.id, s.future[:, :n_user_future], slice(P, P + n_user_future))
+        if period:
+            phase = cycle_phase(s, period, (first_rows or {}).get(s.id, 0))
+            fut = np.concatenate([fut, phase[:, None]], axis=1)  # (n, F + 1)
         parts_p.append(np.nan_to_num(past))  # predict's empty future rows: 0, never read as input
         parts_f.append(fut)
         offsets.append(off)
@@ -241,14 +270,17 @@ class GateSample:
     series_id: str
     past: np.ndarray
     future: np.ndarray
+    phase: np.ndarray | None = None  # (L,) the rows' cycle phases (:func:`cycle_phase`), with a learnt cycle
 
     @classmethod
-    def last(cls, s: Series, lookback: int) -> GateSample:
-        """The last ``lookback`` rows of series ``s``."""
-        return cls(s.id, s.past[-lookback:], s.future[-lookback:])
+    def last(cls, s: Series, lookback: int, period: int = 0) -> GateSample:
+        """The last ``lookback`` rows of series ``s`` (and their phases in a cycle of ``period`` > 0)."""
+        phase = cycle_phase(s, period)[-lookback:] if period else None
+        return cls(s.id, s.past[-lookback:], s.future[-lookback:], phase)
 
     def to_json(self) -> dict[str, Any]:
-        return {"series_id": self.series_id, "past": self.past.tolist(), "future": self.future.tolist()}
+        out = {"series_id": self.series_id, "past": self.past.tolist(), "future": self.future.tolist()}
+        return out if self.phase is None else {**out, "phase": self.phase.tolist()}
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any], lookback: int) -> GateSample:
@@ -256,7 +288,8 @@ class GateSample:
         try:
             past = np.asarray(d["past"], np.float32).reshape(len(d["past"]), -1)  # (L, P)
             future = np.asarray(d["future"], np.float32).reshape(len(d["future"]), -1)  # (L, F)
-            sample = cls(str(d["series_id"]), past, future)
+            phase = np.asarray(d["phase"], np.float32).reshape(lookback) if "phase" in d else None  # (L,)
+            sample = cls(str(d["series_id"]), past, future, phase)
         except (KeyError, TypeError, ValueError) as e:
             raise ModelFolderError(f"sample.json: missing or malformed ({type(e).__name__}: {e})") from None
         if len(past) != lookback or len(future) != lookback:

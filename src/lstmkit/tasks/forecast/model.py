@@ -82,6 +82,9 @@ class LSTMForecaster(nn.Module):
             self.head = nn.Linear(hidden, c_out * q)
         # LSTNet's "highway": a linear map (L -> H) of each target channel's lookback added to the output
         self.highway = nn.Linear(self.lookback, h) if cfg.highway else None
+        # CycleNet's learnt cycle (dims "cycle": its period, 0 without): one value per phase and target channel
+        self.period = int(dims.get("cycle", 0))
+        self.cycle = nn.Parameter(torch.zeros(self.period, self.n_target)) if self.period else None  # (W, C)
 
     # ------------------------------------------------------------------ normalisation per window
     def _norm_stats(self, past: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -95,11 +98,7 @@ class LSTMForecaster(nn.Module):
 
     def forward(self, past: torch.Tensor, future: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         B, C = past.shape[0], self.n_target
-        loc, scale = self._norm_stats(past)  # (B, 1, P)
-        past = (past - loc) / scale  # (B, L, P)
-        y = None if y is None else (y - loc[..., :C]) / scale[..., :C]  # (B, H, C)
-        if self.channel_independent:
-            past, future, y = self._split_channels(past, future, y)
+        past, future, y, (loc, scale, ahead) = self.normalise(past, future, y)
         out = self._core(past, future, y)  # (B', H, c_out, Q)
         if self.highway is not None:
             lin = self.highway(past[..., : self.c_out].transpose(1, 2)).transpose(1, 2)  # (B', H, c_out)
@@ -107,7 +106,32 @@ class LSTMForecaster(nn.Module):
         if self.channel_independent:
             # (B*C, H, 1, Q) -> (B, C, H, Q) -> (B, H, C, Q)
             out = out.reshape(B, C, self.horizon, self.n_quantiles).permute(0, 2, 1, 3)
+        if ahead is not None:
+            out = out + ahead[..., None]  # (B, H, C, Q): the cycle put back
         return out * scale[..., :C, None] + loc[..., :C, None]  # (B, H, C, Q)
+
+    def normalise(self, past: torch.Tensor, future: torch.Tensor, y: torch.Tensor | None = None):
+        """A window as the network reads it: each channel normalised by its lookback (``norm``), the
+        learnt cycle Q (W, C) taken out of the targets, x_t − Q[phase_t], and with independent channels
+        one sequence per target channel. With a cycle the last future channel is each row's phase (as
+        :func:`lstmkit.tasks.forecast.data.cycle_phase` gives it), dropped here.
+
+        Returns ``past`` (B', L, ·), ``future`` (B', L+H, F), ``y`` (B', H, c_out) | None, and the
+        inverse: ``loc``, ``scale`` (B, 1, P) and ``ahead`` (B, H, C), Q at the forecast rows (None
+        without a cycle)."""
+        C, L = self.n_target, self.lookback
+        loc, scale = self._norm_stats(past)  # (B, 1, P)
+        past = (past - loc) / scale  # (B, L, P)
+        y = None if y is None else (y - loc[..., :C]) / scale[..., :C]  # (B, H, C)
+        ahead = None
+        if self.cycle is not None:
+            q = self.cycle[future[..., -1].long()]  # (B, L+H, C): Q at each row's phase
+            future, ahead = future[..., :-1], q[:, L:]  # (B, L+H, F), (B, H, C)
+            past = torch.cat([past[..., :C] - q[:, :L], past[..., C:]], dim=-1)  # (B, L, P)
+            y = None if y is None else y - ahead
+        if self.channel_independent:
+            past, future, y = self._split_channels(past, future, y)
+        return past, future, y, (loc, scale, ahead)
 
     def _split_channels(self, past, future, y):
         """(B, L, P) -> (B*C, L, 1 + P - C): each target channel with the shared covariates."""

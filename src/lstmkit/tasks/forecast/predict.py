@@ -11,7 +11,7 @@ from __future__ import annotations
 import io
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -107,8 +107,15 @@ class ForecastPredictor(Predictor[ForecastConfig]):
             )
         return sset
 
-    def windows(self, sset: SeriesSet) -> Windows:
-        return standardise(sset, self.scaler, self.config.split, len(self.config.future_covariates))
+    @property
+    def period(self) -> int:
+        """The learnt cycle's period (0: none; a model trained before it has none)."""
+        return int(self.dims.get("cycle", 0))
+
+    def windows(self, sset: SeriesSet, first_rows: Mapping[str, int] | None = None) -> Windows:
+        """Standardised windows of ``sset``, with each row's cycle phase (``first_rows``: see :func:`standardise`)."""
+        n_user = len(self.config.future_covariates)
+        return standardise(sset, self.scaler, self.config.split, n_user, self.period, first_rows)
 
     def forecast_origins(self, win: Windows, origins: np.ndarray, batch_size: int = 512) -> np.ndarray:
         """Standardised forecasts (W, H, C, Q) for global ``origins``."""
@@ -163,8 +170,11 @@ class ForecastPredictor(Predictor[ForecastConfig]):
                 )
         return [self.forecast(t, options.plot if i == 0 else None) for i, t in enumerate(items)]
 
-    def forecast(self, table: Table, plot: str | None = None) -> pd.DataFrame:
-        """The H steps after the end of each series of ``table``, in original units."""
+    def forecast(
+        self, table: Table, plot: str | None = None, first_rows: Mapping[str, int] | None = None
+    ) -> pd.DataFrame:
+        """The H steps after the end of each series of ``table``, in original units (``first_rows``:
+        series id -> the row number of its first row, for the cycle phase without a time column)."""
         cfg = self.config
         L, H, C = cfg.lookback, cfg.horizon, self.dims["n_target"]
         if isinstance(table, pd.DataFrame) and len(table) == 0:
@@ -178,7 +188,7 @@ class ForecastPredictor(Predictor[ForecastConfig]):
         fut_rows = H if cfg.future_covariates else 0
         sset = self.series(table, min_length=cfg.lookback, future_rows=fut_rows)
         ext, n_obs, times = self._extend(sset, fut_rows)
-        win = self.windows(ext)
+        win = self.windows(ext, first_rows)
         origins = np.asarray([off + n for off, n in zip(win.offsets, n_obs)])
         out_z = self.forecast_origins(win, origins)  # (S, H, C, Q)
         frames = [
@@ -329,7 +339,7 @@ class ForecastPredictor(Predictor[ForecastConfig]):
         sset = self.series(data, min_length=L)
         if not 0 <= index < len(sset.series):
             raise DataError(f"--index {index}: {table_name(data)} has {len(sset.series)} series")
-        return GateSample.last(sset.series[index], L)
+        return GateSample.last(sset.series[index], L, self.period)
 
     def step_labels(self, sample: GateSample) -> list[str]:
         """The lookback rows each encoder step reads, relative to the forecast origin t: ``t-96..t-73``."""
@@ -352,19 +362,22 @@ class ForecastPredictor(Predictor[ForecastConfig]):
             sample = self.inspect_sample(sample, 0)
         P, n_user = len(self.past_columns), len(self.config.future_covariates)
         past = self.scaler.transform(sample.series_id, sample.past, slice(0, P))  # (L, P)
-        zeros = np.zeros((self.config.horizon, sample.future.shape[1]), np.float32)
-        fut = np.concatenate([sample.future, zeros])  # (L+H, F): the head's future rows are not traced
-        if n_user:
+        H = self.config.horizon
+        fut = np.concatenate([sample.future, np.zeros((H, sample.future.shape[1]), np.float32)])  # (L+H, F)
+        if n_user:  # the head's future rows are not traced: zeros
             fut[:, :n_user] = self.scaler.transform(sample.series_id, fut[:, :n_user], slice(P, P + n_user))
+        if self.period:
+            if sample.phase is None:
+                raise DataError("this model's sample window has no cycle phases; pass --data")
+            ahead = (sample.phase[-1] + 1 + np.arange(H)) % self.period  # (H,)
+            phase = np.concatenate([sample.phase, ahead]).astype(np.float32)  # (L+H,)
+            fut = np.concatenate([fut, phase[:, None]], axis=1)  # (L+H, F+1)
         import torch
 
         x, f = torch.from_numpy(past)[None], torch.from_numpy(fut)[None]  # (1, L, P), (1, L+H, F)
         model: Any = self.model
         net = model.members[0]  # the first LSTM forecaster of the ensemble
         with torch.no_grad():
-            loc, scale = net._norm_stats(x)
-            x = (x - loc) / scale
-            if net.channel_independent:
-                x, f, _ = net._split_channels(x, f, None)  # (C, L, 1+P-C): one row per target channel
+            x, f, _, _ = net.normalise(x, f)  # with independent channels (C, L, 1+P-C): one row per channel
             _, _, gates = net.encode(x[:1], f[:1], return_gates=True)
         return [type(g)(*(t[:1] for t in g)) for g in gates]

@@ -94,7 +94,7 @@ class ForecastStream:
         from lstmkit.io import to_jsonable
 
         table = [r for sid, rows in self.rows.items() for r in (*rows, *self.future.get(sid, []))]
-        df = self.predictor.predict(pd.DataFrame(table))
+        df = self.predictor.forecast(pd.DataFrame(table), first_rows=self.dropped)  # rows counted from the first seen
         if self.time_column is None and any(self.dropped.values()):  # count the rows no longer buffered
             ids = df[self.series_column].astype(str) if self.series_column else pd.Series("", index=df.index)
             df["step"] = df["step"] + ids.map(self.dropped).fillna(0).astype(df["step"].dtype)

@@ -73,19 +73,25 @@ class Forecast(Task[ForecastConfig]):
         sset = read_series(data, self.config)
         cfg = self.config = resolve(self.config, sset)
         L, H, n_user = cfg.lookback, cfg.horizon, len(cfg.future_covariates)
+        period = cfg.season if cfg.cycle else 0  # the learnt cycle's (none without a season)
         with naming(data):
             scaler = fit_scaler(sset, cfg.split, n_user)
-            win = standardise(sset, scaler, cfg.split, n_user)
+            win = standardise(sset, scaler, cfg.split, n_user, period)
         tr, va = win.origins("train", L, H), win.origins("valid", L, H)
         if tr.size == 0:
             raise DataError(f"{table_name(data)}: the train split has no window of lookback {L} + horizon {H}")
         if cfg.intervals and va.size == 0:
             raise DataError(f"{table_name(data)}: --intervals are calibrated on the valid part, which has no window")
-        dims = {"n_past": len(sset.past_columns), "n_target": sset.n_target, "n_future": len(sset.future_columns)}
+        dims = {
+            "n_past": len(sset.past_columns),
+            "n_target": sset.n_target,
+            "n_future": len(sset.future_columns),
+            "cycle": period,
+        }
         transforms = {
             "scaler": scaler.to_json(),
             "columns": {"past": sset.past_columns, "future": sset.future_columns},
-            "sample": GateSample.last(sset.series[0], L).to_json(),
+            "sample": GateSample.last(sset.series[0], L, period).to_json(),
         }
         self.prepared = Prepared(
             train=tr.tolist(),
