@@ -251,8 +251,10 @@ def test_trace_gates_are_the_encoders_and_inspect_draws_them(trained, csv, tmp_p
     x = torch.from_numpy(z)[None]
     x = (x - x.mean(1, keepdim=True)) / x.std(1, keepdim=True, unbiased=False)  # revin
     cycle = p.model.members[0].cycle  # (season, 1): the learnt cycle, taken out at each row's phase
-    assert cycle is not None and sample.phase is not None and float(cycle.abs().max()) > 0
-    x = x - cycle.detach()[torch.from_numpy(sample.phase).long()][None]  # (1, L, 1)
+    assert cycle is not None and sample.phase is not None
+    q = cycle.detach()
+    assert float(q.abs().max()) > 0
+    x = x - q[torch.from_numpy(sample.phase).long()][None]  # (1, L, 1)
     fut = torch.cat([torch.from_numpy(sample.future), torch.zeros(12, 8)])[None]  # calendar (1, L+H, 8)
     _, (h_n, _) = p.model.members[0].encode(x, fut)
     g = gates[0]

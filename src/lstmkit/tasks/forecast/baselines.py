@@ -6,7 +6,9 @@ Every function works on *standardised* arrays: ``series`` (N, C) target channels
 * last value:      ``ŷ[t+h] = x[t-1]``
 * seasonal naive:  ``ŷ[t+h] = x[t - s + (h mod s)]`` (season ``s`` <= lookback)
 * linear (ridge):  ``ŷ[t:t+H] = W x[t-L:t] + b``, one map shared by all channels (fitted on the train
-  windows of every channel and series), ``W`` (H, L) from ``(XᵀX + λI)⁻¹Xᵀy``.
+  windows of every channel and series), ``W`` (H, L) from ``(XᵀX + λI)⁻¹Xᵀy``. The model's own maps
+  (``relative``, and with a cycle ``period``) take both sides relative to ``x[t-1]`` and may add a bias
+  per phase of the first forecast row ``t``: ``+ B[phase_t]``, ``B`` (W, H).
 """
 
 from __future__ import annotations
@@ -55,12 +57,16 @@ class RidgeLinear:
         horizon: int,
         alpha: float = 1e-3,
         relative: bool = False,
+        phases: list[np.ndarray] | None = None,
+        period: int = 0,
     ) -> RidgeLinear:
         """``pairs``: (series (N, C), train origins) per series; ``alpha`` relative to the mean of diag(XᵀX);
-        ``relative``: X and Y minus each window's last lookback value."""
-        xtx = np.zeros((lookback + 1, lookback + 1))
-        xty = np.zeros((lookback + 1, horizon))
-        for series, origins in pairs:
+        ``relative``: X and Y minus each window's last lookback value; ``phases`` (N,) per series and
+        ``period`` > 0: a one-hot column per phase of each window's first forecast row (weight rows
+        L+1.. : a bias per phase and horizon step)."""
+        n = lookback + 1 + period
+        xtx, xty = np.zeros((n, n)), np.zeros((n, horizon))
+        for k, (series, origins) in enumerate(pairs):
             if origins.size == 0:
                 continue
             past = _channels_last(windows(series, origins, -lookback, 0))  # (W*C, L)
@@ -68,6 +74,10 @@ class RidgeLinear:
             if relative:
                 past, Y = past - past[:, -1:], Y - past[:, -1:]
             X = np.concatenate([past, np.ones((len(past), 1))], axis=1)  # (W*C, L+1)
+            if period:
+                assert phases is not None
+                hot = np.eye(period)[phases[k][origins].astype(np.int64)]  # (W, period)
+                X = np.concatenate([X, np.repeat(hot, series.shape[1], axis=0)], axis=1)  # (W*C, L+1+period)
             xtx += X.T @ X
             xty += X.T @ Y
         if not xtx.any():
@@ -93,17 +103,21 @@ def fit_ridge(
     relative: bool = False,
     channels: list[int] | None = None,
     parts: tuple[str, ...] = ("train",),
+    period: int = 0,
 ) -> RidgeLinear:
     """The linear baseline of a table's standardised windows (``forecast.data.Windows``): one ridge map
     fitted on every series' windows of ``parts`` (the train split), all target channels pooled
     (``channels``: those only); ``relative``: lookback and horizon both taken relative to the window's
-    last value (NLinear), the model's own linear maps (one per channel)."""
+    last value (NLinear), the model's own linear maps (one per channel); ``period`` > 0: with a bias per
+    cycle phase (the windows' last future channel, see ``forecast.data.standardise``)."""
     pick = slice(None) if channels is None else channels
     pairs = [
         (win.targets(i)[:, pick], np.concatenate([win.local_origins(i, p, lookback, horizon) for p in parts]))
         for i in range(len(win.sset.series))
     ]
-    return RidgeLinear.fit(pairs, lookback, horizon, relative=relative)
+    ends = [*win.offsets[1:], len(win.future)]
+    phases = [win.future[a:b, -1] for a, b in zip(win.offsets, ends)] if period else None
+    return RidgeLinear.fit(pairs, lookback, horizon, relative=relative, phases=phases, period=period)
 
 
 def _channels_last(w: np.ndarray) -> np.ndarray:

@@ -73,7 +73,10 @@ class ForecastConfig(TaskSettings):
         help="train,valid,test in time order, as fractions or row counts per series (ETTh1: 8640,2880,2880)",
     )
     season: int = setting(
-        0, ge=0, help="seasonal-naive baseline period in steps (0: one day when the time column allows, else none)"
+        0,
+        ge=0,
+        help="period in steps of the seasonal-naive baseline and of --cycle (0: one day when the time column "
+        "allows, else none)",
     )
     decoder: Decoder = setting(
         "direct", help="direct: one map from the final state to all H steps; seq2seq: autoregressive LSTM decoder"

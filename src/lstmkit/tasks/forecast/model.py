@@ -1,10 +1,12 @@
-"""The forecasting network: LSTM forecasters (per-window normalisation, channel independence, patching,
-an LSTM encoder (:class:`lstmkit.nn.LSTM`) and a multi-step head, direct or seq2seq), several of them
-from different initial weights, combined with a linear map of the lookback (:class:`ForecastNet`).
+"""The forecasting network: LSTM forecasters (per-window normalisation, a learnt cycle, channel
+independence, patching, an LSTM encoder (:class:`lstmkit.nn.LSTM`) and a multi-step head, direct or
+seq2seq), several of them from different initial weights, combined with a linear map of the lookback
+(:class:`ForecastNet`).
 
 Shapes: B batch, L lookback, H horizon, P past channels (targets first), C target channels,
-F known-future channels, Q quantiles (1 for a point forecast), D = num_directions, Hd hidden size
-(per direction), p patch length, T = ceil(L / p) encoder steps.
+F known-future channels (+1 with a cycle: each row's phase, last), Q quantiles (1 for a point
+forecast), D = num_directions, Hd hidden size (per direction), p patch length, T = ceil(L / p)
+encoder steps, W the cycle's period.
 """
 
 from __future__ import annotations
@@ -44,7 +46,9 @@ class LSTMForecaster(nn.Module):
     """One member of :class:`ForecastNet`. ``forward(past (B, L, P), future (B, L+H, F), y (B, H, C) | None) -> (B, H, C, Q)``.
 
     Per-window normalisation (``norm``): ``last`` subtracts the last lookback value of each channel,
-    ``revin`` subtracts the window mean and divides by the window std; outputs are mapped back.
+    ``revin`` subtracts the window mean and divides by the window std; outputs are mapped back. With a
+    cycle (``dims["cycle"]`` = W > 0, CycleNet's residual cycle forecasting) the learnt Q (W, C) at each
+    row's phase is taken out of the normalised targets and put back into the forecast (:meth:`normalise`).
     With ``channel_independent`` (and several targets) every target channel is its own univariate
     sequence (``[target_c, covariates, future]``) through one shared network. ``highway`` adds
     LSTNet's linear "autoregressive highway" (lookback -> horizon of each target channel) to the
@@ -194,13 +198,16 @@ class LSTMForecaster(nn.Module):
 class ForecastNet(nn.Module):
     """``ensemble`` LSTM forecasters and a linear map, combined with the weight w (buffer ``mix``)::
 
-        ŷ_c = (1 − w) · mean_k LSTM_k(x)_c + w · lin_c(x_c),    lin_c(x_c) = x_c,L + (x_c − x_c,L) W_cᵀ + b_c
+        ŷ_c = (1 − w) · mean_k LSTM_k(x)_c + w · lin_c(x_c),
+        lin_c(x_c) = x_c,L + (x_c − x_c,L) W_cᵀ + b_c [+ B_c[phase_t] with a cycle]
 
     ``lin_c`` is ridge regression of target channel c's next H values on its lookback, both taken
     relative to the window's last value x_c,L (NLinear's normalisation), one map per target channel
     (pooled over the series of a --series-column table), fitted in closed form on the training
     windows (:meth:`start_linear`) and not trained further: a forecaster that is robust to level shifts
-    and that the combination falls back on. The members train independently (each on its own loss)
+    and that the combination falls back on. With a cycle of W phases (``dims["cycle"]``) the map also
+    has a bias per phase of the first forecast row t and horizon step, B_c (W, H): the cycle's shape as
+    a linear map sees it (CycleNet's cycle for its linear model, fitted in closed form here). The members train independently (each on its own loss)
     from different initial weights: their average and the combination with the linear map cancel part
     of each one's error. w is ``--linear-weight``, or (none) fitted on the valid windows after training
     (:meth:`fit_mix`). With quantiles, the whole fan is shifted by ``w · (lin − point forecast)``.
@@ -212,6 +219,7 @@ class ForecastNet(nn.Module):
     mix: torch.Tensor  # () the weight w
     lin_weight: torch.Tensor  # (C, H, L)
     lin_bias: torch.Tensor  # (C, H)
+    lin_phase: torch.Tensor | None  # (C, W, H) with a cycle of W phases
 
     def __init__(self, cfg: ForecastConfig, dims: Mapping[str, Any]):
         super().__init__()
@@ -221,17 +229,32 @@ class ForecastNet(nn.Module):
         self.register_buffer("mix", torch.tensor(float(w)))  # ()
         self.register_buffer("lin_weight", torch.zeros(self.n_target, cfg.horizon, cfg.lookback))  # (C, H, L)
         self.register_buffer("lin_bias", torch.zeros(self.n_target, cfg.horizon))  # (C, H)
+        self.lookback, self.period = cfg.lookback, int(dims.get("cycle", 0))
+        if self.period:
+            self.register_buffer("lin_phase", torch.zeros(self.n_target, self.period, cfg.horizon))  # (C, W, H)
+        else:
+            self.lin_phase = None
 
-    def start_linear(self, weight: torch.Tensor, bias: torch.Tensor) -> None:
-        """The linear maps' closed-form fit: ``weight`` (C, H, L) and ``bias`` (C, H) on last-value-relative windows."""
+    def start_linear(self, weight: torch.Tensor, bias: torch.Tensor, phase: torch.Tensor | None = None) -> None:
+        """The linear maps' closed-form fit: ``weight`` (C, H, L), ``bias`` (C, H) and, with a cycle, the bias
+        per phase ``phase`` (C, W, H), on last-value-relative windows."""
         self.lin_weight.copy_(weight)
         self.lin_bias.copy_(bias)
+        if self.lin_phase is not None:
+            assert phase is not None, "a model with a cycle needs the linear maps' bias per phase"
+            self.lin_phase.copy_(phase)
 
-    def linear_forecast(self, past: torch.Tensor) -> torch.Tensor:
-        """lin(x) of every target channel: past (B, L, P) -> (B, H, C)."""
+    def linear_forecast(self, past: torch.Tensor, future: torch.Tensor | None = None) -> torch.Tensor:
+        """lin(x) of every target channel: past (B, L, P) (and with a cycle future (B, L+H, F+1), whose last
+        channel at row L is the phase of the first forecast row) -> (B, H, C)."""
         x = past[..., : self.n_target].transpose(1, 2)  # (B, C, L)
         last = x[..., -1:]  # (B, C, 1)
         out = torch.einsum("bcl,chl->bch", x - last, self.lin_weight) + self.lin_bias + last  # (B, C, H)
+        if self.lin_phase is not None:
+            if future is None:
+                raise ValueError("a forecaster with a cycle needs the future channels (the phase) for its linear map")
+            phase = future[:, self.lookback, -1].long()  # (B,)
+            out = out + self.lin_phase[:, phase].transpose(0, 1)  # (C, B, H) -> (B, C, H)
         return out.transpose(1, 2)  # (B, H, C)
 
     def forward(
@@ -241,7 +264,7 @@ class ForecastNet(nn.Module):
         if members:
             return outs
         out = self.rearrange(outs.mean(0))  # (B, H, C, Q)
-        shift = self.mix * (self.linear_forecast(past) - out[..., self.point_index])  # (B, H, C)
+        shift = self.mix * (self.linear_forecast(past, future) - out[..., self.point_index])  # (B, H, C)
         return out + shift[..., None]
 
     def rearrange(self, out: torch.Tensor) -> torch.Tensor:
@@ -260,7 +283,7 @@ class ForecastNet(nn.Module):
         num = den = torch.zeros((), dtype=torch.float64)
         for past, future, y in batches:
             m = self.rearrange(torch.stack([k(past, future) for k in self.members]).mean(0))[..., self.point_index]
-            d = self.linear_forecast(past) - m  # (B, H, C)
+            d = self.linear_forecast(past, future) - m  # (B, H, C)
             num, den = num + (d * (y - m)).double().sum(), den + d.double().square().sum()
         if den > 0:
             self.mix.fill_(float((num / den).clamp(0.0, 1.0)))

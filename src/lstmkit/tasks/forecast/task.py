@@ -34,6 +34,7 @@ from lstmkit.tasks.forecast.data import (
     Batch,
     GateSample,
     WindowCollate,
+    Windows,
     fit_scaler,
     naming,
     read_series,
@@ -43,6 +44,17 @@ from lstmkit.tasks.forecast.data import (
 from lstmkit.tasks.forecast.model import ForecastNet
 from lstmkit.tasks.forecast.predict import ForecastPredictor
 from lstmkit.trainer.distributed import unwrap
+
+
+def fit_linear_maps(model: ForecastNet, win: Windows, parts: tuple[str, ...]) -> None:
+    """``model``'s linear maps (:meth:`ForecastNet.start_linear`): one ridge regression per target channel
+    on the windows ``win`` of ``parts``, relative to each window's last value, with a bias per cycle phase
+    when the model has a cycle."""
+    L, H, W = model.lookback, int(model.lin_bias.shape[1]), model.period
+    maps = [fit_ridge(win, L, H, relative=True, channels=[c], parts=parts, period=W) for c in range(model.n_target)]
+    w = torch.as_tensor(np.stack([m.weight for m in maps]), dtype=torch.float32)  # (C, L + 1 + W, H)
+    # rows: the lookback's L weights, the bias, then one bias per phase
+    model.start_linear(w[:, :L].transpose(1, 2).contiguous(), w[:, L], w[:, L + 1 :] if W else None)
 
 
 class Forecast(Task[ForecastConfig]):
@@ -114,13 +126,7 @@ class Forecast(Task[ForecastConfig]):
     def fit_linear(self, model: nn.Module, prep: Prepared, parts: tuple[str, ...]) -> None:
         """Each target channel's linear map fitted in closed form on the windows of ``parts``."""
         assert isinstance(model, ForecastNet)
-        cfg, win = self.config, prep.extra["windows"]
-        maps = [
-            fit_ridge(win, cfg.lookback, cfg.horizon, relative=True, channels=[c], parts=parts)
-            for c in range(model.n_target)
-        ]
-        w = torch.as_tensor(np.stack([m.weight for m in maps]), dtype=torch.float32)  # (C, L + 1, H), last row the bias
-        model.start_linear(w[:, :-1].transpose(1, 2).contiguous(), w[:, -1])
+        fit_linear_maps(model, prep.extra["windows"], parts)
 
     def loss(self, model: nn.Module, batch: Batch) -> torch.Tensor:
         """``--loss`` of the point forecast (mean |e| or mean e², e = y - ŷ), or the pinball loss
