@@ -9,6 +9,7 @@
     python bench/forecast.py --variant ema-0.999 --jobs 2   # the 16 cells with one change (VARIANTS)
     python bench/forecast.py --gift                  # GIFT-Eval ett1/H/short (bench/gift.py), forecasts CSV
     python bench/forecast.py --refit-check           # the main cells' linear maps on train vs train + valid
+    python bench/forecast.py --cycle-check           # the cycle's steps on valid with the maps fitted on train only
     python bench/forecast.py --seeds 1,2,3,4         # etth1-M-96 and GIFT again with other seeds (the near misses)
     python bench/forecast.py --table-only            # rebuild the table from finished runs
 
@@ -51,6 +52,7 @@ from forecast_runs import (  # noqa: E402
     combinations,
     refit_check,
     train_cell,
+    valid_train_maps,
 )
 
 WORK = ROOT / "bench" / "work" / "forecast"
@@ -189,6 +191,21 @@ def run_seeds(args: argparse.Namespace) -> None:
             print(f"seed {seed} gift ett1/H/short: MASE {r['MASE']:.3f}", flush=True)
 
 
+def run_cycle_check(args: argparse.Namespace) -> None:
+    """--cycle-check: the selection cells' validation MSE with the linear maps fitted on train only, for
+    the runs of each step of the cycle (``forecast_changes.CYCLE_STEPS``), into cycle-check.json."""
+    from forecast_changes import CYCLE_STEPS
+
+    kinds = sorted({k for step in CYCLE_STEPS for k in step[:2]})
+    rows: dict[str, dict[str, float]] = {}
+    for name in SELECTION_CELLS:
+        outs = {k: Path(args.work) / k / name for k in kinds}
+        if all((o / "bench.json").is_file() for o in outs.values()):
+            rows[name] = {k: valid_train_maps(o, CELL[name]) for k, o in outs.items()}
+            print(name, json.dumps(rows[name]), flush=True)
+    (Path(args.work) / "cycle-check.json").write_text(json.dumps(rows, indent=2))
+
+
 def run_refit(args: argparse.Namespace) -> None:
     """--refit-check: for every finished main cell, its linear maps fitted on train vs train + valid."""
     rows = {}
@@ -222,6 +239,7 @@ def main() -> None:
     ap.add_argument("--variant", choices=list(VARIANTS), help="the 16 cells with one change to the defaults")
     ap.add_argument("--gift", action="store_true", help="GIFT-Eval's ett1/H/short (bench/gift.py)")
     ap.add_argument("--refit-check", action="store_true", help="main cells: linear maps on train vs train + valid")
+    ap.add_argument("--cycle-check", action="store_true", help="the cycle's steps: valid MSE, maps on train only")
     ap.add_argument(
         "--seeds", type=lambda t: [int(x) for x in t.split(",")], help="e.g. 1,2,3,4: etth1-M-96 and GIFT per seed"
     )
@@ -251,6 +269,8 @@ def main() -> None:
         run_gift(args)
     elif args.refit_check:
         run_refit(args)
+    elif args.cycle_check:
+        run_cycle_check(args)
     elif not args.table_only:
         kind = args.variant or next((k for k in ("selection", "slstm", "plateau", "mse") if getattr(args, k)), "main")
         few = {"selection": SELECTION_CELLS, "slstm": SLSTM_CELLS, "plateau": SELECTION_CELLS}

@@ -236,6 +236,42 @@ def refit_check(out: Path, cell: Cell) -> dict[str, dict[str, float]]:
     return rows
 
 
+def _load_model(out: Path) -> Any:
+    """The predictor of the model folder ``out``; a ``cycle-lstm`` folder (commit 2d46eca: a cycle in the
+    LSTMs, none in the linear map) has no ``lin_phase`` and loads with zero biases per phase, which is
+    the model it was."""
+    import lstmkit
+    from lstmkit import tasks
+    from lstmkit.errors import ModelFolderError
+    from lstmkit.io import read_folder
+
+    try:
+        return lstmkit.load(out)
+    except ModelFolderError:  # it names the missing tensor
+        from safetensors.torch import load_file
+
+        mf, cls = read_folder(out), tasks.task_class("forecast")
+        cfg = cls.spec.config.from_dict(mf.config)
+        model = cls(cfg).build(mf.dims)
+        missing = model.load_state_dict(load_file(out / "model.safetensors"), strict=False).missing_keys
+        if missing != ["lin_phase"]:
+            raise
+        return cls.Predictor(cfg, model.eval(), mf.dims, mf.transforms)
+
+
+def valid_train_maps(out: Path, cell: Cell) -> float:
+    """Validation MSE of a trained model with its linear maps fitted on the train windows only (as they
+    were when w was fitted): out-of-sample, unlike metrics.json's valid score after ``--refit-linear``."""
+    from lstmkit.tasks.forecast.task import fit_linear_maps
+
+    p = _load_model(out)
+    win = p.windows(p.series(str(DATASETS[cell.data].path)))
+    fit_linear_maps(p.model, win, ("train",))
+    m, lin, y = _forecasts(p, cell)["valid"]
+    w = float(p.model.mix)
+    return float(((1 - w) * m.mean(0) + w * lin - y).square().mean())
+
+
 def ratio_stats(values: list[float]) -> str:
     """``mean (min–max)`` of a list of ratios."""
     v = np.asarray(values)

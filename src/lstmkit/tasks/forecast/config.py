@@ -118,9 +118,10 @@ class ForecastConfig(TaskSettings):
     )
     cycle: bool = setting(
         True,
-        help="learn a cycle of --season steps per target channel (CycleNet's residual cycle forecasting): its "
-        "values at each row's phase are taken out of the normalised lookback and added to the forecast; the "
-        "phase counts steps since 1970 with a time column at one fixed step, else rows (off without a season)",
+        help="learn the cycle of --season steps (CycleNet's residual cycle forecasting): per target channel, a "
+        "value per phase taken out of the LSTMs' normalised lookback and added back to their forecast, and a "
+        "bias per phase and step in the linear map; the phase counts steps since 1970 with a time column at "
+        "one fixed step, else rows (off without a season)",
     )
     channel_independent: bool = setting(
         True, help="with several targets, run each target channel through the shared network as its own series"
