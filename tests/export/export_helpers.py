@@ -30,6 +30,27 @@ def run_without_torch(script: str, timeout: float = 120) -> Any:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def streamed(predictor: Any, rows: list[dict[str, Any]]) -> Any:
+    """The last answer of a new stream of ``predictor`` fed ``rows`` one at a time."""
+    stream = predictor.stream()
+    out = None
+    for row in rows:
+        out = stream.step(row)
+    return out
+
+
+def predict_without_torch(folder: Path, table: Path) -> Any:
+    """``predict`` of the export folder ``folder`` on the table file ``table``, in a fresh interpreter
+    without torch, as JSON."""
+    script = f"""
+import json, pandas as pd
+from lstmkit.io import to_jsonable
+from lstmkit.runtime import load
+print(json.dumps(to_jsonable(load({str(folder)!r}).predict(pd.read_csv({str(table)!r})))))
+"""
+    return run_without_torch(script)
+
+
 def fixture_sample(task: str) -> dict[str, Any]:
     """The fixture model's recorded sample (inputs, options, outputs), ``tests/fixtures/models/<task>.json``."""
     return json.loads((FIXTURES / f"{task}.json").read_text(encoding="utf-8"))

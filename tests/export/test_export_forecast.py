@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from export_helpers import FIXTURES, assert_same, run_without_torch
+from export_helpers import FIXTURES, assert_same, predict_without_torch, streamed
 
 import lstmkit
 from lstmkit.cli.main import main
@@ -53,20 +53,12 @@ def test_a_stream_of_rows_equals_the_whole_table(pair):
     _, ort_p = pair
     df = pd.read_csv(TABLE)
     one = df[df["site"] == "x"].to_dict(orient="records")
-    stream = ort_p.stream()
-    for row in one:
-        out = stream.step(row)
-    assert_same(out, ort_p.predict(pd.DataFrame(one)))
+    assert_same(streamed(ort_p, one), ort_p.predict(pd.DataFrame(one)))
 
 
 def test_export_folder_predicts_without_torch(exported):
-    script = f"""
-import json, pandas as pd
-from lstmkit.io import to_jsonable
-from lstmkit.runtime import load
-print(json.dumps(to_jsonable(load({str(exported("forecast"))!r}).predict(pd.read_csv({str(TABLE)!r})))))
-"""
-    assert_same(run_without_torch(script), lstmkit.load(FIXTURES / "forecast").predict(pd.read_csv(TABLE)))
+    got = predict_without_torch(exported("forecast"), TABLE)
+    assert_same(got, lstmkit.load(FIXTURES / "forecast").predict(pd.read_csv(TABLE)))
 
 
 def test_cli_predict_on_an_export_folder(exported, capsys):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 import torch
-from export_helpers import FIXTURES, assert_same, run_without_torch
+from export_helpers import FIXTURES, assert_same, predict_without_torch, streamed
 
 import lstmkit
 from lstmkit import tasks
@@ -48,14 +48,5 @@ def test_stream_and_torch_free_runtime(pair):
     torch_p, ort_p, export = pair
     df = pd.read_csv(TABLE)
     one = df[df["site"] == "x"].to_dict(orient="records")
-    stream = ort_p.stream()
-    for row in one:
-        out = stream.step(row)
-    assert_same(out, torch_p.predict(pd.DataFrame(one)))
-    script = f"""
-import json, pandas as pd
-from lstmkit.io import to_jsonable
-from lstmkit.runtime import load
-print(json.dumps(to_jsonable(load({str(export)!r}).predict(pd.read_csv({str(TABLE)!r})))))
-"""
-    assert_same(run_without_torch(script), torch_p.predict(df))
+    assert_same(streamed(ort_p, one), torch_p.predict(pd.DataFrame(one)))
+    assert_same(predict_without_torch(export, TABLE), torch_p.predict(df))
