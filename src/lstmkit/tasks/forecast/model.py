@@ -207,10 +207,11 @@ class ForecastNet(nn.Module):
     windows (:meth:`start_linear`) and not trained further: a forecaster that is robust to level shifts
     and that the combination falls back on. With a cycle of W phases (``dims["cycle"]``) the map also
     has a bias per phase of the first forecast row t and horizon step, B_c (W, H): the cycle's shape as
-    a linear map sees it (CycleNet's cycle for its linear model, fitted in closed form here). The members train independently (each on its own loss)
-    from different initial weights: their average and the combination with the linear map cancel part
-    of each one's error. w is ``--linear-weight``, or (none) fitted on the valid windows after training
-    (:meth:`fit_mix`). With quantiles, the whole fan is shifted by ``w · (lin − point forecast)``.
+    a linear map sees it (CycleNet's cycle for its linear model, fitted in closed form here). The
+    members train independently (each on its own loss) from different initial weights: their average
+    and the combination with the linear map cancel part of each one's error. w is ``--linear-weight``,
+    or (none) fitted on the valid windows after training (:meth:`fit_mix`). With quantiles, the whole
+    fan is shifted by ``w · (lin − point forecast)``.
 
     ``forward(past (B, L, P), future (B, L+H, F), y | None) -> (B, H, C, Q)``; with ``members=True``
     the members' own forecasts (K, B, H, C, Q), for training.
