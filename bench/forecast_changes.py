@@ -102,6 +102,22 @@ def _verdict(mean: float, cost: float, below: list[bool]) -> str:
     return "**wins**" if mean < need else "loses"
 
 
+def _pairs(work: Path, kind: str, base: str, role: str) -> list[tuple[Any, Any]]:
+    """(``kind`` run, ``base`` run) of every cell of the data sets with ``role`` (select, confirm) that
+    both have run."""
+    runs = [
+        (load_run(work, kind, c.name), load_run(work, base, c.name)) for c in CELLS if DATASETS[c.data].role == role
+    ]
+    return [(v, m) for v, m in runs if v and m]
+
+
+def _below_and_cost(sel: list[tuple[Any, Any]]) -> tuple[list[bool], float]:
+    """Of (run, base run) pairs: whether each run's validation MSE is below its linear map's, and the
+    runs' CPU seconds over the base runs'."""
+    below = [v["valid"]["mse"] < v["valid"]["baselines"]["linear"]["mse"] for v, _ in sel]
+    return below, sum(v["cpu_seconds"] for v, _ in sel) / sum(m["cpu_seconds"] for _, m in sel)
+
+
 def variants_table(work: Path, variants: list[str]) -> list[str]:
     """``--variant NAME`` runs (one change to the defaults) against the default: a summary line each
     (selection cells: mean validation ratio, CPU ratio, the rule's verdict), then their cells."""
@@ -110,10 +126,7 @@ def variants_table(work: Path, variants: list[str]) -> list[str]:
         rows, mean, n = variant_table(work, kind, kind, base=PREV)
         if not rows:
             continue
-        pairs = [(load_run(work, kind, c.name), load_run(work, PREV, c.name)) for c in CELLS]
-        sel = [(v, m) for (v, m), c in zip(pairs, CELLS) if v and m and DATASETS[c.data].role == "select"]
-        below = [v["valid"]["mse"] < v["valid"]["baselines"]["linear"]["mse"] for v, _ in sel]
-        cost = sum(v["cpu_seconds"] for v, _ in sel) / sum(m["cpu_seconds"] for _, m in sel)
+        below, cost = _below_and_cost(_pairs(work, kind, PREV, "select"))
         h = load_run(work, kind, "etth1-M-96")
         etth1 = f"{h['test']['mse']:.4f}" if h else "-"
         summary.append(
@@ -241,16 +254,13 @@ def _step(work: Path, kind: str, base: str, label: str) -> str | None:
     """One summary row of :func:`cycle_table`: ``kind`` against ``base`` on the selection cells (mean
     validation ratio, below the linear map, CPU, CPU per epoch, the rule's verdict; the validation ratio
     with the maps on train only) and the confirmation cells' test ratio."""
-    pairs = [(load_run(work, kind, c.name), load_run(work, base, c.name), c) for c in CELLS]
-    pairs = [(v, m, c) for v, m, c in pairs if v and m]
-    sel = [(v, m) for v, m, c in pairs if DATASETS[c.data].role == "select"]
+    sel = _pairs(work, kind, base, "select")
     if not sel:
         return None
     mean = float(np.mean([v["valid"]["mse"] / m["valid"]["mse"] for v, m in sel]))
-    below = [v["valid"]["mse"] < v["valid"]["baselines"]["linear"]["mse"] for v, _ in sel]
-    cost = sum(v["cpu_seconds"] for v, _ in sel) / sum(m["cpu_seconds"] for _, m in sel)
+    below, cost = _below_and_cost(sel)
     per_epoch = np.mean([(v["cpu_seconds"] / v["epochs_run"]) / (m["cpu_seconds"] / m["epochs_run"]) for v, m in sel])
-    conf = [v["test"]["mse"] / m["test"]["mse"] for v, m, c in pairs if DATASETS[c.data].role == "confirm"]
+    conf = [v["test"]["mse"] / m["test"]["mse"] for v, m in _pairs(work, kind, base, "confirm")]
     confirm = f"{np.mean(conf):.3f} ({min(conf):.3f}-{max(conf):.3f})" if conf else "-"
     return (
         f"| {label} | {len(sel)} | **{mean:.3f}** | {sum(below)} of {len(below)} | {cost:.2f} / {per_epoch:.2f} | "

@@ -174,15 +174,23 @@ def train_cell(which: Cell, out: Path, max_time: float, seed: int = 0, **overrid
 
 
 @torch.no_grad()
-def _forecasts(out: Path | Any, cell: Cell) -> dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+def _windows(p: Any, cell: Cell) -> Any:
+    """The predictor ``p``'s standardised windows of ``cell``'s data set."""
+    return p.windows(p.series(str(DATASETS[cell.data].path)))
+
+
+@torch.no_grad()  # scoring only: no autograd graph over every window
+def _forecasts(
+    out: Path | Any, cell: Cell, win: Any = None
+) -> dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
     """Per part: the members' point forecasts (K, W, H, C), the linear map's (W, H, C) and the truth, of
-    the model folder ``out`` (or a loaded predictor)."""
+    the model folder ``out`` (or a loaded predictor) on ``win`` (default: the windows of ``cell``)."""
     import lstmkit
     from lstmkit.tasks.forecast.data import WindowCollate
 
     p = lstmkit.load(out) if isinstance(out, (str, Path)) else out
     cfg, net = p.config, p.model
-    win = p.windows(p.series(str(DATASETS[cell.data].path)))
+    win = _windows(p, cell) if win is None else win
     collate = WindowCollate(win, cfg.lookback, cfg.horizon)
     parts = {}
     for part in ("valid", "test"):
@@ -226,11 +234,11 @@ def refit_check(out: Path, cell: Cell) -> dict[str, dict[str, float]]:
 
     p = lstmkit.load(out)
     net, w = p.model, float(p.model.mix)
-    win = p.windows(p.series(str(DATASETS[cell.data].path)))
+    win = _windows(p, cell)
     rows = {}
     for label, parts in (("train", ("train",)), ("train + valid", ("train", "valid"))):
         fit_linear_maps(net, win, parts)
-        m, lin, y = _forecasts(p, cell)["test"]
+        m, lin, y = _forecasts(p, cell, win)["test"]
         model = (1 - w) * m.mean(0) + w * lin
         rows[label] = {"linear": float((lin - y).square().mean()), "model": float((model - y).square().mean())}
     return rows
@@ -265,9 +273,9 @@ def valid_train_maps(out: Path, cell: Cell) -> float:
     from lstmkit.tasks.forecast.task import fit_linear_maps
 
     p = _load_model(out)
-    win = p.windows(p.series(str(DATASETS[cell.data].path)))
+    win = _windows(p, cell)
     fit_linear_maps(p.model, win, ("train",))
-    m, lin, y = _forecasts(p, cell)["valid"]
+    m, lin, y = _forecasts(p, cell, win)["valid"]
     w = float(p.model.mix)
     return float(((1 - w) * m.mean(0) + w * lin - y).square().mean())
 
